@@ -1,0 +1,16 @@
+"""gptlib: the companion package of "GPT from scratch in seven days".
+
+Each module holds one idea, introduced by one day of the course:
+
+- day 1: ``assets`` (verified offline data), ``vocab`` (offline tiktoken), ``tokenizer`` (BPE by hand)
+
+Importing gptlib makes ``tiktoken.get_encoding("gpt2")`` work offline (see ``vocab``).
+It does not import torch, so day 1 stays light.
+"""
+from .vocab import get_encoding, use_offline_vocabularies
+
+__version__ = "0.1.0"
+
+use_offline_vocabularies()
+
+__all__ = ["get_encoding", "use_offline_vocabularies", "__version__"]
