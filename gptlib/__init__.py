@@ -3,6 +3,9 @@
 Each module holds one idea, introduced by one day of the course:
 
 - day 1: ``assets`` (verified offline data), ``vocab`` (offline tiktoken), ``tokenizer`` (BPE by hand)
+- day 3: ``attention`` (causal multi-head attention, KV cache), ``attention_explorer`` (mask widget)
+- day 4: ``layers`` (LayerNorm, GELU, feed-forward), ``model`` (GPTConfig, TransformerBlock, GPTModel),
+  ``weights`` (load Hugging Face GPT-2 weights)
 
 Importing gptlib makes ``tiktoken.get_encoding("gpt2")`` work offline (see ``vocab``).
 It does not import torch, so day 1 stays light.

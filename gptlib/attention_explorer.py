@@ -1,0 +1,326 @@
+"""Day 3: the attention-mask explorer — see what the causal mask, the sqrt(d_k) scaling and
+the padding mask do to one attention matrix.
+
+The logic is a plain function, ``attention_maps(queries, keys, ...)``, returning the three
+matrices the widget draws:
+
+1. ``masked_scores``: ``q @ k^T`` (divided by sqrt(d_k) when ``scale``), with -inf wherever
+   the mask hides a key;
+2. ``mask``: True where a query may not look (a future token, or a padding token);
+3. ``weights``: the row-wise softmax — each row sums to 1, hidden entries are exactly 0.
+
+``model_attention_maps`` takes the queries and keys of one head of one layer of a real
+``GPTModel``; ``toy_queries_keys`` makes deterministic ones when there is no model.
+``attention_explorer(...)`` builds the ipywidgets UI; it only wires controls to these
+functions and to ``plot_attention_maps``. ``tests/test_attention_explorer.py`` tests them all.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .model import GPTModel
+
+__all__ = ["AttentionMaps", "attention_maps", "toy_queries_keys", "model_attention_maps", "split_words",
+           "displayable_label", "plot_attention_maps", "AttentionExplorer", "attention_explorer"]
+
+DEFAULT_SENTENCES = ["你好世界啊", "the cat sat on the mat", "Your journey starts with one step"]
+
+
+@dataclass
+class AttentionMaps:
+    """The matrices of one attention head for one sequence, all (tokens, tokens), rows = queries."""
+
+    scores: Tensor         # q @ k^T, divided by sqrt(d_k) if scaled; before masking
+    mask: Tensor           # bool, True = this query may not look at this key
+    masked_scores: Tensor  # scores with -inf where mask is True (what the softmax sees)
+    weights: Tensor        # softmax of each row of masked_scores
+    tokens: list[str] = field(default_factory=list)
+
+
+def attention_maps(queries: Tensor, keys: Tensor, *, causal: bool = True, scale: bool = True,
+                   padding_mask: Tensor | Sequence[bool] | None = None,
+                   tokens: Sequence[str] | None = None) -> AttentionMaps:
+    """Scores, mask and softmax weights of one head: ``queries``, ``keys`` are (tokens, d_k).
+
+    causal: hide future keys (query i sees keys 0..i), as GPT does.
+    scale: divide the scores by sqrt(d_k). Without it, dot products of d_k-dimensional vectors
+        grow like sqrt(d_k), the softmax saturates (one weight ~1, the rest ~0) and gradients vanish.
+    padding_mask: (tokens,) bool, True where the token is padding: no query may attend to it.
+    A row whose keys are all hidden (e.g. a leading pad under the causal mask) gets weights 0
+    instead of the NaN a softmax over only -inf would give.
+    """
+    if queries.dim() != 2 or keys.dim() != 2 or queries.shape != keys.shape:
+        raise ValueError(f"queries and keys must both be (tokens, d_k); got {tuple(queries.shape)} and {tuple(keys.shape)}")
+    n, d_k = keys.shape
+    scores = queries @ keys.T
+    if scale:
+        scores = scores / math.sqrt(d_k)
+    mask = torch.zeros(n, n, dtype=torch.bool, device=scores.device)
+    if causal:
+        mask |= torch.triu(torch.ones_like(mask), diagonal=1)
+    if padding_mask is not None:
+        pad = torch.as_tensor(padding_mask, dtype=torch.bool, device=scores.device)
+        if pad.shape != (n,):
+            raise ValueError(f"padding_mask must have one entry per token ({n}), got shape {tuple(pad.shape)}")
+        mask |= pad.unsqueeze(0)  # hide pad *keys* (columns) from every query
+    masked_scores = scores.masked_fill(mask, float("-inf"))
+    weights = torch.softmax(masked_scores, dim=-1)
+    weights = weights.masked_fill(mask.all(dim=-1, keepdim=True), 0.0)
+    return AttentionMaps(scores, mask, masked_scores, weights, list(tokens) if tokens is not None else [])
+
+
+def split_words(text: str) -> list[str]:
+    """A tokenizer-free split for the toy explorer: words and punctuation, each Chinese character alone."""
+    return re.findall(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+", text)
+
+
+def toy_queries_keys(tokens: Sequence[str], d_model: int = 16, d_k: int = 8, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Deterministic (queries, keys) for ``tokens`` when there is no trained model.
+
+    Each distinct token string gets its own fixed random embedding (seeded by its CRC32, so the
+    same word gets the same vector in every sentence), plus a small position signal; seeded
+    random W_query and W_key project them to ``d_k`` dimensions.
+    """
+    rows = []
+    for position, token in enumerate(tokens):
+        g = torch.Generator().manual_seed(zlib.crc32(token.encode("utf-8")))
+        rows.append(torch.randn(d_model, generator=g) + 0.3 * torch.sin(torch.arange(d_model) * 0.5 + position))
+    x = torch.stack(rows) if rows else torch.zeros(0, d_model)
+    g = torch.Generator().manual_seed(seed)
+    w_query = torch.randn(d_model, d_k, generator=g) / math.sqrt(d_model) * 2
+    w_key = torch.randn(d_model, d_k, generator=g) / math.sqrt(d_model) * 2
+    return x @ w_query, x @ w_key
+
+
+@torch.no_grad()
+def model_attention_maps(model: "GPTModel", token_ids: Sequence[int] | Tensor, layer: int, head: int, *,
+                         causal: bool = True, scale: bool = True,
+                         padding_mask: Tensor | Sequence[bool] | None = None,
+                         tokens: Sequence[str] | None = None) -> AttentionMaps:
+    """``attention_maps`` for head ``head`` of block ``layer`` of ``model`` on ``token_ids``.
+
+    A forward pre-hook catches the input of that block's attention (after ``norm1``), and the
+    layer's own ``project_qkv`` turns it into queries and keys; with ``causal=True, scale=True``
+    and no padding, ``weights`` are exactly the weights the model used.
+
+    ``padding_mask`` is applied to this head's scores only: ``GPTModel`` itself has no padding
+    mask, so earlier layers did see any pad tokens. (A causal model never needs one for padding
+    on the right: no real token can look ahead at it.)
+    """
+    n_layers, n_heads = len(model.trf_blocks), model.cfg.n_heads
+    if not 0 <= layer < n_layers or not 0 <= head < n_heads:
+        raise ValueError(f"layer must be in [0, {n_layers}) and head in [0, {n_heads}), got layer {layer}, head {head}")
+    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
+    attention = model.trf_blocks[layer].att
+    captured: list[Tensor] = []
+    handle = attention.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    was_training = model.training
+    try:
+        model.eval()
+        model(ids.to(next(model.parameters()).device))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    q, k, _ = attention.project_qkv(captured[0])
+    return attention_maps(q[0, head].float().cpu(), k[0, head].float().cpu(), causal=causal, scale=scale,
+                          padding_mask=padding_mask, tokens=tokens)
+
+
+_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei",
+              "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")
+
+
+@functools.lru_cache(maxsize=1)
+def _label_fonts() -> tuple[list[str], frozenset[int]]:
+    """Font families for tick labels (a CJK font when one is installed) and the code points they cover."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    families = [name for name in _CJK_FONTS if name in installed] + ["DejaVu Sans"]
+    covered: set[int] = set()
+    for family in families:
+        path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=True)
+        covered.update(FT2Font(path).get_charmap())
+    return families, frozenset(covered)
+
+
+def displayable_label(token: str) -> str:
+    """``token`` as a tick label: whitespace made visible, and characters no installed font can draw
+    written as ``U+XXXX`` (matplotlib would draw an empty box and warn on stderr)."""
+    _, covered = _label_fonts()
+    token = token.replace(" ", "\u00b7").replace("\n", "\\n").replace("\t", "\\t")
+    return "".join(c if ord(c) in covered and c.isprintable() else f"U+{ord(c):04X}" for c in token)
+
+
+def plot_attention_maps(maps: AttentionMaps, title: str = "") -> "Figure":
+    """Three heatmaps side by side: masked scores (-inf in grey), the mask, the softmax weights."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = maps.weights.size(0)
+    families, _ = _label_fonts()
+    fig, axes = plt.subplots(1, 3, figsize=(4.2 * 3, 4.4))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.86, wspace=0.45)  # fixed: faster than a layout engine
+    scores = np.ma.masked_invalid(maps.masked_scores.detach().cpu().numpy())
+    cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+    panels = [
+        (scores, cmap, "scores after mask (grey = -inf)"),
+        (maps.mask.cpu().numpy().astype(float), "Greys", "mask (black = hidden)"),
+        (maps.weights.detach().cpu().numpy(), "viridis", "weights = softmax of each row"),
+    ]
+    for ax, (data, colors, name) in zip(axes, panels):
+        image = ax.imshow(data, cmap=colors, vmin=0 if name.startswith(("mask", "weights")) else None,
+                          vmax=1 if name.startswith(("mask", "weights")) else None)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("key (attended to)")
+        ax.set_ylabel("query (attending)")
+        if maps.tokens:
+            labels = [displayable_label(t) for t in maps.tokens]
+            ax.set_xticks(range(n), labels, rotation=90, fontsize=8, fontfamily=families)
+            ax.set_yticks(range(n), labels, fontsize=8, fontfamily=families)
+        if name.startswith("weights") and n <= 12:
+            hidden = maps.mask.cpu().numpy()
+            for i in range(n):
+                for j in range(n):
+                    if hidden[i, j]:
+                        continue  # exactly 0: leave the cell blank
+                    value = float(data[i, j])
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if value < 0.5 else "black")
+        if not name.startswith("mask"):
+            fig.colorbar(image, ax=ax, shrink=0.7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+class AttentionExplorer:
+    """The widget returned by ``attention_explorer``: controls + an Output showing the heatmaps.
+
+    ``maps`` holds the ``AttentionMaps`` last drawn; ``update()`` recomputes and redraws (every
+    control calls it when its value changes). Displaying the object displays ``ui``.
+    """
+
+    def __init__(self, model: "GPTModel | None", tokenizer: Any, sentences: Sequence[str], pad_to: int | None,
+                 pad_id: int | None, seed: int) -> None:
+        import ipywidgets as widgets
+
+        if model is not None and tokenizer is None:
+            raise ValueError("attention_explorer(model=...) also needs the tokenizer that made its token ids")
+        self.model, self.tokenizer, self.seed = model, tokenizer, seed
+        self.pad_id = pad_id if pad_id is not None else self._default_pad_id()
+        self.pad_to = pad_to or max(len(self.tokenize(s)[0]) for s in sentences) + 2
+        self.maps: AttentionMaps | None = None
+        self.sentence = widgets.Combobox(options=list(sentences), value=sentences[0], description="sentence",
+                                         ensure_option=False, continuous_update=False)
+        self.causal = widgets.Checkbox(value=True, description="causal mask")
+        self.scale = widgets.Checkbox(value=True, description="divide by √d_k")
+        self.pad_side = widgets.Dropdown(options=["none", "right", "left"], value="right",
+                                         description="padding")
+        self.mask_padding = widgets.Checkbox(value=True, description="padding mask")
+        controls = [self.sentence, widgets.HBox([self.causal, self.scale]), widgets.HBox([self.pad_side, self.mask_padding])]
+        self.layer = self.head = None
+        if model is not None:
+            self.layer = widgets.IntSlider(value=0, min=0, max=len(model.trf_blocks) - 1, description="layer")
+            self.head = widgets.IntSlider(value=0, min=0, max=model.cfg.n_heads - 1, description="head")
+            controls.append(widgets.HBox([self.layer, self.head]))
+        self.output = widgets.Output()
+        self.ui = widgets.VBox([*controls, self.output])
+        for control in controls:
+            for child in getattr(control, "children", [control]):
+                child.observe(lambda change: self.update(), names="value")
+        self.update()
+
+    def _default_pad_id(self) -> int:
+        eot = getattr(self.tokenizer, "eot_token", None)  # tiktoken's <|endoftext|>
+        if eot is None and self.tokenizer is not None:
+            eot = getattr(self.tokenizer, "special_tokens", {}).get("<|endoftext|>")
+        return int(eot) if eot is not None else 0
+
+    def tokenize(self, text: str) -> tuple[list[str], list[int]]:
+        """(labels, ids): the tokenizer's pieces, or ``split_words`` when there is none (ids then unused)."""
+        if self.tokenizer is None:
+            words = split_words(text)
+            return words, list(range(len(words)))
+        ids = list(self.tokenizer.encode(text))
+        return [self.token_label(i) for i in ids], ids
+
+    def token_label(self, token_id: int) -> str:
+        """The token's text, or its raw bytes (``\\xe4\\xbd``) when it is only part of a UTF-8
+        character, as byte-level BPE makes for most Chinese characters."""
+        text = self.tokenizer.decode([token_id])
+        if "\ufffd" not in text:
+            return text
+        if hasattr(self.tokenizer, "decode_single_token_bytes"):  # tiktoken
+            raw = self.tokenizer.decode_single_token_bytes(token_id)
+        elif hasattr(self.tokenizer, "decode_bytes"):  # gptlib's BPETokenizer
+            raw = self.tokenizer.decode_bytes([token_id])
+        else:
+            return text
+        return "".join(f"\\x{b:02x}" for b in raw)
+
+    def compute(self) -> AttentionMaps:
+        """The maps for the current control values (what ``update`` draws)."""
+        labels, ids = self.tokenize(self.sentence.value or " ")
+        if self.model is not None:
+            ids = ids[-self.model.cfg.context_length:]
+            labels = labels[-len(ids):]
+        pad = [False] * len(labels)
+        extra = max(self.pad_to - len(labels), 0) if self.pad_side.value != "none" else 0
+        if extra:
+            if self.pad_side.value == "right":
+                labels, ids, pad = labels + ["<pad>"] * extra, ids + [self.pad_id] * extra, pad + [True] * extra
+            else:
+                labels, ids, pad = ["<pad>"] * extra + labels, [self.pad_id] * extra + ids, [True] * extra + pad
+        options = dict(causal=self.causal.value, scale=self.scale.value,
+                       padding_mask=pad if self.mask_padding.value else None, tokens=labels)
+        if self.model is not None:
+            return model_attention_maps(self.model, ids, self.layer.value, self.head.value, **options)
+        queries, keys = toy_queries_keys(labels, seed=self.seed)
+        return attention_maps(queries, keys, **options)
+
+    def update(self) -> None:
+        """Recompute the maps and redraw the three heatmaps in the Output widget."""
+        import matplotlib.pyplot as plt
+
+        self.maps = self.compute()
+        where = f"layer {self.layer.value}, head {self.head.value}" if self.model is not None else "random toy projections"
+        figure = plot_attention_maps(self.maps, title=where)
+        png = io.BytesIO()
+        figure.savefig(png, format="png", dpi=80)
+        plt.close(figure)
+        # replace the Output's content in one assignment (no flicker; works outside a kernel too)
+        image = {"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": "<attention maps>"}
+        self.output.outputs = ({"output_type": "display_data", "data": image, "metadata": {}},)
+
+    def _repr_mimebundle_(self, **kwargs: Any):
+        return self.ui._repr_mimebundle_(**kwargs)
+
+
+def attention_explorer(model: "GPTModel | None" = None, tokenizer: Any = None,
+                       sentences: Sequence[str] | None = None, *, pad_to: int | None = None,
+                       pad_id: int | None = None, seed: int = 0) -> AttentionExplorer:
+    """Build the attention-mask explorer widget (display the returned object in a notebook).
+
+    Without a model, queries and keys are ``toy_queries_keys`` of the words (deterministic).
+    With a ``GPTModel`` (and its ``tokenizer``: tiktoken or ``BPETokenizer``), sliders pick the
+    layer and head, and the maps are that head's real ones. ``pad_to`` is the length the
+    sentence is padded to (default: longest sentence + 2) with ``pad_id`` (default: the
+    tokenizer's ``<|endoftext|>``).
+    """
+    sentences = list(sentences) if sentences else list(DEFAULT_SENTENCES)
+    return AttentionExplorer(model, tokenizer, sentences, pad_to, pad_id, seed)
