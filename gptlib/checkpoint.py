@@ -1,0 +1,186 @@
+"""Day 5: saving and resuming a training run, safely.
+
+A checkpoint holds everything needed to continue a run exactly where it stopped: the model's
+weights, the optimizer's moment estimates, the learning-rate scheduler's position, the step,
+the random number generators' states, the loss history and the model's configuration.
+
+Two rules keep it safe:
+
+- **Atomic writes.** The file is written under a temporary name and then renamed with
+  ``os.replace``, which is atomic: a crash mid-write leaves the previous checkpoint intact,
+  never half a file.
+- **No code on load.** ``torch.load(..., weights_only=True)`` refuses anything but tensors and
+  plain Python values, so opening a checkpoint cannot run code. That is why the config is a
+  plain dict and the random states are tensors and lists.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "model_config",
+           "rng_state", "set_rng_state"]
+
+FORMAT = "gptlib-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable, not a gptlib checkpoint, or made for another model."""
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)  # DistributedDataParallel keeps the real model in .module
+
+
+def model_config(model: nn.Module) -> dict[str, Any] | None:
+    """The model's configuration as a plain dict (``GPTConfig.to_dict()``), or None if it has none."""
+    cfg = getattr(_unwrap(model), "cfg", None)
+    if cfg is None:
+        return None
+    if hasattr(cfg, "to_dict"):
+        return dict(cfg.to_dict())
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    return dict(cfg)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random state a training run draws from, as tensors and lists (loadable with weights_only)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": list(_flatten_python_state())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        state["numpy"] = {"keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
+                          "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    except ImportError:
+        pass
+    return state
+
+
+def _flatten_python_state() -> list[int]:
+    version, internal, gauss = random.getstate()
+    return [version, *internal] + ([] if gauss is None else [gauss])
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the random states saved by ``rng_state``."""
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1:626]), py[626] if len(py) > 626 else None))
+    if "numpy" in state:
+        try:
+            import numpy as np
+
+            s = state["numpy"]
+            np.random.set_state(("MT19937", s["keys"].numpy().astype("uint32"), s["pos"], s["has_gauss"],
+                                 s["cached_gaussian"]))
+        except ImportError:
+            pass
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: Any = None, *, step: int = 0, history: dict | None = None,
+                    train_config: dict | None = None, extra: dict | None = None) -> Path:
+    """Write a checkpoint atomically (temporary file, then ``os.replace``) and return its path.
+
+    ``extra`` is for the caller's own plain values (e.g. a recipe's settings or the tokenizer's
+    fingerprint); everything must be tensors or plain Python values.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "config": model_config(model),
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "step": int(step),
+        "rng": rng_state(),
+        "history": history or {},
+        "train_config": train_config or {},
+        "extra": extra or {},
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a torn one
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _config_mismatch(saved: dict | None, current: dict | None) -> str:
+    if saved is None or current is None or saved == current:
+        return ""
+    keys = sorted(set(saved) | set(current))
+    return ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs model {current.get(k)!r}"
+                     for k in keys if saved.get(k) != current.get(k))
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None, *,
+                    map_location: str | torch.device = "cpu", restore_rng: bool = False) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` and load it into whatever is given.
+
+    Raises ``FileNotFoundError`` when there is no file and ``CheckpointError`` when the file is
+    not a gptlib checkpoint or was saved for a model with another configuration (the message
+    names the settings that differ). Returns the whole checkpoint dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: train first, or check the path")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {path.name}: {first_line}; "
+                              f"the file is damaged or not a gptlib checkpoint") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a gptlib checkpoint (saved by save_checkpoint)")
+    if model is not None:
+        diff = _config_mismatch(ckpt.get("config"), model_config(model))
+        if diff:
+            raise CheckpointError(f"checkpoint {path.name} is for another model configuration ({diff}); "
+                                  f"build the model with GPTConfig.from_dict(checkpoint['config']) "
+                                  f"or start a fresh run")
+        _unwrap(model).load_state_dict(ckpt["model"])
+    if optimizer is not None:
+        if ckpt.get("optimizer") is None:
+            raise CheckpointError(f"checkpoint {path.name} holds no optimizer state, so it cannot resume training")
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt.get("scheduler") is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if restore_rng:
+        set_rng_state(ckpt["rng"])
+    return ckpt
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
+    """A ``GPTModel`` built from the configuration stored in a checkpoint, with its weights, in eval mode."""
+    from .model import GPTConfig, GPTModel
+
+    ckpt = load_checkpoint(path)
+    if ckpt.get("config") is None:
+        raise CheckpointError(f"checkpoint {Path(path).name} stores no model configuration")
+    model = GPTModel(GPTConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["model"])
+    if device is not None:
+        model.to(device)
+    return model.eval()

@@ -1,0 +1,101 @@
+"""Day 5: the same training on several processes, with DistributedDataParallel (DDP).
+
+``torchrun --nproc_per_node=N script.py`` starts N copies of a script and tells each its rank
+through environment variables. Each copy holds the whole model, trains on its own share of
+every batch, and DDP averages the gradients across processes during ``backward()``, so all
+copies take the same optimizer step and stay identical. N processes with ``batch_size`` b
+each train exactly like one process with ``batch_size`` N*b.
+
+Backends: ``gloo`` on CPU, ``nccl`` on NVIDIA GPUs (one GPU per process, ``LOCAL_RANK``).
+Without a process group every helper here is a no-op, so single-process code stays unchanged.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["init_distributed", "close_distributed", "is_distributed", "world_size", "rank",
+           "is_main_process", "barrier", "wrap_model", "all_reduce_mean", "all_reduce_loss_and_flag"]
+
+
+def is_distributed() -> bool:
+    """True inside a running process group (e.g. under torchrun, after ``init_distributed``)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def is_main_process() -> bool:
+    """Only the first process prints, samples and writes checkpoints."""
+    return rank() == 0
+
+
+def init_distributed(device: str | torch.device | None = None) -> torch.device:
+    """Join the process group torchrun describes (``RANK``/``WORLD_SIZE``/``MASTER_ADDR``...) and pick this process's device.
+
+    Outside torchrun (no ``WORLD_SIZE`` > 1) it only returns the device. The backend follows
+    the device: ``nccl`` for CUDA, ``gloo`` otherwise.
+    """
+    from .runtime import pick_device
+
+    device = torch.device(device) if device is not None else pick_device()
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+        return device
+    if device.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", device_id=device)
+    else:
+        dist.init_process_group("gloo")
+    return device
+
+
+def close_distributed() -> None:
+    if is_distributed():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def wrap_model(model: nn.Module) -> nn.Module:
+    """``DistributedDataParallel(model)`` inside a process group, else ``model`` unchanged."""
+    if not is_distributed():
+        return model
+    device = next(model.parameters()).device
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    """The mean of ``value`` over all processes (``value`` itself when there is one)."""
+    if not is_distributed():
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / dist.get_world_size()
+
+
+def all_reduce_loss_and_flag(loss: torch.Tensor, flag: bool) -> tuple[float, bool]:
+    """Mean loss over processes and whether any process raised ``flag``, in one collective call.
+
+    Every process must take the same decision (stop on NaN, stop out of time), or the others
+    would wait forever for it in the next collective.
+    """
+    if not is_distributed():
+        return float(loss), flag
+    both = torch.stack([loss.detach().float() / dist.get_world_size(),
+                        torch.tensor(float(flag), device=loss.device)])
+    dist.all_reduce(both, op=dist.ReduceOp.SUM)
+    return float(both[0]), bool(both[1] > 0)

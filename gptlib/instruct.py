@@ -1,0 +1,352 @@
+"""Day 7: instruction finetuning (指令微调) — teach a pretrained GPT to follow instructions.
+
+A pretrained model continues text; an *assistant* answers. Instruction finetuning trains on
+(instruction, input, output) records, each laid out in a fixed prompt template — here the
+Alpaca format (Stanford Alpaca, 2023; the one Raschka's chapter 7 uses):
+
+    Below is an instruction that describes a task. Write a response that appropriately completes the request.
+
+    ### Instruction:
+    {instruction}
+
+    ### Input:
+    {input}                       <- this section is left out when the input is empty
+
+    ### Response:
+    {output}<|endoftext|>
+
+The loss is the usual next-token cross-entropy, with two kinds of position masked out by the
+ignore index ``-100`` (``F.cross_entropy``'s default ``ignore_index``):
+
+- padding: batches are right-padded to their longest record; predicting padding is not a
+  skill, and counting it would make a record's loss depend on what it was batched with;
+- the prompt (``mask_prompt=True``): the template and the instruction are given, not to be
+  produced; the model's job is the response, so only response tokens (and the end token) count.
+
+Data: ``load_instruction_json`` reads the real formats (Alpaca's ``alpaca_data.json``,
+Raschka's ``instruction-data.json``: a JSON list of records; or JSON Lines). Offline, the
+course uses ``synthetic_instructions``: a deterministic generator of small tasks whose
+answers can be checked exactly, with held-out test inputs never seen in training.
+
+Too long: a record whose prompt + response + end token exceeds ``max_length`` is *refused*
+(ValueError naming it), not truncated: cutting would remove the answer the model must learn.
+"""
+from __future__ import annotations
+
+import json
+import random
+from functools import partial
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from .finetune import model_device, train_steps
+
+__all__ = [
+    "ALPACA_PREAMBLE",
+    "IGNORE_INDEX",
+    "format_prompt",
+    "validate_record",
+    "load_instruction_json",
+    "synthetic_instructions",
+    "TASKS",
+    "DEFAULT_TASKS",
+    "end_token_id",
+    "InstructionDataset",
+    "collate_instructions",
+    "instruction_loader",
+    "instruction_loss",
+    "train_instructions",
+    "answer",
+    "exact_match",
+]
+
+ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
+                   "Write a response that appropriately completes the request.")
+IGNORE_INDEX = -100  # positions with this target add nothing to F.cross_entropy's loss
+END_OF_TEXT = "<|endoftext|>"
+
+Record = dict[str, str]
+
+
+# --------------------------------------------------------------------------- records
+def validate_record(record: Any, index: int = 0) -> Record:
+    """Check one record and return it as ``{"instruction", "input", "output"}`` strings.
+
+    ``instruction`` and ``output`` are required (non-empty strings); ``input`` is optional
+    (missing or ``None`` means no input, as in many Alpaca records). Anything else raises a
+    ValueError naming the record and the field.
+    """
+    if not isinstance(record, dict):
+        raise ValueError(f"record {index} must be an object with instruction/input/output, got {type(record).__name__}")
+    for field in ("instruction", "output"):
+        if field not in record:
+            raise ValueError(f"record {index} is missing the field {field!r} (has: {', '.join(sorted(record)) or 'nothing'})")
+        if not isinstance(record[field], str) or not record[field].strip():
+            raise ValueError(f"record {index}: field {field!r} must be a non-empty string, got {record[field]!r}")
+    inp = record.get("input")
+    if inp is None:
+        inp = ""
+    if not isinstance(inp, str):
+        raise ValueError(f"record {index}: field 'input' must be a string, got {type(inp).__name__}")
+    return {"instruction": record["instruction"], "input": inp, "output": record["output"]}
+
+
+def format_prompt(record: Record) -> str:
+    """The Alpaca prompt for ``record``, ending with ``"### Response:\\n"`` (the answer follows)."""
+    text = f"{ALPACA_PREAMBLE}\n\n### Instruction:\n{record['instruction']}"
+    if record.get("input"):
+        text += f"\n\n### Input:\n{record['input']}"
+    return text + "\n\n### Response:\n"
+
+
+def load_instruction_json(path: str | Path) -> list[Record]:
+    """Read instruction records from a local file: a JSON list of objects (Alpaca, Raschka's
+    ``instruction-data.json``) or JSON Lines (one object per line). Every record is checked
+    with ``validate_record``; an empty file or list raises ValueError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}; give the path of an Alpaca-style JSON file")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise ValueError(f"{path.name} is empty: no instruction records")
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path.name} is not valid JSON: {exc}") from None
+    else:  # JSON Lines
+        data = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    data.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path.name}, line {lineno} is not valid JSON: {exc}") from None
+    if not data:
+        raise ValueError(f"{path.name} holds no instruction records")
+    return [validate_record(r, i) for i, r in enumerate(data)]
+
+
+# --------------------------------------------------------------------------- synthetic tasks
+WORDS: tuple[str, ...] = (
+    "apple", "river", "stone", "cloud", "bread", "horse", "light", "sword", "crown", "flower",
+    "table", "water", "green", "night", "house", "queen", "music", "tiger", "paper", "bird",
+    "ship", "snow", "rain", "fire", "gold", "silver", "king", "moon", "star", "tree",
+    "book", "door", "lamp", "road", "wind", "wolf", "fish", "milk", "salt", "ring",
+    "hill", "lake", "rose", "bell", "coat", "drum", "frog", "goat", "iron", "kite",
+    "leaf", "mask", "nest", "pear", "rope", "seed", "sand", "tent", "wall", "yard",
+    "heart", "honey", "lemon", "candle", "garden", "window", "forest", "castle", "summer", "winter",
+    "mirror", "bridge", "island", "letter", "monkey", "orange", "pencil", "rabbit", "silk", "violet",
+)
+
+TASKS: tuple[str, ...] = ("parity", "above", "first_digit", "last_digit", "repeat", "first_word", "last_word")
+DEFAULT_TASKS: tuple[str, ...] = ("parity", "above", "first_digit", "last_digit")
+
+
+def _make_record(task: str, rng: random.Random, words: Sequence[str], numbers: Sequence[int]) -> Record:
+    n = rng.choice(numbers)
+    if task == "parity":
+        return {"instruction": "Is the number even or odd?", "input": str(n), "output": "even" if n % 2 == 0 else "odd"}
+    if task == "above":
+        return {"instruction": "Is the number greater than 500? Answer yes or no.", "input": str(n),
+                "output": "yes" if n > 500 else "no"}
+    if task == "first_digit":
+        return {"instruction": "What is the first digit of the number?", "input": str(n), "output": str(n)[0]}
+    if task == "last_digit":
+        return {"instruction": "What is the last digit of the number?", "input": str(n), "output": str(n)[-1]}
+    if task == "repeat":
+        w = rng.choice(words)
+        return {"instruction": "Repeat the word.", "input": w, "output": w}
+    if task in ("first_word", "last_word"):
+        a, b, c = rng.sample(list(words), 3)
+        which = task.split("_")[0]
+        return {"instruction": f"What is the {which} word of the list?", "input": f"{a}, {b}, {c}",
+                "output": a if which == "first" else c}
+    raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+
+
+def synthetic_instructions(n_train: int = 400, n_test: int = 80, seed: int = 123,
+                           tasks: Sequence[str] = DEFAULT_TASKS) -> tuple[list[Record], list[Record]]:
+    """Deterministic instruction records whose answers can be checked exactly.
+
+    Default tasks, on three-digit numbers (short answers a small model learns on a CPU in
+    seconds):
+
+    - ``parity``: "Is the number even or odd?" / ``347`` -> ``odd``
+    - ``above``: "Is the number greater than 500? Answer yes or no." / ``347`` -> ``no``
+    - ``first_digit`` / ``last_digit``: "What is the first digit of the number?" / ``347`` -> ``3``
+
+    Harder tasks, available through ``tasks=``: ``repeat`` ("Repeat the word." / ``river`` ->
+    ``river``), ``first_word`` / ``last_word`` ("What is the first word of the list?" /
+    ``apple, moon, kite`` -> ``apple``). They need the model to *copy* a multi-token word
+    from the prompt, which day 5's tiny model does not learn within the notebook's budget.
+    Letter-level tasks (reverse, uppercase, sort the letters) are left out on purpose: a BPE
+    model sees tokens, not letters.
+
+    Held out: the numbers 100..999 and the words are split (seeded) into a training pool (80%)
+    and a test pool (20%); test records use only the test pool, so every test input is new to
+    the model (the instruction wordings are shared). Training records cycle through ``tasks``
+    so each is equally common; test records are distinct (a task whose held-out pool runs out
+    of distinct inputs leaves its place to the others).
+    """
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"n_train and n_test must be >= 1, got {n_train}, {n_test}")
+    if not tasks:
+        raise ValueError("tasks is empty: name at least one of " + ", ".join(TASKS))
+    for task in tasks:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    rng = random.Random(seed)
+    words = list(WORDS)
+    numbers = list(range(100, 1000))
+    rng.shuffle(words)
+    rng.shuffle(numbers)
+    cut_w, cut_n = len(words) * 4 // 5, len(numbers) * 4 // 5
+    train_pool, test_pool = (words[:cut_w], numbers[:cut_n]), (words[cut_w:], numbers[cut_n:])
+    train = [_make_record(tasks[i % len(tasks)], rng, *train_pool) for i in range(n_train)]
+    test: list[Record] = []
+    seen: set[tuple[str, str]] = set()
+    for attempt in range(100 * n_test):
+        record = _make_record(tasks[attempt % len(tasks)], rng, *test_pool)
+        key = (record["instruction"], record["input"])
+        if key not in seen:
+            seen.add(key)
+            test.append(record)
+            if len(test) == n_test:
+                break
+    else:
+        raise ValueError(f"cannot make {n_test} distinct test records from the held-out pool; ask for fewer")
+    return train, test
+
+
+# --------------------------------------------------------------------------- encoding and batches
+def end_token_id(tokenizer) -> int:
+    """The id of ``<|endoftext|>``, which ends every response (and pads batches)."""
+    special = getattr(tokenizer, "special_tokens", None) or {}
+    if END_OF_TEXT in special:
+        return special[END_OF_TEXT]
+    eot = getattr(tokenizer, "eot_token", None)  # tiktoken.Encoding
+    if eot is not None:
+        return int(eot)
+    raise ValueError(f"the tokenizer has no {END_OF_TEXT!r} special token; pass end_id= explicitly")
+
+
+class InstructionDataset(Dataset):
+    """Encoded records: each item is ``(ids, prompt_length)`` where
+    ``ids = encode(format_prompt(r)) + encode(r["output"]) + [end_id]``.
+
+    A record longer than ``max_length`` tokens raises ValueError (refused, not truncated: see
+    the module docstring). Pass the model's ``context_length + 1`` at most: the model sees
+    ``ids[:-1]``.
+    """
+
+    def __init__(self, records: Sequence[Record], tokenizer, max_length: int, end_id: int | None = None) -> None:
+        if not records:
+            raise ValueError("no instruction records: the data set is empty")
+        self.end_id = end_token_id(tokenizer) if end_id is None else end_id
+        self.items: list[tuple[list[int], int]] = []
+        for i, raw in enumerate(records):
+            record = validate_record(raw, i)
+            prompt = tokenizer.encode(format_prompt(record))
+            ids = prompt + tokenizer.encode(record["output"]) + [self.end_id]
+            if len(ids) > max_length:
+                raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than "
+                                 f"max_length={max_length}; shorten it, drop it, or raise max_length "
+                                 "(at most the model's context_length + 1)")
+            self.items.append((ids, len(prompt)))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.items[i]
+
+
+def collate_instructions(batch: Sequence[tuple[list[int], int]], pad_id: int, ignore_index: int = IGNORE_INDEX,
+                         mask_prompt: bool = True, mask_padding: bool = True) -> tuple[Tensor, Tensor]:
+    """Pad a batch and build shifted targets: ``(inputs (B, T), targets (B, T))``.
+
+    ``inputs = ids[:-1]`` and ``targets = ids[1:]`` (next-token prediction), right-padded to
+    the longest record with ``pad_id``. In ``targets``, padding positions become
+    ``ignore_index`` (unless ``mask_padding=False``, which keeps ``pad_id`` there: the naive
+    version, shown in the notebook to be wrong), and with ``mask_prompt=True`` so do the
+    positions that predict prompt tokens: the first target kept is the response's first token.
+    """
+    if not batch:
+        raise ValueError("empty batch")
+    longest = max(len(ids) for ids, _ in batch) - 1
+    inputs = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    targets = torch.full((len(batch), longest), ignore_index if mask_padding else pad_id, dtype=torch.long)
+    for row, (ids, prompt_len) in enumerate(batch):
+        seq = torch.tensor(ids, dtype=torch.long)
+        n = len(ids) - 1
+        inputs[row, :n] = seq[:-1]
+        targets[row, :n] = seq[1:]
+        if mask_prompt:
+            # targets[j] is token j+1: tokens 1..prompt_len-1 belong to the prompt.
+            targets[row, :prompt_len - 1] = ignore_index
+    return inputs, targets
+
+
+def instruction_loader(records: Sequence[Record], tokenizer, max_length: int, batch_size: int = 16,
+                       shuffle: bool = False, seed: int = 123, end_id: int | None = None,
+                       pad_id: int | None = None, mask_prompt: bool = True, mask_padding: bool = True) -> DataLoader:
+    """A DataLoader of ``collate_instructions`` batches (seeded shuffling). ``pad_id`` defaults
+    to the end token (padding is masked, so its value does not matter)."""
+    dataset = InstructionDataset(records, tokenizer, max_length, end_id=end_id)
+    pad = dataset.end_id if pad_id is None else pad_id
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    collate = partial(collate_instructions, pad_id=pad, mask_prompt=mask_prompt, mask_padding=mask_padding)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
+
+
+def instruction_loss(model: nn.Module, batch: tuple[Tensor, Tensor], ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """Mean next-token cross-entropy over the positions whose target is not ``ignore_index``."""
+    inputs, targets = batch
+    logits = model(inputs)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index)
+
+
+def train_instructions(model: nn.Module, loader, *, epochs: int = 1, lr: float = 5e-4,
+                       weight_decay: float = 0.1, max_steps: int | None = None) -> list[float]:
+    """Train the trainable parameters with ``instruction_loss``; returns per-step losses."""
+    return train_steps(model, loader, instruction_loss, epochs=epochs, lr=lr,
+                       weight_decay=weight_decay, max_steps=max_steps)
+
+
+# --------------------------------------------------------------------------- evaluation
+def answer(model: nn.Module, tokenizer, record: Record, max_new_tokens: int = 8, end_id: int | None = None) -> str:
+    """The model's greedy response to ``record`` (its output field is ignored), stripped.
+
+    Decoding stops at the end token or after ``max_new_tokens``; uses ``gptlib.generate``.
+    A prompt longer than the context raises the model's error rather than being cropped.
+    """
+    from .generate import generate
+
+    end = end_token_id(tokenizer) if end_id is None else end_id
+    record = validate_record({**record, "output": "?"})  # the expected output is not needed here
+    prompt = tokenizer.encode(format_prompt(record))
+    context = model.cfg.context_length if hasattr(model, "cfg") else None
+    if context is not None and len(prompt) + max_new_tokens > context:
+        raise ValueError(f"prompt of {len(prompt)} tokens + {max_new_tokens} new tokens exceed the "
+                         f"context length {context}")
+    ids = torch.tensor(prompt, dtype=torch.long, device=model_device(model))
+    out = generate(model, ids, max_new_tokens, temperature=0.0, eos_id=end).tolist()[len(prompt):]
+    if end in out:
+        out = out[:out.index(end)]
+    return tokenizer.decode(out).strip()
+
+
+def exact_match(model: nn.Module, tokenizer, records: Sequence[Record], max_new_tokens: int = 8,
+                end_id: int | None = None) -> tuple[float, list[str]]:
+    """Share of records whose greedy answer equals the expected output exactly (after
+    stripping whitespace), and the answers themselves."""
+    if not records:
+        raise ValueError("no records to evaluate")
+    answers = [answer(model, tokenizer, r, max_new_tokens, end_id) for r in records]
+    hits = sum(a == r["output"].strip() for a, r in zip(answers, records))
+    return hits / len(records), answers
