@@ -4,6 +4,7 @@
     torchrun --nproc_per_node=2 -m gptlib train --data my_text.txt  # the same on 2 processes (DDP)
     python -m gptlib train --data my_text.txt --out my_run --resume # continue from my_run/model.pt
     python -m gptlib generate --checkpoint my_run --prompt "ROMEO:"  # sample from it (day 6)
+    python -m gptlib figures --out figures                          # redraw the README's pictures
 
 ``train`` writes ``OUT/model.pt`` (checkpoint) and ``OUT/tokenizer.json``, and prints a sample of
 generated text at each evaluation and at the end.
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .cli_generate import add_generate_command
+from .figures import add_figures_command
 
 
 class CommandError(Exception):
@@ -150,7 +152,7 @@ def _sample(model, tokenizer, n_tokens: int, seed: int) -> str:
 
 
 # --------------------------------------------------------------------------- main
-COMMANDS = [add_train_command, add_generate_command]
+COMMANDS = [add_train_command, add_generate_command, add_figures_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

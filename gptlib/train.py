@@ -219,7 +219,8 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cf
     if step == 0 and cfg.eval_at_start:
         checkpoint_and_report()  # the untrained model's loss: about ln(vocab_size)
     batches = _batches(train_loader, step)
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not cfg.progress or not distributed.is_main_process())
+    bar = tqdm(total=cfg.max_steps, initial=step, mininterval=1.0,  # few redraws: light on notebook output
+               disable=not cfg.progress or not distributed.is_main_process())
     model.train()
     while step < cfg.max_steps:
         inputs, targets = next(batches)

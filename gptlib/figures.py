@@ -1,0 +1,169 @@
+"""The course's pictures, regenerated from gptlib: ``python -m gptlib figures --out figures/``.
+
+Each ``*_figure`` function returns one matplotlib Figure built from library code (never from
+copied notebook outputs); ``make_figures`` saves them all. Figures that need a trained model use
+day 5's (``recipes.day5_model``: loaded from its checkpoint, or retrained in about a minute).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+FIGURE_NAMES = ("pipeline", "attention_causal", "loss_curves", "temperature", "finetune_spam")
+
+DAYS = [
+    ("1 tokenize", "text → BPE\n→ token ids"),
+    ("2 embed", "ids → vectors\n+ positions"),
+    ("3 attention", "causal\nmulti-head"),
+    ("4 block", "LayerNorm, GELU,\nresiduals"),
+    ("5 pretrain", "predict the\nnext token"),
+    ("6 generate", "temperature, top-k/p,\nKV cache"),
+    ("7 finetune", "classifier, instructions,\nLoRA"),
+]
+
+
+def pipeline_figure():
+    """The seven days as one pipeline, following 你好世界 → 啊."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(14, 2.6))
+    ax.set_xlim(0, len(DAYS) * 2)
+    ax.set_ylim(0, 2.2)
+    ax.axis("off")
+    for i, (title, what) in enumerate(DAYS):
+        x = i * 2 + 0.1
+        ax.add_patch(FancyBboxPatch((x, 0.45), 1.6, 1.1, boxstyle="round,pad=0.05",
+                                    facecolor=plt.cm.Blues(0.25 + 0.09 * i), edgecolor="0.3"))
+        ax.text(x + 0.8, 1.2, f"day {title}", ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(x + 0.8, 0.78, what, ha="center", va="center", fontsize=7.5)
+        if i < len(DAYS) - 1:
+            ax.annotate("", xy=(x + 1.95, 1.0), xytext=(x + 1.7, 1.0), arrowprops={"arrowstyle": "->"})
+    ax.text(len(DAYS), 1.95, "one sentence through the whole pipeline: the model reads a prefix and predicts "
+            "the next token", ha="center", fontsize=10)
+    return fig
+
+
+def attention_figure(model, tokenizer, text: str = "ROMEO:\nWhat say you?", layer: int | None = None,
+                     head: int = 0):
+    """Scores, causal mask and softmax weights of one head of the trained model."""
+    from .attention_explorer import model_attention_maps, plot_attention_maps
+
+    ids = tokenizer.encode(text)
+    layer = len(model.trf_blocks) - 1 if layer is None else layer
+    maps = model_attention_maps(model, ids, layer, head, causal=True, scale=True,
+                                tokens=[tokenizer.decode([i]) for i in ids])
+    return plot_attention_maps(maps, title=f"day 5 model, block {layer}, head {head}: causal self-attention")
+
+
+def loss_figure(history: dict):
+    """Day 5's training and validation loss (nats per token) against the step."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(history["step"], history["train_loss"], color="0.65", lw=0.8, label="train (per step)")
+    ax.plot(history["eval_step"], history["eval_train_loss"], "o-", label="train (evaluated)")
+    ax.plot(history["eval_step"], history["val_loss"], "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_title("Day 5: pretraining on Tiny Shakespeare, 2 CPU cores")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def temperature_figure(model, tokenizer, prompt: str = "ROMEO:\nWhat", temperatures=(0.5, 1.0, 2.0)):
+    """The next-token distribution of one prompt at several temperatures (entropy in each title)."""
+    import matplotlib.pyplot as plt
+
+    from .sampling_explorer import plot_sampling_view, sampling_view
+
+    fig, axes = plt.subplots(1, len(temperatures), figsize=(5 * len(temperatures), 3.4))
+    for ax, t in zip(axes, temperatures):
+        plot_sampling_view(sampling_view(model, tokenizer, prompt, temperature=t, n_samples=0), ax=ax)
+    fig.suptitle(f"Day 6: next token after {prompt!r} — low T sharpens, high T flattens")
+    fig.tight_layout()
+    return fig
+
+
+def finetune_figure(model, tokenizer, *, max_length: int = 64, seed: int = 123):
+    """Day 7 in one picture: spam test accuracy before/after finetuning the last block, and its confusion matrix."""
+    import matplotlib.pyplot as plt
+
+    from .classify import (accuracy, balanced_split, classification_loader, confusion_matrix,
+                           plot_confusion_matrix, predict, prepare_classifier, read_sms_spam,
+                           train_classifier)
+
+    train_set, _, test_set = balanced_split(read_sms_spam(), seed=seed)
+    train_loader = classification_loader(train_set, tokenizer, max_length, shuffle=True, seed=seed)
+    test_loader = classification_loader(test_set, tokenizer, max_length)
+    torch.manual_seed(seed)
+    classifier = prepare_classifier(copy.deepcopy(model), num_classes=2, trainable_blocks=1)
+    before = accuracy(classifier, test_loader)
+    train_classifier(classifier, train_loader, epochs=2)
+    preds, labels = predict(classifier, test_loader)
+    after = float((preds == labels).float().mean())
+
+    fig, (bars, matrix) = plt.subplots(1, 2, figsize=(8, 3.4), gridspec_kw={"width_ratios": [1.3, 1]})
+    bars.bar(["before", "after"], [before, after], color=["0.7", "tab:blue"])
+    for x, value in enumerate((before, after)):
+        bars.text(x, value + 0.02, f"{value:.1%}", ha="center")
+    bars.set_ylim(0, 1.1)
+    bars.set_ylabel("test accuracy (balanced)")
+    bars.set_title("SMS spam: finetune last block + head")
+    plot_confusion_matrix(confusion_matrix(preds, labels), ax=matrix, title="after finetuning")
+    fig.tight_layout()
+    return fig
+
+
+def make_figures(out_dir: str | Path = "figures", checkpoint_dir: str | Path | None = None,
+                 device: str | None = None) -> list[Path]:
+    """Draw every figure into ``out_dir`` as PNG; returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window, works on a server
+    import matplotlib.pyplot as plt
+
+    from .checkpoint import load_checkpoint
+    from .recipes import day5_model, day5_paths
+    from .runtime import seed_everything
+
+    seed_everything(123)
+    model, tokenizer = day5_model(device, checkpoint_dir)
+    history = load_checkpoint(day5_paths(checkpoint_dir)[0])["history"]
+    drawers = {
+        "pipeline": pipeline_figure,
+        "attention_causal": lambda: attention_figure(model, tokenizer),
+        "loss_curves": lambda: loss_figure(history),
+        "temperature": lambda: temperature_figure(model, tokenizer),
+        "finetune_spam": lambda: finetune_figure(model, tokenizer),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in FIGURE_NAMES:
+        fig = drawers[name]()
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def add_figures_command(subparsers) -> None:
+    """``python -m gptlib figures [--out DIR]``: regenerate the README's pictures."""
+    p = subparsers.add_parser("figures", help="regenerate the course's figures (PNG) from gptlib",
+                              description="Draw the pipeline, attention, loss, temperature and finetuning "
+                                          "figures from gptlib and day 5's model (retrained if missing).")
+    p.add_argument("--out", default="figures", help="folder for the PNG files (default: figures)")
+    p.add_argument("--checkpoint-dir", default=None, help="where day 5's checkpoint lives (default: checkpoints/)")
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    for path in make_figures(args.out, args.checkpoint_dir, args.device):
+        print(path)
+    return 0
