@@ -82,7 +82,10 @@ def temperature_figure(model, tokenizer, prompt: str = "ROMEO:\nWhat", temperatu
 
     fig, axes = plt.subplots(1, len(temperatures), figsize=(5 * len(temperatures), 3.4))
     for ax, t in zip(axes, temperatures):
-        plot_sampling_view(sampling_view(model, tokenizer, prompt, temperature=t, n_samples=0), ax=ax)
+        view = sampling_view(model, tokenizer, prompt, temperature=t, n_samples=0)
+        plot_sampling_view(view, ax=ax)
+        ax.set_title(f"T = {t:g}: entropy {view.entropy_before:.2f} bits")  # no cut here: before == after
+        ax.get_legend().remove()
     fig.suptitle(f"Day 6: next token after {prompt!r} — low T sharpens, high T flattens")
     fig.tight_layout()
     return fig
