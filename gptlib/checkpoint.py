@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .files import write_atomically
+
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "model_config",
            "rng_state", "set_rng_state"]
 
@@ -99,8 +101,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     ``extra`` is for the caller's own plain values (e.g. a recipe's settings or the tokenizer's
     fingerprint); everything must be tensors or plain Python values.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "config": model_config(model),
@@ -113,17 +113,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
         "train_config": train_config or {},
         "extra": extra or {},
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a torn one
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_atomically(path, lambda f: torch.save(payload, f))
 
 
 def _config_mismatch(saved: dict | None, current: dict | None) -> str:

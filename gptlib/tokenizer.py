@@ -40,7 +40,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -48,6 +47,7 @@ from typing import Literal
 
 import regex
 
+from .files import write_atomically
 from .vocab import get_encoding
 
 __all__ = ["BPETokenizer", "GPT2_PATTERN", "get_stats", "most_frequent_pair", "merge",
@@ -415,15 +415,8 @@ class BPETokenizer:
         data = {"format": _FORMAT, "version": 1, "pattern": self.pattern,
                 "byte_ids": self.byte_ids, "special_tokens": self.special_tokens,
                 "merges": [[a, b, i] for (a, b), i in sorted(self.merges.items(), key=lambda kv: kv[1])]}
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BPETokenizer:

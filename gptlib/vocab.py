@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 from .assets import AssetError, read_asset
+from .files import write_atomically
 
 _BLOB = "https://openaipublic.blob.core.windows.net"
 
@@ -54,7 +54,8 @@ def use_offline_vocabularies(*, verify: bool = False) -> Path:
         if target.is_file() and not (verify and not _matches(target, asset)):
             continue
         try:
-            _write_atomically(target, read_asset(asset))
+            data = read_asset(asset)
+            write_atomically(target, lambda f: f.write(data))
         except (AssetError, OSError):
             if verify:
                 raise
@@ -76,7 +77,8 @@ def get_encoding(name: str):
         if asset in ENCODING_FILES[name]:
             target = cache / hashlib.sha1(url.encode()).hexdigest()
             if not _matches(target, asset):
-                _write_atomically(target, read_asset(asset))  # raises AssetError with the fix
+                data = read_asset(asset)  # raises AssetError with the fix
+                write_atomically(target, lambda f: f.write(data))
     return tiktoken.get_encoding(name)
 
 
@@ -87,15 +89,3 @@ def _matches(path: Path, asset: str) -> bool:
         return hashlib.sha256(path.read_bytes()).hexdigest() == ASSETS[asset].sha256
     except OSError:
         return False
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
