@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import re
 import threading
+import urllib.parse
 
 import pytest
 import torch
@@ -34,18 +36,22 @@ def _standin_checkpoint() -> tuple[bytes, object]:
 
 
 class _Server:
-    """A loopback HTTP server with one file; ``mode`` makes it misbehave on purpose."""
+    """A loopback stand-in for the Hub: every ``/<repo>/resolve/<commit>/model.safetensors`` serves
+    the payload, and ``POST /api/models/<repo>/paths-info/<commit>`` answers like huggingface.co,
+    with the payload's sha256 as the LFS oid. ``mode`` makes it misbehave on purpose."""
 
     def __init__(self, payload: bytes):
         self.payload = payload
         self.mode = "ok"  # "ok" | "truncate" (hangs up half-way) | "corrupt" (flips bytes)
-        self.requests = 0
+        self.lfs_oid = hashlib.sha256(payload).hexdigest()  # what paths-info reports
+        self.requests: list[str] = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
-                server.requests += 1
-                if self.path != "/gpt2/model.safetensors":
+                server.requests.append(f"GET {self.path}")
+                if not (self.path == "/gpt2/model.safetensors"
+                        or re.fullmatch(r"/[\w.-]+/[\w.-]+/resolve/[0-9a-f]{40}/model\.safetensors", self.path)):
                     self.send_error(404)
                     return
                 body = server.payload
@@ -58,11 +64,28 @@ class _Server:
                 self.wfile.flush()
                 self.close_connection = True
 
+            def do_POST(self):  # noqa: N802
+                server.requests.append(f"POST {self.path}")
+                form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                if (not re.fullmatch(r"/api/models/[\w.-]+/[\w.-]+/paths-info/[0-9a-f]{40}", self.path)
+                        or form.get("paths") != ["model.safetensors"]):
+                    self.send_error(404)
+                    return
+                answer = json.dumps([{"type": "file", "path": "model.safetensors", "size": len(server.payload),
+                                      "oid": "0" * 40, "lfs": {"oid": server.lfs_oid, "size": len(server.payload),
+                                                               "pointerSize": 135}}]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
             def log_message(self, *args):  # keep test output clean
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/gpt2/model.safetensors"
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{self.endpoint}/gpt2/model.safetensors"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
@@ -96,21 +119,30 @@ def fetch(server, standin, tmp_path, monkeypatch):
     return _fetch
 
 
-def test_pinned_sources_are_well_formed():
-    small = dl.GPT2_FILES["124M"]
-    assert re.fullmatch(r"[0-9a-f]{64}", small.sha256)
-    assert re.fullmatch(r"[0-9a-f]{40}", small.revision) and small.revision in small.url
-    assert small.url.startswith("https://huggingface.co/openai-community/gpt2/resolve/")
+def test_pinned_sources_are_well_formed(monkeypatch):
+    monkeypatch.delenv(dl.ENDPOINT_ENV, raising=False)
     assert set(dl.GPT2_FILES) == {"124M", "355M", "774M", "1558M"}
+    for spec in dl.GPT2_FILES.values():
+        assert re.fullmatch(r"[0-9a-f]{40}", spec.revision), spec  # a commit, never a moving branch
+        assert spec.url == f"https://huggingface.co/{spec.repo}/resolve/{spec.revision}/model.safetensors"
+        assert spec.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", spec.sha256)
+    assert dl.GPT2_FILES["124M"].sha256.startswith("248dfc39") and dl.GPT2_FILES["1558M"].sha256.startswith("0f8b28eb")
     assert dl._spec("gpt2-xl").size == "1558M"
     with pytest.raises(ValueError, match="unknown GPT-2 size"):
         dl._spec("7B")
 
 
+def test_endpoint_follows_hf_endpoint(monkeypatch):
+    monkeypatch.setenv(dl.ENDPOINT_ENV, "https://mirror.example/")
+    spec = dl.GPT2_FILES["355M"]
+    assert spec.url == f"https://mirror.example/openai-community/gpt2-medium/resolve/{spec.revision}/model.safetensors"
+    assert spec.paths_info_url() == f"https://mirror.example/api/models/openai-community/gpt2-medium/paths-info/{spec.revision}"
+
+
 def test_download_is_off_by_default(fetch, server, tmp_path):
     with pytest.raises(DownloadError, match=r"GPTLIB_ALLOW_DOWNLOAD=1"):
         fetch(allow_download=None)
-    assert server.requests == 0 and not any(tmp_path.iterdir())
+    assert server.requests == [] and not any(tmp_path.iterdir())
 
 
 def test_download_verifies_and_caches(fetch, server, standin, tmp_path):
@@ -119,13 +151,13 @@ def test_download_verifies_and_caches(fetch, server, standin, tmp_path):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == standin[1]
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no .part left behind
     assert fetch(allow_download=False) == path  # cached: verified again, no request
-    assert server.requests == 1
+    assert len(server.requests) == 1
 
 
 def test_environment_variable_turns_downloads_on(fetch, server, monkeypatch):
     monkeypatch.setenv(dl.ALLOW_ENV, "1")
     assert fetch(allow_download=None).is_file()
-    assert server.requests == 1
+    assert len(server.requests) == 1
 
 
 def test_cache_dir_from_environment(monkeypatch, tmp_path):
@@ -139,7 +171,7 @@ def test_corrupted_cache_is_refetched(fetch, server, standin):
     path = fetch()
     path.write_bytes(b"\x00" * 100 + path.read_bytes()[100:])  # same size, wrong bytes
     assert fetch() == path
-    assert server.requests == 2
+    assert len(server.requests) == 2
     assert hashlib.sha256(path.read_bytes()).hexdigest() == standin[1]
 
 
@@ -180,10 +212,70 @@ def test_http_error_is_clear(server, standin, tmp_path):
                           expected_sha256=standin[1], allow_download=True, progress=False)
 
 
-def test_unpinned_size_needs_an_explicit_hash(tmp_path, server):
-    with pytest.raises(DownloadError, match="expected_sha256"):
-        gpt2_weights_path("355M", cache_dir=tmp_path, allow_download=True, url=server.url)
-    assert server.requests == 0
+@pytest.fixture
+def fetch_medium(server, tmp_path, monkeypatch):
+    """GPT-2 355M (no pinned hash) from the stand-in Hub: the hash comes from its paths-info answer."""
+    monkeypatch.delenv(dl.ALLOW_ENV, raising=False)
+
+    def _fetch(**kwargs):
+        kwargs.setdefault("allow_download", True)
+        return gpt2_weights_path("355M", cache_dir=tmp_path, endpoint=server.endpoint, progress=False, **kwargs)
+    return _fetch
+
+
+def test_unpinned_size_is_verified_against_the_lfs_pointer(fetch_medium, server, standin, tmp_path):
+    spec = dl.GPT2_FILES["355M"]
+    path = fetch_medium()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == standin[1]
+    assert server.requests == [f"POST /api/models/{spec.repo}/paths-info/{spec.revision}",
+                               f"GET /{spec.repo}/resolve/{spec.revision}/model.safetensors"]
+    record = json.loads((tmp_path / "gpt2-355M.safetensors.sha256").read_text())
+    assert record == {"sha256": standin[1], "repo": spec.repo, "revision": spec.revision, "file": "model.safetensors"}
+    assert fetch_medium(allow_download=False) == path  # offline: checked against the record
+    assert len(server.requests) == 2
+
+
+def test_unpinned_size_refuses_bytes_that_differ_from_the_pointer(fetch_medium, server, tmp_path):
+    server.lfs_oid = "ab" * 32  # the file no longer hashes to what the commit's pointer says
+    with pytest.raises(DownloadError, match="refusing to use it"):
+        fetch_medium()
+    assert not (tmp_path / "gpt2-355M.safetensors").exists()
+
+
+def test_unpinned_size_offline_without_a_record_is_clear(fetch_medium, server):
+    with pytest.raises(DownloadError, match=r"not in the cache.*GPTLIB_ALLOW_DOWNLOAD=1"):
+        fetch_medium(allow_download=False)
+    assert server.requests == []
+
+
+def test_unpinned_size_with_a_corrupt_record_is_refetched(fetch_medium, server, standin, tmp_path):
+    path = fetch_medium()
+    (tmp_path / "gpt2-355M.safetensors.sha256").write_text('{"sha256": "' + "cd" * 32 + '"}')
+    with pytest.raises(DownloadError, match="did not match"):
+        fetch_medium(allow_download=False)  # offline: nothing trustworthy left, nothing loaded
+    assert not path.exists()
+    assert fetch_medium() == path  # online: the pointer's hash again, the file again
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == standin[1]
+
+
+def test_hand_placed_file_is_verified_without_downloading(fetch_medium, server, standin, tmp_path):
+    (tmp_path / "gpt2-355M.safetensors").write_bytes(standin[0])
+    assert fetch_medium().read_bytes() == standin[0]
+    assert [r.split()[0] for r in server.requests] == ["POST"]  # metadata only
+
+
+def test_explicit_hash_needs_no_metadata(fetch_medium, server, standin):
+    fetch_medium(expected_sha256=standin[1])
+    assert [r.split()[0] for r in server.requests] == ["GET"]
+    with pytest.raises(ValueError, match="64 hex digits"):
+        fetch_medium(expected_sha256="abc")
+
+
+def test_metadata_failure_is_clear(server, tmp_path):
+    with pytest.raises(DownloadError, match="could not read the sha256 of GPT-2 774M"):
+        gpt2_weights_path("774M", cache_dir=tmp_path, endpoint=server.endpoint + "/nope", allow_download=True,
+                          progress=False)
+    assert not any(tmp_path.iterdir())
 
 
 def test_loaded_model_matches_hugging_face(standin, server, tmp_path):
