@@ -58,7 +58,7 @@ def train_speed(cfg: GPTConfig, batch: int, window: int, steps: int, device: tor
     torch.manual_seed(0)
     model = GPTModel(cfg).to(device).train()
     train_cfg = day5_train_config(max_steps=1000)
-    optimizer = make_optimizer(model, train_cfg)
+    optimizer = make_optimizer(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.betas)
     scheduler = make_scheduler(optimizer, train_cfg)
     x = torch.randint(0, cfg.vocab_size, (batch, window + 1), device=device)
 

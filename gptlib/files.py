@@ -1,9 +1,21 @@
-"""Writing files so that a crash never leaves half of one: temporary file, fsync, rename."""
+"""Files: where the course keeps what it caches, and writing so that a crash never leaves half a file."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+__all__ = ["user_cache_dir", "write_atomically"]
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/gptlib/<parts>``, or ``~/.cache/gptlib/<parts>``.
+
+    An empty ``XDG_CACHE_HOME`` counts as unset, as the XDG specification says (otherwise the
+    cache would land in the current folder).
+    """
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root).joinpath("gptlib", *parts)
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:

@@ -1,8 +1,12 @@
-"""Where to run and how to make runs repeatable: device choice and seeding."""
+"""Where to run and how to make runs repeatable: device choice, seeding, and eval mode."""
 from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["pick_device", "seed_everything", "evaluating"]
 
 
 def pick_device(prefer: str | None = None):
@@ -35,3 +39,18 @@ def seed_everything(seed: int = 123) -> None:
     except ImportError:
         pass
     torch.manual_seed(seed)  # also seeds CUDA and MPS generators
+
+
+@contextmanager
+def evaluating(model) -> Iterator:
+    """Inside the block: eval mode (dropout off) and no gradients. Afterwards the model is back in
+    the mode it was in, so a helper never silently switches a training run to eval mode."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)

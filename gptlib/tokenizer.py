@@ -48,10 +48,9 @@ from typing import Literal
 import regex
 
 from .files import write_atomically
-from .vocab import get_encoding
 
-__all__ = ["BPETokenizer", "GPT2_PATTERN", "get_stats", "most_frequent_pair", "merge",
-           "apply_merges", "apply_merges_fast", "learn_merges", "get_encoding"]
+__all__ = ["BPETokenizer", "GPT2_PATTERN", "END_OF_TEXT", "end_of_text_id", "get_stats", "most_frequent_pair",
+           "merge", "apply_merges", "apply_merges_fast", "learn_merges"]
 
 # tiktoken's GPT-2 pattern (``r50k_pat_str``). OpenAI's original GPT-2 pattern was
 # r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -61,6 +60,8 @@ __all__ = ["BPETokenizer", "GPT2_PATTERN", "get_stats", "most_frequent_pair", "m
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 
 Pair = tuple[int, int]
+
+END_OF_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separates documents and ends answers
 
 _FORMAT = "gptlib.BPETokenizer"  # the "format" field of a saved tokenizer file
 _CACHE_LIMIT = 100_000  # chunks remembered by encode before the cache is cleared
@@ -441,6 +442,18 @@ class BPETokenizer:
 # ---------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------
+
+def end_of_text_id(tokenizer) -> int:
+    """The id of ``<|endoftext|>`` in a ``BPETokenizer`` or a ``tiktoken.Encoding``."""
+    special = getattr(tokenizer, "special_tokens", None)
+    if isinstance(special, dict) and END_OF_TEXT in special:
+        return special[END_OF_TEXT]
+    eot = getattr(tokenizer, "eot_token", None)  # tiktoken.Encoding
+    if eot is not None:
+        return int(eot)
+    raise ValueError(f"this tokenizer has no {END_OF_TEXT!r} special token; train it with "
+                     f"special_tokens={{{END_OF_TEXT!r}: vocab_size}} or pass the end id explicitly")
+
 
 def _build_vocab(byte_ids: list[int], merges: dict[Pair, int]) -> dict[int, bytes]:
     """id -> bytes: the byte tokens, then each merge's bytes in the order the merges were learned."""

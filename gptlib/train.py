@@ -111,12 +111,21 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices and embeddings only (as GPT-2 and nanoGPT do)."""
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float,
+                   betas: tuple[float, float] = (0.9, 0.95)) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, with weight decay on matrices and embeddings only.
+
+    Decay pulls weights towards 0, which regularises the matrices that mix features; biases and
+    LayerNorm's scale/shift (the 1-D parameters) only shift or rescale, and decaying them hurts
+    (GPT-2 and nanoGPT leave them alone). Frozen parameters (``requires_grad=False``) are left
+    out, so finetuning a few layers costs no optimizer memory for the rest.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+    if not params:
+        raise ValueError("the model has no trainable parameters: unfreeze something before training")
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
@@ -196,7 +205,7 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cf
     """
     device = next(model.parameters()).device
     net = distributed.wrap_model(model)  # DistributedDataParallel under torchrun, else the model itself
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
     scheduler = make_scheduler(optimizer, cfg)
     step, history, start = 0, _new_history(), time.perf_counter()
     if resume_from is not None:

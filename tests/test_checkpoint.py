@@ -23,7 +23,7 @@ def model(seed=0, **overrides):
 def trained_state():
     m = model()
     cfg = TrainConfig(max_steps=10, warmup_steps=2)
-    opt = make_optimizer(m, cfg)
+    opt = make_optimizer(m, cfg.lr, cfg.weight_decay, cfg.betas)
     sched = make_scheduler(opt, cfg)
     x = torch.randint(0, 30, (2, 8))
     for _ in range(3):
@@ -39,7 +39,7 @@ def test_round_trip_restores_model_optimizer_scheduler(tmp_path):
     path = save_checkpoint(tmp_path / "c.pt", m, opt, sched, step=3, history={"train_loss": [1.0, 0.5]},
                            train_config=cfg.to_dict(), extra={"note": "hi"})
     m2 = model(seed=1)
-    opt2 = make_optimizer(m2, cfg)
+    opt2 = make_optimizer(m2, cfg.lr, cfg.weight_decay, cfg.betas)
     sched2 = make_scheduler(opt2, cfg)
     ckpt = load_checkpoint(path, m2, opt2, sched2)
     for a, b in zip(m.parameters(), m2.parameters()):

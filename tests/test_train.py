@@ -57,7 +57,7 @@ def test_batch_loss_is_mean_minus_log_prob_of_targets():
 
 
 def test_weight_decay_only_on_matrices():
-    groups = make_optimizer(tiny_model(), TrainConfig(weight_decay=0.1)).param_groups
+    groups = make_optimizer(tiny_model(), lr=1e-3, weight_decay=0.1).param_groups
     assert all(p.dim() >= 2 for p in groups[0]["params"]) and groups[0]["weight_decay"] == 0.1
     assert all(p.dim() < 2 for p in groups[1]["params"]) and groups[1]["weight_decay"] == 0.0
 
