@@ -27,8 +27,8 @@ from torch import nn
 
 from .files import write_atomically
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "model_config",
-           "rng_state", "set_rng_state"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "update_checkpoint", "load_model",
+           "model_config", "rng_state", "set_rng_state"]
 
 FORMAT = "gptlib-checkpoint"
 FORMAT_VERSION = 1
@@ -160,6 +160,13 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     if restore_rng:
         set_rng_state(ckpt["rng"])
     return ckpt
+
+
+def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
+    """Add plain values to a checkpoint's ``extra`` (e.g. final scores), rewriting it atomically."""
+    ckpt = load_checkpoint(path)
+    ckpt["extra"] = {**ckpt.get("extra", {}), **extra}
+    return write_atomically(path, lambda f: torch.save(ckpt, f))
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .checks import fraction, token_ids_in_range, whole_number
+
 __all__ = ["GPTDataset", "create_dataloader", "train_val_split"]
 
 Seq = TypeVar("Seq", str, bytes, list, Tensor)
@@ -44,12 +46,13 @@ class GPTDataset(Dataset):
     disjoint pieces so each token is a target exactly once per epoch.
     """
 
-    def __init__(self, token_ids: Sequence[int] | Tensor, max_length: int, stride: int | None = None):
-        stride = max_length if stride is None else stride
-        for name, value in (("max_length", max_length), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    def __init__(self, token_ids: Sequence[int] | Tensor, max_length: int, stride: int | None = None,
+                 vocab_size: int | None = None):
+        stride = whole_number("stride", max_length if stride is None else stride)
+        whole_number("max_length", max_length)
         self.token_ids = _as_token_tensor(token_ids)
+        if vocab_size is not None:  # checked once here, so the model's forward need not
+            token_ids_in_range(self.token_ids, vocab_size)
         self.max_length, self.stride = max_length, stride
         n = len(self.token_ids)
         if n < max_length + 1:
@@ -80,7 +83,7 @@ def _process_group() -> tuple[int, int]:
 
 def create_dataloader(token_ids: Sequence[int] | Tensor, batch_size: int = 8, max_length: int = 256,
                       stride: int | None = None, shuffle: bool = True, drop_last: bool = True,
-                      seed: int = 123, distributed: bool | None = None) -> DataLoader:
+                      seed: int = 123, distributed: bool | None = None, vocab_size: int | None = None) -> DataLoader:
     """Batches of ``(inputs, targets)``, each of shape (batch_size, max_length).
 
     The order is a pure function of ``seed`` and the epoch (``loader.sampler.set_epoch``), never
@@ -92,9 +95,8 @@ def create_dataloader(token_ids: Sequence[int] | Tensor, batch_size: int = 8, ma
     per process, the N shares of step i together are the same N*b windows that one process
     with ``batch_size=N*b`` would get at step i.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    dataset = GPTDataset(token_ids, max_length, stride)
+    whole_number("batch_size", batch_size)
+    dataset = GPTDataset(token_ids, max_length, stride, vocab_size)
     world_size, rank = _process_group() if distributed in (None, True) else (1, 0)
     # One sampler for every case: the single-process order is the N-process order merged.
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle,
@@ -117,8 +119,7 @@ def train_val_split(sequence: Seq, val_fraction: float = 0.1) -> tuple[Seq, Seq]
     The validation part is the *end* of the text, never shuffled windows from everywhere: the
     model is scored on text it has never seen, not on overlapping copies of training windows.
     """
-    if not isinstance(val_fraction, (int, float)) or isinstance(val_fraction, bool) or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1 (e.g. 0.1), got {val_fraction!r}")
+    fraction("val_fraction", val_fraction, low_open=True, high_open=True)
     n = len(sequence)
     cut = int(round(n * (1 - val_fraction)))
     if cut >= n:

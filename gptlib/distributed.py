@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["init_distributed", "close_distributed", "is_distributed", "world_size", "rank",
-           "is_main_process", "barrier", "wrap_model", "all_reduce_mean", "all_reduce_loss_and_flag"]
+           "is_main_process", "barrier", "wrap_model", "all_reduce_mean", "mean_of", "broadcast_int"]
 
 
 def is_distributed() -> bool:
@@ -87,15 +87,20 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value / dist.get_world_size()
 
 
-def all_reduce_loss_and_flag(loss: torch.Tensor, flag: bool) -> tuple[float, bool]:
-    """Mean loss over processes and whether any process raised ``flag``, in one collective call.
+def mean_of(loss: torch.Tensor) -> float:
+    """The mean of a scalar over all processes, as a Python float (the loss every process logs).
 
-    Every process must take the same decision (stop on NaN, stop out of time), or the others
-    would wait forever for it in the next collective.
+    Every process must take the same decision on it (stop on NaN), or the others would wait
+    forever for the stopped one in the next collective call.
     """
+    return float(all_reduce_mean(loss.float()))
+
+
+def broadcast_int(value: int) -> int:
+    """The first process's ``value``, on every process (``value`` itself when there is one)."""
     if not is_distributed():
-        return float(loss), flag
-    both = torch.stack([loss.detach().float() / dist.get_world_size(),
-                        torch.tensor(float(flag), device=loss.device)])
-    dist.all_reduce(both, op=dist.ReduceOp.SUM)
-    return float(both[0]), bool(both[1] > 0)
+        return value
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    box = torch.tensor([value], dtype=torch.long, device=device)
+    dist.broadcast(box, src=0)
+    return int(box.item())

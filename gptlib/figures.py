@@ -130,12 +130,12 @@ def make_figures(out_dir: str | Path = "figures", checkpoint_dir: str | Path | N
     import matplotlib.pyplot as plt
 
     from .checkpoint import load_checkpoint
-    from .recipes import day5_model, day5_paths
+    from .recipes import DAY5, day5_model, run_dir
     from .runtime import seed_everything
 
     seed_everything(123)
     model, tokenizer = day5_model(device, checkpoint_dir)
-    history = load_checkpoint(day5_paths(checkpoint_dir)[0])["history"]
+    history = load_checkpoint(run_dir(DAY5, checkpoint_dir) / "model.pt")["history"]
     drawers = {
         "pipeline": pipeline_figure,
         "attention_causal": lambda: attention_figure(model, tokenizer),
@@ -153,20 +153,3 @@ def make_figures(out_dir: str | Path = "figures", checkpoint_dir: str | Path | N
         plt.close(fig)
         written.append(path)
     return written
-
-
-def add_figures_command(subparsers) -> None:
-    """``python -m gptlib figures [--out DIR]``: regenerate the README's pictures."""
-    p = subparsers.add_parser("figures", help="regenerate the course's figures (PNG) from gptlib",
-                              description="Draw the pipeline, attention, loss, temperature and finetuning "
-                                          "figures from gptlib and day 5's model (retrained if missing).")
-    p.add_argument("--out", default="figures", help="folder for the PNG files (default: figures)")
-    p.add_argument("--checkpoint-dir", default=None, help="where day 5's checkpoint lives (default: checkpoints/)")
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    p.set_defaults(func=_run)
-
-
-def _run(args) -> int:
-    for path in make_figures(args.out, args.checkpoint_dir, args.device):
-        print(path)
-    return 0

@@ -1,73 +1,63 @@
-"""Day 6: from logits to text — greedy decoding, temperature, top-k, top-p and a KV cache.
+"""Day 6: from logits to text — greedy decoding, temperature, top-k, top-p, and the KV cache.
 
-A language model only ever answers one question: given these tokens, how likely is each
-possible next token? Generating text is a loop around that answer: pick a token, append it,
-ask again. This module keeps the two parts apart:
+A language model answers one question: given these tokens, how likely is each next token?
+Generating is a loop around that answer: pick a token, append it, ask again. This module keeps
+the parts apart:
 
 - pure *logit processors* (``apply_temperature``, ``top_k_filter``, ``top_p_filter``,
-  ``next_token_probs``, ``sample_next``) that turn one row of logits into a choice; the
-  temperature explorer and the tests call them directly;
-- the *loop* (``generate``), which feeds the model, with or without a KV cache.
-
-Order of the processors is the usual one (Hugging Face, nanoGPT): divide by the
-temperature, cut to the top k, cut to the nucleus p, renormalise with a softmax, sample.
+  ``next_token_probs``, ``sample_next``) turn one row of logits into a choice; the temperature
+  explorer and the tests call them directly. Their order is the usual one (Hugging Face,
+  nanoGPT): divide by the temperature, cut to the top k, cut to the nucleus p, softmax, sample;
+- ``KVCache`` keeps the keys and values of the tokens already seen, so each step feeds the
+  model only the new token (attention's one hook, ``kv_cache.append``, is in ``gptlib.model``);
+- the loop, ``generate``, with or without the cache.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = [
-    "apply_temperature",
-    "top_k_filter",
-    "top_p_filter",
-    "next_token_probs",
-    "sample_next",
-    "generate",
-]
+from .checks import fraction, token_ids_in_range, whole_number
+from .runtime import evaluating
 
-
-# --------------------------------------------------------------------------- checks
-def _check_temperature(temperature: float) -> None:
-    if not isinstance(temperature, (int, float)) or temperature != temperature or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got {temperature!r}")
-
-
-def _check_top_k(top_k: int | None) -> None:
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a whole number >= 1 (or None to keep every token), got {top_k!r}")
-
-
-def _check_top_p(top_p: float | None) -> None:
-    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0):
-        raise ValueError(f"top_p must be in (0, 1] (or None to switch the nucleus cut off), got {top_p!r}")
+__all__ = ["apply_temperature", "top_k_filter", "top_p_filter", "next_token_probs", "sample_next",
+           "KVCache", "generate"]
 
 
 # --------------------------------------------------------------------------- logit processors
-def apply_temperature(logits: Tensor, temperature: float) -> Tensor:
-    """``logits / temperature``: T < 1 sharpens the distribution, T > 1 flattens it.
+def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
+    if top_k is not None:
+        whole_number("top_k", top_k)
+    if top_p is not None:
+        fraction("top_p", top_p, low_open=True)
 
-    Dividing logits by T is the same as raising every probability to the power 1/T and
-    renormalising, so the ranking never changes, only how peaked it is. T = 0 is the limit
-    "all mass on the top token" (greedy); it cannot be a division, so it is rejected here
-    and handled by ``next_token_probs`` / ``sample_next``.
+
+def apply_temperature(logits: Tensor, temperature: float) -> Tensor:
+    """``logits / T``: T < 1 sharpens the distribution, T > 1 flattens it; the ranking never changes.
+
+    The row's largest logit is subtracted first (softmax does not change), so even a tiny T gives
+    0 for the top token and -inf, never NaN, for the rest. T = 0 is greedy decoding: the limit,
+    not a division, so it is rejected here and handled by ``next_token_probs`` / ``sample_next``.
     """
-    _check_temperature(temperature)
+    _check_sampling(temperature, None, None)
     if temperature == 0:
         raise ValueError("temperature 0 means greedy decoding: take logits.argmax(-1) instead of dividing")
-    return logits / temperature
+    return (logits - logits.amax(dim=-1, keepdim=True)) / temperature
 
 
 def top_k_filter(logits: Tensor, k: int | None) -> Tensor:
-    """Keep the ``k`` largest logits of each row and set the rest to -inf.
+    """Keep the ``k`` largest logits of each row, set the rest to -inf (``None``: keep all).
 
-    Exactly ``k`` tokens survive even when several logits tie at the k-th value (ties go
-    to the lower token id, as ``torch.topk`` orders them), so a sample can never be
-    outside the k most likely. ``k=None`` or ``k >= vocab`` returns the logits unchanged.
+    Exactly k tokens survive even when logits tie at the k-th value (``torch.topk`` picks), so a
+    sample is never outside the k most likely.
     """
-    _check_top_k(k)
+    _check_sampling(1.0, k, None)
     if k is None or k >= logits.size(-1):
         return logits
     top = torch.topk(logits, k, dim=-1).indices
@@ -78,12 +68,11 @@ def top_k_filter(logits: Tensor, k: int | None) -> Tensor:
 def top_p_filter(logits: Tensor, p: float | None) -> Tensor:
     """Nucleus filter: keep the smallest set of most likely tokens whose probability reaches ``p``.
 
-    Tokens are sorted by probability; a token is kept while the mass *before* it is still
-    below ``p``, so the kept set is the shortest prefix whose total is >= p (the top token
-    is always kept). Unlike top-k, the number kept adapts: few tokens when the model is
-    sure, many when it hesitates. ``p=None`` or ``p=1`` returns the logits unchanged.
+    A token is kept while the mass of the tokens ranked before it is still below p, so the top
+    token always survives. Unlike top-k the number kept adapts: few tokens when the model is
+    sure, many when it hesitates. ``p=None`` or ``p=1`` keeps everything.
     """
-    _check_top_p(p)
+    _check_sampling(1.0, None, p)
     if p is None or p >= 1.0:
         return logits
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
@@ -97,34 +86,27 @@ def top_p_filter(logits: Tensor, p: float | None) -> Tensor:
 
 def next_token_probs(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
                      top_p: float | None = None) -> Tensor:
-    """The distribution the next token is drawn from: temperature, then top-k, then top-p, softmax.
+    """The distribution the next token is drawn from: temperature, top-k, top-p, then softmax.
 
-    ``logits`` has shape (..., vocab). With ``temperature=0`` (greedy) the result puts all
-    its mass on the argmax (the cuts cannot change the top token, so they are moot).
+    ``logits`` is (..., vocab). ``temperature=0`` puts all the mass on the argmax (greedy).
     """
-    _check_temperature(temperature)
-    _check_top_k(top_k)
-    _check_top_p(top_p)
+    _check_sampling(temperature, top_k, top_p)
     if temperature == 0:
-        return torch.zeros_like(logits, dtype=torch.float32).scatter_(
-            -1, logits.argmax(-1, keepdim=True), 1.0)
-    logits = apply_temperature(logits.float(), temperature)
-    logits = top_k_filter(logits, top_k)
-    logits = top_p_filter(logits, top_p)
+        return torch.zeros_like(logits, dtype=torch.float32).scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+    logits = top_p_filter(top_k_filter(apply_temperature(logits.float(), temperature), top_k), top_p)
     return torch.softmax(logits, dim=-1)
 
 
 def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """Choose the next token for each row of ``logits`` (batch, vocab) -> ids (batch, 1).
+    """The next token for each row of ``logits`` (B, vocab) -> ids (B, 1).
 
-    ``temperature=0`` is greedy (``argmax``, no randomness). Otherwise one draw from
-    ``next_token_probs``; pass a seeded ``torch.Generator`` to make it reproducible.
+    ``temperature=0`` is greedy (argmax, no randomness); otherwise one draw from
+    ``next_token_probs``. A seeded CPU ``generator`` gives the same draws on every device: the
+    probabilities are brought to the generator's device for the draw.
     """
-    _check_temperature(temperature)
+    _check_sampling(temperature, top_k, top_p)
     if temperature == 0:
-        _check_top_k(top_k)
-        _check_top_p(top_p)
         return logits.argmax(dim=-1, keepdim=True)
     probs = next_token_probs(logits, temperature, top_k, top_p)
     if generator is not None and generator.device != probs.device:
@@ -132,103 +114,142 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
     return torch.multinomial(probs, 1, generator=generator)
 
 
+# --------------------------------------------------------------------------- the KV cache
+class KVCache:
+    """Keys and values of the tokens seen so far, for every layer: incremental decoding.
+
+    Without a cache, generating token n+1 recomputes the keys and values of all n earlier tokens
+    in every layer, though they never change (an old token never sees a new one). With it, each
+    step feeds the model only the new token(s): layer i's attention calls ``cache[i].append(k, v)``
+    and attends over everything cached. ``KVCache.for_model(model, batch_size)`` sizes one for a
+    ``GPTModel``; ``length`` is the number of cached tokens; ``reset()`` empties it.
+    """
+
+    def __init__(self, n_layers: int, batch_size: int | None = None, max_length: int | None = None) -> None:
+        whole_number("n_layers", n_layers)
+        self.batch_size = None if batch_size is None else whole_number("batch_size", batch_size)
+        self.max_length = None if max_length is None else whole_number("max_length", max_length)
+        self.layers = [_LayerCache(self) for _ in range(n_layers)]
+
+    @classmethod
+    def for_model(cls, model, batch_size: int = 1) -> KVCache:
+        return cls(model.cfg.n_layers, batch_size=batch_size, max_length=model.cfg.context_length)
+
+    @property
+    def length(self) -> int:
+        keys = self.layers[0].keys
+        return 0 if keys is None else keys.size(2)
+
+    def reset(self) -> None:
+        for layer in self.layers:
+            layer.keys = layer.values = None
+
+    def __getitem__(self, i: int) -> _LayerCache:
+        if not 0 <= i < len(self.layers):
+            raise ValueError(f"this KV cache has {len(self.layers)} layers, the model asked for layer {i}: "
+                             "make the cache with KVCache.for_model(model)")
+        return self.layers[i]
+
+    def __repr__(self) -> str:
+        return f"KVCache(n_layers={len(self.layers)}, length={self.length}, batch_size={self.batch_size})"
+
+
+class _LayerCache:
+    """One layer's cached keys and values, each (B, H, tokens, D), grown with ``torch.cat``."""
+
+    def __init__(self, owner: KVCache) -> None:
+        self.owner, self.keys, self.values = owner, None, None
+
+    def append(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """Add this step's keys/values (B, H, new, D); return all of them (B, H, cached + new, D)."""
+        limit, batch = self.owner.max_length, self.owner.batch_size
+        if batch is not None and keys.size(0) != batch:
+            raise ValueError(f"this KV cache holds a batch of {batch} but the input has {keys.size(0)} rows; "
+                             f"make one with KVCache.for_model(model, batch_size={keys.size(0)})")
+        if self.keys is not None:
+            if self.keys.shape[:2] + self.keys.shape[3:] != keys.shape[:2] + keys.shape[3:]:
+                raise ValueError(f"the cached keys have shape {tuple(self.keys.shape)}, the new ones "
+                                 f"{tuple(keys.shape)}: the cache was filled by another model or batch; reset() it")
+            keys, values = torch.cat([self.keys, keys], dim=2), torch.cat([self.values, values], dim=2)
+        if limit is not None and keys.size(2) > limit:
+            raise ValueError(f"the KV cache would hold {keys.size(2)} tokens, more than the context length "
+                             f"{limit}; reset() it and feed the last {limit} tokens again")
+        self.keys, self.values = keys, values
+        return keys, values
+
+
 # --------------------------------------------------------------------------- the loop
-def _as_batch(ids: Tensor | Sequence[int]) -> tuple[Tensor, bool]:
-    """(batch, T) LongTensor and whether the caller gave a single 1-D prompt."""
+def _as_batch(ids: Tensor | Sequence[int], vocab_size: int) -> tuple[Tensor, bool]:
+    """(B, T) LongTensor of checked ids, and whether the caller gave a single 1-D prompt."""
+    if isinstance(ids, str):
+        raise TypeError("ids must be token ids, got a str: encode the text first, e.g. tokenizer.encode(prompt)")
     if not isinstance(ids, Tensor):
-        ids = torch.tensor(list(ids), dtype=torch.long)
-    if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        ids = list(ids)
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            bad = next(i for i in ids if not isinstance(i, int) or isinstance(i, bool))
+            raise TypeError(f"token ids must be whole numbers, got {bad!r}")
+        ids = torch.tensor(ids, dtype=torch.long)
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
         raise TypeError(f"ids must hold integer token ids, got dtype {ids.dtype}")
     if ids.dim() not in (1, 2):
         raise ValueError(f"ids must be 1-D (tokens) or 2-D (batch, tokens), got shape {tuple(ids.shape)}")
     single = ids.dim() == 1
-    ids = ids.long().unsqueeze(0) if single else ids.long()
-    if ids.size(1) == 0 or ids.size(0) == 0:
-        raise ValueError("empty prompt: generate needs at least one token to condition on "
+    ids = ids.long().reshape(1, -1) if single else ids.long()
+    if ids.size(0) == 0 or ids.size(1) == 0:
+        raise ValueError(f"empty prompt (shape {tuple(ids.shape)}): generate needs at least one token per row "
                          "(encode some text, or start from an end-of-text token)")
+    token_ids_in_range(ids, vocab_size, "prompt token id")
     return ids, single
-
-
-def _context_length(model) -> int:
-    cfg = getattr(model, "cfg", None)
-    if cfg is not None and getattr(cfg, "context_length", None):
-        return int(cfg.context_length)
-    return int(model.pos_emb.num_embeddings)
-
-
-def _new_kv_cache(model, batch_size: int):
-    return model.new_kv_cache(batch_size=batch_size)
 
 
 @torch.no_grad()
 def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
              use_cache: bool = True, generator: torch.Generator | None = None) -> Tensor:
-    """Continue ``ids`` by up to ``max_new_tokens`` tokens; return the prompt with the continuation appended.
+    """Continue ``ids`` by up to ``max_new_tokens`` tokens; return the prompt with the continuation.
 
     Args:
-        model: a ``GPTModel`` (or anything with ``forward(ids, kv_cache=None) -> logits``).
-        ids: the prompt, a 1-D LongTensor / list of token ids, or a (batch, tokens) LongTensor.
-            The result has the same number of dimensions. Ids outside the vocabulary get the
-            model's error.
-        max_new_tokens: how many tokens to add (0 returns the prompt).
-        temperature: 0 (the default) is greedy decoding — always the most likely token, no
-            randomness. T > 0 samples from ``softmax(logits / T)``.
-        top_k: sample only among the k most likely tokens (None: no cut).
-        top_p: sample only from the nucleus, the smallest set of tokens whose probability
-            reaches p, in (0, 1] (None: no cut).
-        eos_id: stop once every row has produced this token (it is kept in the output; rows
-            that finished early are padded with it).
-        use_cache: reuse the keys and values of earlier positions (a KV cache) so each step
-            feeds the model one new token instead of the whole sequence. Greedy output is
+        model: a ``GPTModel``.
+        ids: the prompt, 1-D (tokens: a list or tensor) or 2-D (batch, tokens); the result has
+            the same number of dimensions.
+        temperature: 0 (default) is greedy decoding; T > 0 samples from ``softmax(logits / T)``.
+        top_k, top_p: sample only among the k most likely tokens / from the nucleus p (None: no cut).
+        eos_id: stop once every row has produced this token (kept in the output; rows that
+            finished early are padded with it).
+        use_cache: reuse earlier positions' keys and values (``KVCache``); greedy output is
             identical either way.
-        generator: a seeded ``torch.Generator`` makes sampling reproducible; None uses torch's
-            global random state.
+        generator: a seeded ``torch.Generator`` makes sampling reproducible (a CPU one gives the
+            same text on every device); None uses torch's global random state.
 
-    Context: the model sees at most ``context_length`` tokens. A longer prompt is cropped to
-    its last ``context_length`` tokens, as GPT-2 does (the returned ids still start with the
-    whole prompt). Once the sequence outgrows the context, every position shifts at each
-    step, so cached keys and values no longer match; the cached path then recomputes the
-    last ``context_length`` tokens for each new token, exactly as the uncached path does.
-
-    Runs under ``torch.no_grad()`` in eval mode (dropout off); the model's training/eval mode
-    is restored afterwards.
+    The model sees at most ``context_length`` tokens: a longer prompt is cropped to its last
+    ones, as GPT-2 does. Once the sequence outgrows the context every position shifts at each
+    step, so cached keys no longer fit and the last ``context_length`` tokens are recomputed.
+    Runs in eval mode (dropout off); the model's mode is restored afterwards.
     """
-    _check_temperature(temperature)
-    _check_top_k(top_k)
-    _check_top_p(top_p)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
-    ids, single = _as_batch(ids)
-    device = next(model.parameters()).device
-    ids = ids.to(device)
-    context = _context_length(model)
-
-    def pick(last_logits: Tensor) -> Tensor:
-        return sample_next(last_logits, temperature, top_k, top_p, generator)
-
-    was_training = model.training
-    model.eval()
-    try:
-        out = ids
-        finished = torch.zeros(ids.size(0), dtype=torch.bool, device=device)
-        cache = None
+    _check_sampling(temperature, top_k, top_p)
+    whole_number("max_new_tokens", max_new_tokens, minimum=0)
+    if eos_id is not None:
+        whole_number("eos_id", eos_id, minimum=0)
+    context, device = model.cfg.context_length, next(model.parameters()).device
+    out, single = _as_batch(ids, model.cfg.vocab_size)
+    out = out.to(device)
+    finished = torch.zeros(out.size(0), dtype=torch.bool, device=device)
+    cache = None
+    with evaluating(model):
         for _ in range(max_new_tokens):
             if use_cache and out.size(1) <= context:
                 if cache is None:  # prefill: the whole prompt once
-                    cache = _new_kv_cache(model, out.size(0))
+                    cache = KVCache.for_model(model, out.size(0))
                     logits = model(out, kv_cache=cache)
                 else:  # one new token, attending to everything cached
                     logits = model(out[:, -1:], kv_cache=cache)
             else:  # no cache, or past the context window: recompute the last `context` tokens
                 logits = model(out[:, -context:])
-            next_id = pick(logits[:, -1, :])
+            next_id = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
             if eos_id is not None:
                 next_id = torch.where(finished.unsqueeze(1), torch.full_like(next_id, eos_id), next_id)
                 finished |= next_id.squeeze(1) == eos_id
             out = torch.cat([out, next_id], dim=1)
             if eos_id is not None and bool(finished.all()):
                 break
-    finally:
-        model.train(was_training)
     return out.squeeze(0) if single else out

@@ -1,15 +1,16 @@
-"""Day 4: the GPT model — configuration, Transformer block, and the whole stack.
+"""The GPT, top to bottom: attention (day 3), then LayerNorm, GELU and the feed-forward net, the
+Transformer block and the whole model (day 4) — in the order the course builds them.
 
-token ids -> token embedding + position embedding -> dropout -> n_layers x TransformerBlock
--> final LayerNorm -> linear output head -> logits (one score per vocabulary entry, for
-every position: position t predicts token t+1).
+token ids (B, T) -> token + position embeddings (B, T, C) -> n_layers x TransformerBlock
+-> final LayerNorm -> output head -> logits (B, T, vocab_size): position t scores every
+possible token t+1.
 
-The shapes and parameter names follow GPT-2 closely enough that ``gptlib.weights.load_hf_gpt2``
-can load OpenAI's weights, and the model's logits then equal Hugging Face's.
-
-Every layer runs a fast fused path by default (``F.scaled_dot_product_attention``,
-``F.layer_norm``, ``F.gelu``); ``model.use_explicit_paths()`` switches all of them to their
-hand-written formulas, which give the same logits to float precision.
+Shapes and parameter names follow GPT-2 closely enough that ``gptlib.weights.load_hf_gpt2``
+loads OpenAI's weights and the logits then equal Hugging Face's. Every layer runs a fused
+fast path by default (``F.scaled_dot_product_attention``, ``F.layer_norm``, ``F.gelu``);
+``model.use_explicit_paths()`` switches them all to the hand-written formulas below them, which
+``tests/`` prove equal. Letters in shape comments: B batch, T tokens, C ``emb_dim``, H heads,
+D ``head_dim = C // H``.
 """
 from __future__ import annotations
 
@@ -18,25 +19,161 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import KVCache, MultiHeadAttention
-from .layers import GELU, FeedForward, LayerNorm
+from .checks import fraction, whole_number
 
-__all__ = ["GPTConfig", "PRESETS", "TransformerBlock", "GPTModel"]
+__all__ = ["causal_mask", "MultiHeadAttention", "LayerNorm", "GELU", "FeedForward",
+           "GPTConfig", "PRESETS", "TransformerBlock", "GPTModel"]
 
 
+# ---------------------------------------------------------------------------- day 3: attention
+def causal_mask(num_queries: int, num_keys: int | None = None, device: torch.device | str | None = None) -> Tensor:
+    """Boolean (num_queries, num_keys) mask, True where a query must NOT look (a future key).
+
+    The queries are the *last* ``num_queries`` of ``num_keys`` positions (default: as many keys
+    as queries), so query i sits at position ``num_keys - num_queries + i`` and sees the keys up
+    to it: the upper triangle, shifted right when there are more keys than queries.
+    """
+    num_keys = num_queries if num_keys is None else num_keys
+    if num_keys < num_queries:
+        raise ValueError(f"{num_keys} keys cannot cover {num_queries} queries: there must be at least as many keys")
+    ones = torch.ones(num_queries, num_keys, dtype=torch.bool, device=device)
+    return torch.triu(ones, diagonal=num_keys - num_queries + 1)
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal self-attention with ``num_heads`` heads: (B, T, d_in) -> (B, T, d_out).
+
+    Every token asks a question (its query), offers a label (its key) and a content (its value);
+    its output is the average of the values, weighted by ``softmax(q @ k^T / sqrt(D))`` over the
+    tokens it may see (itself and earlier ones). Each head does this in its own D = d_out / H
+    dimensions, so heads can attend to different things for the cost of one; ``out_proj`` mixes
+    their outputs. One fused ``qkv`` Linear holds W_query, W_key and W_value stacked row-wise
+    (GPT-2's ``c_attn`` layout; one big matmul is faster than three small ones).
+    """
+
+    def __init__(self, d_in: int, d_out: int, dropout: float, num_heads: int, qkv_bias: bool = False) -> None:
+        super().__init__()
+        if d_out % num_heads != 0:
+            raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")
+        self.d_out, self.num_heads, self.head_dim = d_out, num_heads, d_out // num_heads
+        self.dropout_p = dropout
+        self.use_sdpa = True  # False: the explicit formula (_explicit), same numbers
+        self.qkv = nn.Linear(d_in, 3 * d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+        self.dropout = nn.Dropout(dropout)  # on the attention weights
+
+    def project_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values of ``x`` (B, T, d_in), split into heads: three (B, H, T, D)."""
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).split(self.d_out, dim=2)                     # each (B, T, H*D)
+        return tuple(z.view(b, t, self.num_heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
+
+    def forward(self, x: Tensor, kv_cache=None) -> Tensor:
+        b, t, _ = x.shape
+        q, k, v = self.project_qkv(x)                                       # each (B, H, T, D)
+        if kv_cache is not None:  # day 6's hook: generation keeps earlier tokens' keys and values
+            k, v = kv_cache.append(k, v)                                    # (B, H, cached + T, D)
+        context = self._sdpa(q, k, v) if self.use_sdpa else self._explicit(q, k, v)  # (B, H, T, D)
+        context = context.transpose(1, 2).reshape(b, t, self.d_out)        # heads side by side
+        return self.out_proj(context)
+
+    def _explicit(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """The textbook formula, one step per line (the day 3 notebook's version, batched)."""
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)         # (B, H, T_q, T_k)
+        scores = scores.masked_fill(causal_mask(q.size(2), k.size(2), q.device), float("-inf"))
+        weights = self.dropout(torch.softmax(scores, dim=-1))               # each row sums to 1
+        return weights @ v
+
+    def _sdpa(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """The same maths in PyTorch's fused kernel."""
+        dropout_p = self.dropout_p if self.training else 0.0
+        t_q, t_k = q.size(2), k.size(2)
+        # is_causal draws the triangle from the top-left corner: right when T_q == T_k. After a KV
+        # cache the queries are the last T_q positions, so pass the shifted mask (True = may look);
+        # a single new query may look at every key and needs none.
+        allowed = None if t_q in (1, t_k) else ~causal_mask(t_q, t_k, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p,
+                                              is_causal=t_q == t_k and t_q > 1)
+
+    def extra_repr(self) -> str:
+        return f"num_heads={self.num_heads}, head_dim={self.head_dim}, use_sdpa={self.use_sdpa}"
+
+
+# ---------------------------------------------------------------------------- day 4: the layers
+class LayerNorm(nn.Module):
+    """Each token vector to mean 0 and variance 1, then ``scale * x_hat + shift`` (learned).
+
+    Activations that drift in size from layer to layer make training unstable; normalising every
+    token keeps gradients well behaved. The variance is the biased one (divide by n), as GPT-2
+    and ``nn.LayerNorm`` compute it; ``eps`` keeps the division safe.
+    """
+
+    def __init__(self, emb_dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.use_fused = True  # False: the explicit formula
+        self.scale = nn.Parameter(torch.ones(emb_dim))
+        self.shift = nn.Parameter(torch.zeros(emb_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.use_fused:
+            return F.layer_norm(x, self.scale.shape, self.scale, self.shift, self.eps)
+        return self.explicit_forward(x)
+
+    def explicit_forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(dim=-1, keepdim=True)                                 # (..., 1): per token
+        var = x.var(dim=-1, keepdim=True, unbiased=False)
+        return self.scale * (x - mean) / torch.sqrt(var + self.eps) + self.shift
+
+    def extra_repr(self) -> str:
+        return f"{self.scale.numel()}, eps={self.eps}, use_fused={self.use_fused}"
+
+
+class GELU(nn.Module):
+    """GPT-2's activation, ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+
+    Like ReLU it passes large positive inputs and silences large negative ones, but it is smooth
+    and lets a little of small negative inputs through, so no unit has a zero gradient
+    everywhere. GPT-2 was trained with this tanh approximation, so its weights need it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.use_fused = True  # False: the explicit formula
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, approximate="tanh") if self.use_fused else self.explicit_forward(x)
+
+    def explicit_forward(self, x: Tensor) -> Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+class FeedForward(nn.Module):
+    """The per-token MLP of a block: C -> 4C -> GELU -> C (GPT-2's ``mlp.c_fc`` / ``mlp.c_proj``).
+
+    Attention moves information between tokens; this net then transforms each token on its own.
+    """
+
+    def __init__(self, emb_dim: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(emb_dim, 4 * emb_dim), GELU(), nn.Linear(4 * emb_dim, emb_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+# ---------------------------------------------------------------------------- day 4: the model
 @dataclass
 class GPTConfig:
     """Every size of a GPT model, in one place.
 
-    vocab_size: number of token ids (50257 for GPT-2's BPE).
-    context_length: the most tokens the model can see at once (positions 0 .. context_length-1).
-    emb_dim: width of every token vector (the residual stream).
-    n_heads: attention heads per layer; must divide ``emb_dim``.
-    n_layers: number of Transformer blocks.
-    drop_rate: dropout probability (embeddings, attention weights, residual branches), training only.
-    qkv_bias: biases in the query/key/value projections (GPT-2: True).
+    vocab_size: number of token ids. context_length: the most tokens the model sees at once.
+    emb_dim: width C of every token vector (the residual stream). n_heads: attention heads per
+    block (must divide emb_dim). n_layers: Transformer blocks. drop_rate: dropout probability
+    (training only). qkv_bias: biases in the query/key/value projection (GPT-2 has them).
     """
 
     vocab_size: int = 50257
@@ -49,93 +186,82 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a whole number >= 1, got {value!r}")
-        if self.emb_dim % self.n_heads != 0:
+            whole_number(f"GPTConfig.{name}", getattr(self, name))
+        if self.emb_dim % self.n_heads:
             raise ValueError(f"GPTConfig.emb_dim ({self.emb_dim}) must be divisible by n_heads ({self.n_heads}); "
                              "pick n_heads among its divisors")
-        if isinstance(self.drop_rate, bool) or not isinstance(self.drop_rate, (int, float)) \
-                or not 0.0 <= self.drop_rate < 1.0:
-            raise ValueError(f"GPTConfig.drop_rate must be in [0, 1), got {self.drop_rate!r}")
+        fraction("GPTConfig.drop_rate", self.drop_rate, high_open=True)
         if not isinstance(self.qkv_bias, bool):
             raise ValueError(f"GPTConfig.qkv_bias must be True or False, got {self.qkv_bias!r}")
 
     @property
     def head_dim(self) -> int:
-        """Size of one attention head: ``emb_dim // n_heads``."""
         return self.emb_dim // self.n_heads
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "GPTConfig":
-        """A named configuration, optionally changed: ``GPTConfig.preset("gpt2-small", drop_rate=0.0)``.
-
-        ``gpt2-small/medium/large/xl`` are OpenAI's four GPT-2 shapes (124M to 1.5B parameters).
-        ``cpu-small`` is a tiny model (about 13.7M parameters, most of them the 50257-token
-        embedding and output head) for quick experiments and training on a laptop CPU.
-        """
+    def preset(cls, name: str, **overrides: Any) -> GPTConfig:
+        """A named configuration, optionally changed: ``GPTConfig.preset("gpt2-small", drop_rate=0.0)``."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
         return replace(PRESETS[name], **overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-friendly), e.g. to store inside a checkpoint."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GPTConfig":
+    def from_dict(cls, data: dict[str, Any]) -> GPTConfig:
         """Inverse of ``to_dict``; unknown keys are an error (a checkpoint for another model?)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        if not isinstance(data, dict):
+            raise ValueError(f"a GPTConfig is stored as a dict of its fields, got {type(data).__name__}")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"unknown GPTConfig field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+            raise ValueError(f"unknown GPTConfig field(s) {', '.join(map(str, unknown))}")
         return cls(**data)
 
 
+GPT2 = dict(vocab_size=50257, context_length=1024, drop_rate=0.1, qkv_bias=True)
 PRESETS: dict[str, GPTConfig] = {
-    "gpt2-small": GPTConfig(50257, 1024, 768, 12, 12, 0.1, True),
-    "gpt2-medium": GPTConfig(50257, 1024, 1024, 16, 24, 0.1, True),
-    "gpt2-large": GPTConfig(50257, 1024, 1280, 20, 36, 0.1, True),
-    "gpt2-xl": GPTConfig(50257, 1024, 1600, 25, 48, 0.1, True),
+    # OpenAI's four GPT-2 shapes; parameters with the output head tied to the embedding, as GPT-2 ships.
+    "gpt2-small": GPTConfig(**GPT2, emb_dim=768, n_heads=12, n_layers=12),     # 124,439,808
+    "gpt2-medium": GPTConfig(**GPT2, emb_dim=1024, n_heads=16, n_layers=24),   # 354,823,168
+    "gpt2-large": GPTConfig(**GPT2, emb_dim=1280, n_heads=20, n_layers=36),    # 774,030,080
+    "gpt2-xl": GPTConfig(**GPT2, emb_dim=1600, n_heads=25, n_layers=48),       # 1,557,611,200
+    # A small model for quick experiments on a laptop: 13,673,984 parameters with a separate
+    # head, most of them in the 50,257-row embedding and head.
     "cpu-small": GPTConfig(vocab_size=50257, context_length=128, emb_dim=128, n_heads=4, n_layers=4,
                            drop_rate=0.0, qkv_bias=False),
 }
 
 
 class TransformerBlock(nn.Module):
-    """One GPT-2 block, pre-LayerNorm: ``x = x + drop(att(norm1(x))); x = x + drop(ff(norm2(x)))``.
+    """One pre-LayerNorm block: ``x = x + drop(att(norm1(x)))``, then ``x = x + drop(ff(norm2(x)))``.
 
-    The residual connections (``x + ...``) give gradients a straight path through a deep
-    stack; normalising *before* each sub-layer (GPT-2's choice, unlike the original
-    Transformer) keeps that path clean and trains more stably.
+    The residual sums (``x + ...``) give gradients a straight path through a deep stack;
+    normalising *before* each sub-layer (GPT-2's choice) keeps that path clean.
     """
 
-    def __init__(self, cfg: GPTConfig, layer_idx: int = 0) -> None:
+    def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.att = MultiHeadAttention(d_in=cfg.emb_dim, d_out=cfg.emb_dim, context_length=cfg.context_length,
-                                      dropout=cfg.drop_rate, num_heads=cfg.n_heads, qkv_bias=cfg.qkv_bias,
-                                      layer_idx=layer_idx)
-        self.ff = FeedForward(cfg)
+        self.att = MultiHeadAttention(cfg.emb_dim, cfg.emb_dim, cfg.drop_rate, cfg.n_heads, cfg.qkv_bias)
+        self.ff = FeedForward(cfg.emb_dim)
         self.norm1 = LayerNorm(cfg.emb_dim)
         self.norm2 = LayerNorm(cfg.emb_dim)
         self.drop_shortcut = nn.Dropout(cfg.drop_rate)
 
-    def forward(self, x: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, kv_cache=None) -> Tensor:                 # (B, T, C) -> (B, T, C)
         x = x + self.drop_shortcut(self.att(self.norm1(x), kv_cache))
         x = x + self.drop_shortcut(self.ff(self.norm2(x)))
         return x
 
 
 class GPTModel(nn.Module):
-    """A GPT-2-style language model: token ids (batch, tokens) -> logits (batch, tokens, vocab_size).
+    """A GPT-2-style language model: token ids (B, T) -> logits (B, T, vocab_size).
 
-    ``out_head`` is its own matrix (not tied to ``tok_emb``); GPT-2 ties the two, so
-    ``load_hf_gpt2`` copies the token embedding into both.
-
-    Initialisation follows GPT-2: every Linear and Embedding weight ~ N(0, 0.02), biases 0,
-    LayerNorm scale 1 / shift 0, and the two projections that write into the residual stream
-    in each block (``att.out_proj``, ``ff.layers[2]``) get std 0.02 / sqrt(2 * n_layers):
-    the stream sums 2 * n_layers such contributions, so this keeps its size independent of depth.
+    ``out_head`` is its own matrix; GPT-2 ties it to ``tok_emb``, so ``load_hf_gpt2`` copies the
+    embedding into both. Initialisation follows GPT-2: weights ~ N(0, 0.02), biases 0, and the two
+    projections that write into the residual stream (``att.out_proj``, ``ff.layers[2]``) get
+    std 0.02 / sqrt(2 * n_layers): the stream sums 2 * n_layers of them, so its size stays
+    independent of depth.
     """
 
     def __init__(self, cfg: GPTConfig) -> None:
@@ -144,7 +270,7 @@ class GPTModel(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
         self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
         self.drop_emb = nn.Dropout(cfg.drop_rate)
-        self.trf_blocks = nn.ModuleList(TransformerBlock(cfg, layer_idx=i) for i in range(cfg.n_layers))
+        self.trf_blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
         self.final_norm = LayerNorm(cfg.emb_dim)
         self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
         self.reset_parameters()
@@ -154,7 +280,6 @@ class GPTModel(nn.Module):
         """(Re-)initialise every weight as GPT-2 does (see the class docstring)."""
         if self.tok_emb.weight.is_meta:  # built on the meta device (shapes only): nothing to fill
             return
-        residual_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
@@ -163,55 +288,25 @@ class GPTModel(nn.Module):
             elif isinstance(module, LayerNorm):
                 nn.init.ones_(module.scale)
                 nn.init.zeros_(module.shift)
+        residual_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
         for block in self.trf_blocks:
             nn.init.normal_(block.att.out_proj.weight, mean=0.0, std=residual_std)
             nn.init.normal_(block.ff.layers[2].weight, mean=0.0, std=residual_std)
 
-    def forward(self, in_idx: Tensor, kv_cache: KVCache | None = None) -> Tensor:
-        """Logits for every position. With ``kv_cache``, ``in_idx`` holds only the *new* tokens:
-        their positions start at ``kv_cache.length`` and their keys/values are appended to it."""
+    def forward(self, in_idx: Tensor, kv_cache=None) -> Tensor:
+        """Logits for every position. ``kv_cache`` (day 6) holds the keys and values of earlier
+        tokens: then ``in_idx`` holds only the new ones, whose positions start after the cached."""
         start = 0 if kv_cache is None else kv_cache.length
-        self._check_input(in_idx, start)
-        num_tokens = in_idx.size(1)
-        positions = torch.arange(start, start + num_tokens, device=in_idx.device)
-        x = self.tok_emb(in_idx) + self.pos_emb(positions)
-        x = self.drop_emb(x)
-        for block in self.trf_blocks:
-            x = block(x, kv_cache)
-        x = self.final_norm(x)
-        return self.out_head(x)
+        _check_ids(in_idx, start, self.cfg.context_length)
+        t = in_idx.size(1)
+        positions = torch.arange(start, start + t, device=in_idx.device)   # (T,)
+        x = self.drop_emb(self.tok_emb(in_idx) + self.pos_emb(positions))  # (B, T, C)
+        for i, block in enumerate(self.trf_blocks):
+            x = block(x, None if kv_cache is None else kv_cache[i])
+        return self.out_head(self.final_norm(x))                           # (B, T, vocab_size)
 
-    def _check_input(self, in_idx: Tensor, start: int) -> None:
-        """One-line errors for the usual mistakes, before they become an index error deep inside."""
-        if not isinstance(in_idx, Tensor):
-            raise TypeError(f"in_idx must be a LongTensor of token ids (batch, tokens), got {type(in_idx).__name__}; "
-                            "use torch.tensor([ids])")
-        if in_idx.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"in_idx must hold integer token ids (torch.long), got dtype {in_idx.dtype}; use in_idx.long()")
-        if in_idx.dim() != 2:
-            hint = " (add a batch dimension: in_idx.unsqueeze(0))" if in_idx.dim() == 1 else ""
-            raise ValueError(f"in_idx must have shape (batch, tokens), got {tuple(in_idx.shape)}{hint}")
-        num_tokens = in_idx.size(1)
-        if num_tokens == 0:
-            raise ValueError("in_idx has no tokens; the model needs at least one to predict the next")
-        limit = self.cfg.context_length
-        if start + num_tokens > limit:
-            if start:
-                raise ValueError(f"{start} cached + {num_tokens} new tokens exceed context_length {limit}; "
-                                 f"reset the KV cache and feed only the last {limit} tokens")
-            raise ValueError(f"{num_tokens} tokens exceed context_length {limit}: "
-                             f"crop the input to the last {limit} tokens (in_idx[:, -{limit}:])")
-        low, high = int(in_idx.min()), int(in_idx.max())
-        if low < 0 or high >= self.cfg.vocab_size:
-            bad = low if low < 0 else high
-            raise ValueError(f"token id {bad} is outside the vocabulary [0, {self.cfg.vocab_size})")
-
-    def use_explicit_paths(self, explicit: bool = True) -> "GPTModel":
-        """Run every layer's hand-written formula (True) or its fast fused path (False, the default).
-
-        Explicit: attention's scores/mask/softmax written out, LayerNorm's mean/variance, GELU's
-        tanh formula. Same results to float precision, several times slower; for teaching and tests.
-        """
+    def use_explicit_paths(self, explicit: bool = True) -> GPTModel:
+        """Run every layer's hand-written formula (True) or its fused fast path (False, the default)."""
         for module in self.modules():
             if isinstance(module, MultiHeadAttention):
                 module.use_sdpa = not explicit
@@ -219,12 +314,24 @@ class GPTModel(nn.Module):
                 module.use_fused = not explicit
         return self
 
-    def new_kv_cache(self, batch_size: int = 1) -> KVCache:
-        """An empty ``KVCache`` for this model (one entry per layer, at most ``context_length`` tokens)."""
-        return KVCache(self.cfg.n_layers, batch_size=batch_size, max_length=self.cfg.context_length)
-
     def num_parameters(self, count_out_head: bool = True) -> int:
-        """Number of parameters. ``count_out_head=False`` leaves out ``out_head``, i.e. the count
-        when it is tied to the token embedding, as in GPT-2 (124,439,808 for gpt2-small)."""
+        """Number of parameters; ``count_out_head=False`` gives the count with the head tied to
+        the token embedding, as GPT-2 ships (124,439,808 for gpt2-small)."""
         total = sum(p.numel() for p in self.parameters())
         return total if count_out_head else total - self.out_head.weight.numel()
+
+
+def _check_ids(in_idx: Tensor, start: int, context_length: int) -> None:
+    """One-line errors for the usual mistakes; shapes only, so no wait for a GPU. Whether every
+    id is in the vocabulary is checked where ids enter the library (``gptlib.checks``)."""
+    if not isinstance(in_idx, Tensor) or in_idx.dtype not in (torch.int64, torch.int32):
+        what = f"dtype {in_idx.dtype}" if isinstance(in_idx, Tensor) else type(in_idx).__name__
+        raise TypeError(f"in_idx must be an integer tensor of token ids (B, T), got {what}; use torch.tensor([ids])")
+    if in_idx.dim() != 2 or in_idx.size(1) == 0:
+        hint = ": add a batch dimension with in_idx.unsqueeze(0)" if in_idx.dim() == 1 else ""
+        raise ValueError(f"in_idx must have shape (batch, tokens) with at least one token, "
+                         f"got {tuple(in_idx.shape)}{hint}")
+    if start + in_idx.size(1) > context_length:
+        cached = f"{start} cached + " if start else ""
+        raise ValueError(f"{cached}{in_idx.size(1)} tokens exceed context_length {context_length}: "
+                         f"keep the last {context_length} tokens (in_idx[:, -{context_length}:])")

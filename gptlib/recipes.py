@@ -1,206 +1,262 @@
-"""The day 5 recipe: one deterministic way to pretrain the small model that days 6 and 7 use.
+"""Day 5: one pretraining pipeline — a recipe in, a trained model and its tokenizer out.
 
-Day 5's notebook runs ``train_day5()`` and saves the result; days 6 and 7 call only
-``day5_model()``, which loads that checkpoint, or rebuilds it with the very same recipe when it
-is missing or was made by another version of the recipe. So every notebook also runs on its own.
+A ``Recipe`` holds every setting that decides a run (data split, tokenizer, model shape,
+training); ``pretrain(text, recipe, out_dir)`` is the one pipeline that day 5's notebook, the
+recipes below and ``python -m gptlib train`` all run:
 
-Why this configuration (the trade-off a 2-core CPU forces): with GPT-2's 50,257-token
-vocabulary, a model this narrow (emb_dim 128) would spend most of its parameters and most of
-its compute in the output layer (128 x 50,257 = 6.4M weights against 0.8M in all four
-Transformer blocks). A BPE vocabulary of 1,024 tokens trained on the corpus itself (day 1's
-tokenizer) leaves the compute to the blocks; its tokens are shorter (about 2.3 bytes instead
-of 3.1), so we compare the two in bits per byte, which does not depend on the tokenizer.
+    split the text (the end is held out) -> train day 1's BPE on the training part -> encode
+    -> seeded loaders -> GPTModel -> train (checkpoints) -> score the whole validation split
 
-Checkpoints go to ``<repo>/checkpoints/day5/`` (git-ignored) when gptlib runs from the course's
-repository, else to the user cache (``~/.cache/gptlib/checkpoints``); the environment variable
-``GPTLIB_CHECKPOINT_DIR`` overrides both.
+The run folder holds ``model.pt`` (weights, optimizer, history, the recipe, the sha256 of the
+text and of the tokenizer) and ``tokenizer.json``; ``load_trained`` refuses a tokenizer that is
+not the one the model learned with, and ``pretrain(..., resume=True)`` refuses to continue a
+run with other settings or other text, naming what differs.
+
+``trained_model(recipe)`` loads a recipe's checkpoint, or rebuilds it with the very same recipe
+when it is missing or stale, so notebooks that need day 5's model also run on their own.
+Checkpoints live in ``<repo>/checkpoints/<recipe name>/`` when gptlib runs from the course's
+checkout, else in the user cache; ``GPTLIB_CHECKPOINT_DIR`` overrides both.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from . import distributed
 from .assets import tiny_shakespeare
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
 from .data import create_dataloader, train_val_split
+from .files import user_cache_dir
 from .model import GPTConfig, GPTModel
 from .runtime import pick_device, seed_everything
-from .tokenizer import BPETokenizer
-from .train import TrainConfig, bits_per_byte, train
+from .tokenizer import END_OF_TEXT, BPETokenizer
+from .train import TrainConfig, bits_per_byte, evaluate, train
 
-__all__ = ["DAY5_RECIPE", "Day5Run", "default_checkpoint_dir", "day5_paths", "day5_texts", "day5_tokenizer",
-           "day5_model_config", "day5_train_config", "train_day5", "day5_model", "load_trained", "save_trained"]
+__all__ = ["Recipe", "DAY5", "Run", "pretrain", "load_trained", "trained_model", "day5_model", "day5_texts",
+           "day5_tokenizer", "default_checkpoint_dir", "run_dir"]
 
-# Change anything here and bump "version": stale checkpoints are then rebuilt, never misused.
-DAY5_RECIPE: dict[str, Any] = {
-    "name": "day5-tiny-shakespeare",
-    "version": 1,
-    "seed": 123,
-    "val_fraction": 0.1,           # the last 10% of Tiny Shakespeare is held out
-    "vocab_size": 1024,            # BPE trained on the training split; the last id is <|endoftext|>
-    "model": {"context_length": 128, "emb_dim": 128, "n_heads": 4, "n_layers": 4,
-              "drop_rate": 0.0, "qkv_bias": False},
-    "batch_size": 16,
-    "train": {"max_steps": 500, "lr": 3e-3, "min_lr_ratio": 0.1, "warmup_steps": 30,
-              "weight_decay": 0.1, "grad_clip": 1.0, "eval_every": 50, "eval_batches": 5},
-}
-END_OF_TEXT = "<|endoftext|>"
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every setting of a pretraining run. Change one, and stale checkpoints are rebuilt, never misused.
+
+    The model and training fields mean what they mean in ``GPTConfig`` and ``TrainConfig``;
+    ``vocab_size`` counts ``<|endoftext|>`` (the last id). ``version`` changes when the code that
+    runs a recipe changes what it produces.
+    """
+
+    name: str = "day5"
+    version: int = 2
+    val_fraction: float = 0.1       # the end of the text is held out for validation
+    tokenizer: str = "bpe"          # "bpe": day 1's BPE trained on the training split; "gpt2": GPT-2's
+    vocab_size: int = 1024
+    context_length: int = 128
+    emb_dim: int = 128
+    n_heads: int = 4
+    n_layers: int = 4
+    drop_rate: float = 0.0
+    qkv_bias: bool = False
+    batch_size: int = 16
+    seed: int = 123
+    max_steps: int = 500
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 30
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 50
+    eval_batches: int = 5
+    time_budget_s: float | None = None  # fit the schedule to this many seconds (the step count then varies)
+
+    def __post_init__(self) -> None:
+        if self.tokenizer not in ("bpe", "gpt2"):
+            raise ValueError(f"tokenizer must be 'bpe' or 'gpt2', got {self.tokenizer!r}")
+        if self.tokenizer == "bpe" and self.vocab_size < 257:
+            raise ValueError(f"vocab_size must be >= 257 for a BPE tokenizer (256 bytes + <|endoftext|>), "
+                             f"got {self.vocab_size}")
+        self.model_config(self.vocab_size)  # raises on an impossible shape
+        self.train_config()
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        return GPTConfig(vocab_size=vocab_size, context_length=self.context_length, emb_dim=self.emb_dim,
+                         n_heads=self.n_heads, n_layers=self.n_layers, drop_rate=self.drop_rate,
+                         qkv_bias=self.qkv_bias)
+
+    def train_config(self, **overrides: Any) -> TrainConfig:
+        names = {f.name for f in fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in asdict(self).items() if k in names}, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DAY5 = Recipe()  # Tiny Shakespeare, on a 2-core CPU in about a minute
 
 
 @dataclass
-class Day5Run:
-    """What ``train_day5`` returns: the trained model, its tokenizer, its history and scores."""
+class Run:
+    """What ``pretrain`` returns."""
 
     model: GPTModel
     tokenizer: BPETokenizer
     history: dict[str, list]
-    val_loss: float           # nats per token, whole validation split
+    val_loss: float            # nats per token, on the whole validation split
     val_bits_per_byte: float
-    seconds: float
-    checkpoint_path: Path
+    seconds: float             # training time
+    folder: Path
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tokenizer(recipe: Recipe, train_text: str) -> BPETokenizer:
+    if recipe.tokenizer == "gpt2":
+        return BPETokenizer.from_gpt2()
+    return BPETokenizer.train(train_text, recipe.vocab_size - 1, special_tokens={END_OF_TEXT: recipe.vocab_size - 1})
+
+
+def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str | torch.device | None = None, *,
+             resume: bool = False, progress: bool = True, log: Callable[[str], None] | None = None,
+             on_eval: Callable[[int, nn.Module, dict], None] | None = None) -> Run:
+    """Run ``recipe`` on ``text`` and save it in ``out_dir`` (seeded: the same numbers every run on
+    the CPU when ``time_budget_s`` is None). ``resume=True`` continues the run saved there.
+    ``log`` receives one line describing the run before training starts."""
+    out_dir, device = Path(out_dir), torch.device(device) if device is not None else pick_device()
+    checkpoint, tokenizer_path = out_dir / "model.pt", out_dir / "tokenizer.json"
+    identity = {"recipe": recipe.to_dict(), "data_sha256": _sha256(text.encode("utf-8"))}
+    train_text, val_text = train_val_split(text, recipe.val_fraction)
+    if resume:
+        tokenizer, ckpt = _tokenizer_of_run(out_dir)
+        _refuse_other_settings(ckpt.get("extra", {}), identity, checkpoint)
+    elif checkpoint.exists():
+        raise FileExistsError(f"{checkpoint} exists: resume it, or choose another folder (nothing was overwritten)")
+    else:
+        tokenizer = _tokenizer(recipe, train_text)
+        if distributed.is_main_process():
+            tokenizer.save(tokenizer_path)
+        distributed.barrier()  # every process records the saved file's sha256
+    identity["tokenizer_sha256"] = _sha256(tokenizer_path.read_bytes()) if tokenizer_path.exists() else None
+    train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
+    cfg = recipe.model_config(tokenizer.n_vocab)
+    train_loader = create_dataloader(train_ids, recipe.batch_size, cfg.context_length, seed=recipe.seed,
+                                     vocab_size=cfg.vocab_size)
+    val_loader = create_dataloader(val_ids, recipe.batch_size, cfg.context_length, shuffle=False, drop_last=False)
+    seed_everything(recipe.seed)
+    model = GPTModel(cfg).to(device)  # initialised on the CPU, then moved: the same weights on every device
+    if log is not None:
+        log(f"{len(train_ids):,} training tokens, {len(val_ids):,} validation tokens, vocabulary "
+            f"{tokenizer.n_vocab:,}, {model.num_parameters():,} parameters, device {device}, "
+            f"{distributed.world_size()} process(es)")
+    start = time.perf_counter()
+    history = train(model, train_loader, val_loader,
+                    recipe.train_config(checkpoint_path=str(checkpoint), progress=progress),
+                    resume_from=checkpoint if resume else None, on_eval=on_eval, checkpoint_extra=identity)
+    seconds = time.perf_counter() - start
+    val_loss = evaluate(model, val_loader)  # the whole validation split, not only eval_batches
+    val_bpb = bits_per_byte(val_loss, len(val_ids), len(val_text.encode("utf-8")))
+    if distributed.is_main_process():
+        update_checkpoint(checkpoint, val_loss=val_loss, val_bits_per_byte=val_bpb)
+    return Run(model.eval(), tokenizer, history, val_loss, val_bpb, seconds, out_dir)
+
+
+def _refuse_other_settings(saved: dict, identity: dict, checkpoint: Path) -> None:
+    """Resume only what was started: the same recipe and the same text, or a one-line refusal."""
+    old, new = saved.get("recipe") or {}, identity["recipe"]
+    differ = [f"{k}: {old.get(k)!r} in the checkpoint, {new[k]!r} now" for k in new if old.get(k) != new[k]]
+    if saved.get("data_sha256") != identity["data_sha256"]:
+        differ.append("the training text is not the text the run started with")
+    if differ:
+        raise CheckpointError(f"cannot resume {checkpoint}: {'; '.join(differ)}; resume with the settings and "
+                              "text it was started with, or start a new run in another folder")
+
+
+def _tokenizer_of_run(folder: Path) -> tuple[BPETokenizer, dict]:
+    """The run's checkpoint (read with weights_only) and its tokenizer, refused unless it is the
+    one the model was trained with (its sha256 is recorded in the checkpoint)."""
+    ckpt = load_checkpoint(folder / "model.pt")
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no tokenizer.json next to the checkpoint in {folder}")
+    expected = ckpt.get("extra", {}).get("tokenizer_sha256")
+    if expected != _sha256(path.read_bytes()):
+        raise CheckpointError(f"{path} is not the tokenizer this model was trained with (its sha256 differs from "
+                              "the one recorded in model.pt); restore the matching tokenizer.json or retrain")
+    return BPETokenizer.load(path), ckpt
+
+
+def load_trained(folder: str | os.PathLike, device: str | torch.device | None = None
+                 ) -> tuple[GPTModel, BPETokenizer, dict]:
+    """(model in eval mode, tokenizer, checkpoint) of a run folder written by ``pretrain``."""
+    tokenizer, ckpt = _tokenizer_of_run(Path(folder))
+    try:
+        model = GPTModel(GPTConfig.from_dict(ckpt.get("config")))
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"the checkpoint in {folder} does not hold a model this gptlib can build: "
+                              f"{str(exc).splitlines()[0]}") from None
+    if model.cfg.vocab_size != tokenizer.n_vocab:
+        raise CheckpointError(f"the model in {folder} has {model.cfg.vocab_size} token ids, its tokenizer "
+                              f"{tokenizer.n_vocab}; they do not belong together")
+    return model.to(device if device is not None else pick_device()).eval(), tokenizer, ckpt
+
+
+# --------------------------------------------------------------------------- the course's recipes
 def default_checkpoint_dir() -> Path:
-    """``$GPTLIB_CHECKPOINT_DIR``, else ``<repo>/checkpoints`` when gptlib runs from the course's
-    checkout (an editable install), else ``~/.cache/gptlib/checkpoints`` (``$XDG_CACHE_HOME`` respected)."""
-    env = os.environ.get("GPTLIB_CHECKPOINT_DIR")
-    if env:
-        return Path(env).expanduser()
+    """``$GPTLIB_CHECKPOINT_DIR``, else ``<repo>/checkpoints`` in the course's checkout, else the user cache."""
+    if os.environ.get("GPTLIB_CHECKPOINT_DIR"):
+        return Path(os.environ["GPTLIB_CHECKPOINT_DIR"]).expanduser()
     repo = Path(__file__).resolve().parent.parent
     if (repo / "pyproject.toml").is_file() and (repo / "notebooks").is_dir():
         return repo / "checkpoints"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "gptlib" / "checkpoints"
+    return user_cache_dir("checkpoints")
 
 
-def day5_paths(checkpoint_dir: str | os.PathLike | None = None) -> tuple[Path, Path]:
-    """(model checkpoint, tokenizer file) of the day 5 run."""
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
-    return folder / "day5" / "model.pt", folder / "day5" / "tokenizer.json"
+def run_dir(recipe: Recipe, checkpoint_dir: str | os.PathLike | None = None) -> Path:
+    """The folder where ``trained_model`` keeps ``recipe``'s run."""
+    return Path(checkpoint_dir or default_checkpoint_dir()) / recipe.name
+
+
+CORPORA: dict[str, Callable[[], str]] = {"day5": tiny_shakespeare}
+
+
+def trained_model(recipe: Recipe, device: str | torch.device | None = None,
+                  checkpoint_dir: str | os.PathLike | None = None) -> tuple[GPTModel, BPETokenizer]:
+    """The model of ``recipe`` (eval mode) and its tokenizer: loaded, or rebuilt when the run folder
+    is missing, damaged, or made by another recipe (a few minutes on a 2-core CPU)."""
+    folder = run_dir(recipe, checkpoint_dir)
+    try:
+        model, tokenizer, ckpt = load_trained(folder, device)
+        if ckpt.get("extra", {}).get("recipe") != recipe.to_dict():
+            raise CheckpointError("it was made by another version of the recipe")
+        return model, tokenizer
+    except (FileNotFoundError, CheckpointError) as exc:
+        reason = "none found" if isinstance(exc, FileNotFoundError) else str(exc).split(";")[0]
+        print(f"no usable {recipe.name} checkpoint ({reason}); training it with its recipe...", flush=True)
+    for stale in (folder / "model.pt", folder / "tokenizer.json"):
+        stale.unlink(missing_ok=True)  # ours to rebuild: this folder only ever holds the recipe's own run
+    run = pretrain(CORPORA[recipe.name](), recipe, folder, device, progress=False)
+    return run.model, run.tokenizer
 
 
 def day5_texts() -> tuple[str, str]:
     """Tiny Shakespeare split into (training text, validation text): the validation part is the end."""
-    return train_val_split(tiny_shakespeare(), DAY5_RECIPE["val_fraction"])
+    return train_val_split(tiny_shakespeare(), DAY5.val_fraction)
 
 
 def day5_tokenizer(train_text: str | None = None) -> BPETokenizer:
-    """Day 1's BPE trained on the training split only (about a second): 1,023 learned ids + ``<|endoftext|>``."""
-    text = day5_texts()[0] if train_text is None else train_text
-    vocab = DAY5_RECIPE["vocab_size"]
-    return BPETokenizer.train(text, vocab - 1, special_tokens={END_OF_TEXT: vocab - 1})
-
-
-def day5_model_config() -> GPTConfig:
-    return GPTConfig(vocab_size=DAY5_RECIPE["vocab_size"], **DAY5_RECIPE["model"])
-
-
-def day5_train_config(**overrides: Any) -> TrainConfig:
-    return TrainConfig(**{**DAY5_RECIPE["train"], **overrides})
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def save_trained(directory: str | os.PathLike, model: nn.Module, tokenizer: BPETokenizer, *,
-                 history: dict | None = None, extra: dict | None = None) -> Path:
-    """Save a trained model and its tokenizer side by side (``model.pt`` + ``tokenizer.json``).
-
-    The checkpoint records the tokenizer file's sha256, so a model is never paired with a
-    tokenizer it was not trained with.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(directory / "tokenizer.json")
-    extra = {**(extra or {}), "tokenizer_sha256": _sha256(directory / "tokenizer.json")}
-    return save_checkpoint(directory / "model.pt", model, step=len((history or {}).get("step", [])),
-                           history=history, extra=extra)
-
-
-def load_trained(directory: str | os.PathLike, device: str | torch.device | None = None
-                 ) -> tuple[GPTModel, BPETokenizer, dict]:
-    """Load what ``save_trained`` (or ``python -m gptlib train``) wrote: (model in eval mode, tokenizer, checkpoint).
-
-    Raises ``FileNotFoundError`` if a file is missing and ``CheckpointError`` if the tokenizer is
-    not the one the model was trained with.
-    """
-    directory = Path(directory)
-    ckpt = load_checkpoint(directory / "model.pt")
-    tok_path = directory / "tokenizer.json"
-    if not tok_path.is_file():
-        raise FileNotFoundError(f"no tokenizer.json next to the checkpoint in {directory}")
-    expected = ckpt.get("extra", {}).get("tokenizer_sha256")
-    if expected is not None and expected != _sha256(tok_path):
-        raise CheckpointError(f"tokenizer.json in {directory} is not the tokenizer this model was trained with; "
-                              f"retrain, or restore the matching tokenizer file")
-    if ckpt.get("config") is None:
-        raise CheckpointError(f"checkpoint in {directory} stores no model configuration")
-    model = GPTModel(GPTConfig.from_dict(ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
-    model.to(device if device is not None else pick_device()).eval()
-    return model, BPETokenizer.load(tok_path), ckpt
-
-
-def train_day5(checkpoint_dir: str | os.PathLike | None = None, device: str | torch.device | None = None, *,
-               progress: bool = True, on_eval: Callable[[int, nn.Module, dict], None] | None = None) -> Day5Run:
-    """Run the day 5 recipe from scratch (seeded: the same numbers every run on a given machine) and save it.
-
-    Steps: split Tiny Shakespeare, train the BPE tokenizer on the training part, encode both
-    parts, build a ``GPTModel`` with ``day5_model_config()``, train it with ``day5_train_config()``,
-    score it on the whole validation split (nats per token and bits per byte), save the
-    checkpoint and the tokenizer into ``day5_paths(checkpoint_dir)``.
-    """
-    import time
-
-    device = torch.device(device) if device is not None else pick_device()
-    recipe = DAY5_RECIPE
-    train_text, val_text = day5_texts()
-    tokenizer = day5_tokenizer(train_text)
-    train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
-    model_cfg = day5_model_config()
-    length, batch = model_cfg.context_length, recipe["batch_size"]
-    train_loader = create_dataloader(train_ids, batch, length, shuffle=True, drop_last=True, seed=recipe["seed"])
-    val_loader = create_dataloader(val_ids, batch, length, shuffle=False, drop_last=False)
-    seed_everything(recipe["seed"])
-    model = GPTModel(model_cfg).to(device)
-    start = time.perf_counter()
-    history = train(model, train_loader, val_loader, day5_train_config(progress=progress), on_eval=on_eval)
-    seconds = time.perf_counter() - start
-    from .train import evaluate
-
-    val_loss = evaluate(model, val_loader)  # the whole validation split, not just eval_batches
-    val_bpb = bits_per_byte(val_loss, len(val_ids), len(val_text.encode("utf-8")))
-    model_path, _ = day5_paths(checkpoint_dir)
-    save_trained(model_path.parent, model, tokenizer, history=history,
-                 extra={"recipe": recipe, "val_loss": val_loss, "val_bits_per_byte": val_bpb})
-    return Day5Run(model.eval(), tokenizer, history, val_loss, val_bpb, seconds, model_path)
+    """Day 1's BPE trained on day 5's training split, as ``pretrain`` trains it."""
+    return _tokenizer(DAY5, day5_texts()[0] if train_text is None else train_text)
 
 
 def day5_model(device: str | torch.device | None = None, checkpoint_dir: str | os.PathLike | None = None
                ) -> tuple[GPTModel, BPETokenizer]:
-    """The day 5 model (eval mode, on ``device`` or ``pick_device()``) and its tokenizer.
-
-    Loads ``day5_paths(checkpoint_dir)``; if the files are missing, damaged, or made by another
-    version of ``DAY5_RECIPE``, retrains with the recipe (about two minutes on a 2-core CPU),
-    saves, and returns the result.
-    """
-    device = torch.device(device) if device is not None else pick_device()
-    model_path, _ = day5_paths(checkpoint_dir)
-    try:
-        model, tokenizer, ckpt = load_trained(model_path.parent, device)
-        if ckpt.get("extra", {}).get("recipe") != DAY5_RECIPE:
-            raise CheckpointError("the day 5 checkpoint was made by another version of the recipe")
-        return model, tokenizer
-    except (FileNotFoundError, CheckpointError, ValueError, KeyError) as exc:
-        reason = "none found" if isinstance(exc, FileNotFoundError) else str(exc).split(";")[0]
-        print(f"day5_model: no usable day 5 checkpoint ({reason}); retraining it with the day 5 recipe "
-              f"(about 2 minutes on a 2-core CPU)...", flush=True)
-    run = train_day5(checkpoint_dir, device, progress=False)
-    return run.model, run.tokenizer
+    """Day 5's model and tokenizer, as days 6 and 7 use them (see ``trained_model``)."""
+    return trained_model(DAY5, device, checkpoint_dir)

@@ -1,56 +1,47 @@
 """Byte-level Byte Pair Encoding (BPE), written by hand, with the same ids as tiktoken's GPT-2.
 
-A byte-level BPE tokenizer turns text into integers in three steps:
+BPE learns a vocabulary from text: start from the 256 byte values, merge the most frequent pair
+of adjacent tokens into a new token, repeat. Encoding text is then three steps:
 
-1. **Pre-split** the text with a regular expression into chunks ("pre-tokens": words with
-   their leading space, runs of digits, runs of punctuation, runs of whitespace). Merges never
-   cross a chunk boundary, so " dog" and "dog." share the token for "dog".
-2. **Bytes.** Each chunk becomes its UTF-8 bytes, one base token per byte. Any string can be
-   encoded, in any script, with no "unknown" token.
-3. **Merge.** A learned, ordered list of merges ``(left id, right id) -> new id`` is applied:
-   repeatedly merge the adjacent pair that was learned *earliest* (lowest new id).
+1. **Pre-split** the text with a regular expression into chunks (words with their leading space,
+   runs of digits, of punctuation, of whitespace). Merges never cross a chunk boundary, so
+   " dog" and "dog." share the token for "dog".
+2. **Bytes.** Each chunk becomes its UTF-8 bytes, one base token per byte: byte-level, not
+   character- or word-level, so any string in any script is encoded with no "unknown" token.
+3. **Merge.** Apply the learned merges ``(left id, right id) -> new id``: repeatedly merge the
+   adjacent pair that was learned *earliest* (lowest new id).
 
-Training (:meth:`BPETokenizer.train`) learns that list: start from bytes, count adjacent pairs,
-merge the most frequent pair into a new token, repeat. The readable core is four functions,
-:func:`get_stats`, :func:`most_frequent_pair`, :func:`merge` and :func:`apply_merges`;
-everything else is there to make it fast enough for real text, and tests prove it gives the
-same results:
+The core is four small functions: :func:`get_stats`, :func:`most_frequent_pair` and :func:`merge`
+learn merges, :func:`apply_merges` applies them. Ties (training): among equally frequent pairs the
+smallest ``(left id, right id)`` wins, so training is deterministic (minbpe's
+``max(stats, key=stats.get)`` picks the pair seen first instead; both are valid BPE).
 
-- training counts each distinct chunk once (with its frequency) and, after each merge, only
-  updates the chunks that hold the merged pair (an index pair -> chunks), around each merge,
-  and takes the most frequent pair from a heap (:func:`learn_merges`);
-- encoding caches the ids of every chunk it has seen, as OpenAI's original GPT-2 encoder did,
-  and merges with a heap over a linked list (:func:`apply_merges_fast`), so a 100 kB chunk
-  takes a second, not hours.
-
-Tie-breaking (training): when several pairs are equally frequent, the smallest pair wins,
-comparing ``(left id, right id)`` as tuples. So ``most_frequent_pair`` is
-``min(stats, key=lambda p: (-stats[p], p))`` and training is deterministic. (minbpe's
-``max(stats, key=stats.get)`` picks the pair seen first instead; both are valid BPE.)
-
-The GPT-2 vocabulary (:meth:`BPETokenizer.from_gpt2`) is read from OpenAI's ``vocab.bpe``
-(the ordered merges) and ``encoder.json`` (the ids). Encoding gives exactly tiktoken's ids,
-lone surrogates included (both replace them with U+FFFD first). One caveat: the `regex`
-module may know a newer Unicode version than tiktoken's Rust regex (16.0 in tiktoken 0.14);
-a character assigned since then (e.g. U+1B168) is a letter here and a symbol there, so text
-holding one can be split differently.
+The core rescans everything after each merge: clear, but too slow for a corpus or a long chunk.
+:mod:`gptlib.bpe_fast` holds its fast twins, the same algorithms with heaps and incremental counts
+(``learn_merges``, ``apply_merges_fast``); tests prove they give the same merges and ids, and
+:class:`BPETokenizer` uses them. It also adds the pre-split, special tokens, files, and GPT-2's
+vocabulary (:func:`gptlib.vocab.gpt2_vocabulary`), on which it gives exactly tiktoken's ids (lone
+surrogates too: both make them U+FFFD), except on characters newer than the Unicode version of
+tiktoken's Rust regex (16.0 in tiktoken 0.14), which the `regex` module may class differently.
 """
 from __future__ import annotations
 
-import heapq
 import json
 import os
-from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import regex
 
+from .bpe_fast import apply_merges_fast, learn_merges
+from .checks import whole_number
 from .files import write_atomically
+from .vocab import gpt2_vocabulary
 
 __all__ = ["BPETokenizer", "GPT2_PATTERN", "END_OF_TEXT", "end_of_text_id", "get_stats", "most_frequent_pair",
-           "merge", "apply_merges", "apply_merges_fast", "learn_merges"]
+           "merge", "apply_merges"]
 
 # tiktoken's GPT-2 pattern (``r50k_pat_str``). OpenAI's original GPT-2 pattern was
 # r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -59,7 +50,7 @@ __all__ = ["BPETokenizer", "GPT2_PATTERN", "END_OF_TEXT", "end_of_text_id", "get
 # The `regex` module is needed: Python's `re` knows neither \p{L} nor, before 3.11, ++.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 
-Pair = tuple[int, int]
+Pair = tuple[int, int]  # (left id, right id)
 
 END_OF_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separates documents and ends answers
 
@@ -67,25 +58,26 @@ _FORMAT = "gptlib.BPETokenizer"  # the "format" field of a saved tokenizer file
 _CACHE_LIMIT = 100_000  # chunks remembered by encode before the cache is cleared
 
 
-# ---------------------------------------------------------------------------
-# The core of BPE: count pairs, pick one, merge it.
-# ---------------------------------------------------------------------------
+# --- The core of BPE: count pairs, pick one, merge it; encode by replaying the merges -------------
 
-def get_stats(ids: Sequence[int], counts: dict[Pair, int] | None = None,
-              weight: int = 1) -> dict[Pair, int]:
-    """Count each adjacent pair in ``ids`` (adding ``weight`` per occurrence into ``counts``).
+def get_stats(ids: Sequence[int], counts: dict[Pair, int] | None = None) -> dict[Pair, int]:
+    """Count each adjacent pair in ``ids`` (adding into ``counts``, to count many chunks).
 
     >>> get_stats([1, 2, 3, 1, 2])
     {(1, 2): 2, (2, 3): 1, (3, 1): 1}
     """
     counts = {} if counts is None else counts
     for pair in zip(ids, ids[1:]):
-        counts[pair] = counts.get(pair, 0) + weight
+        counts[pair] = counts.get(pair, 0) + 1
     return counts
 
 
 def most_frequent_pair(stats: dict[Pair, int]) -> Pair:
-    """The pair to merge next: highest count; on a tie, the smallest ``(left, right)`` pair."""
+    """The pair to merge next: highest count; on a tie, the smallest ``(left, right)`` pair.
+
+    >>> most_frequent_pair({(3, 4): 2, (1, 9): 2, (0, 1): 1})
+    (1, 9)
+    """
     return min(stats, key=lambda pair: (-stats[pair], pair))
 
 
@@ -121,132 +113,7 @@ def apply_merges(ids: list[int], merges: dict[Pair, int]) -> list[int]:
     return ids
 
 
-def apply_merges_fast(ids: list[int], merges: dict[Pair, int]) -> list[int]:
-    """:func:`apply_merges` in O(n log n) instead of O(n^2): the same ids, faster on every chunk.
-
-    The simple loop rescans all pairs after each merge; on a long chunk (a line of Chinese, a
-    base64 blob, a 100 kB "word") that takes minutes. Here the tokens form a linked list
-    (``nxt``/``prv`` indices; merged-away tokens become None) and a heap holds the
-    ``(rank, position)`` of every mergeable adjacent pair. Popping the lowest rank, leftmost
-    first, merges in the same order as :func:`apply_merges` (a merge only creates pairs of
-    higher rank, because a merge is built from earlier ids). An entry whose tokens changed
-    since it was pushed is skipped when popped.
-    """
-    ids = list(ids)
-    n = len(ids)
-    nxt, prv = list(range(1, n + 1)), list(range(-1, n - 1))  # n / -1: no neighbour
-    heap = [(merges[pair], i) for i, pair in enumerate(zip(ids, ids[1:])) if pair in merges]
-    heapq.heapify(heap)
-    while heap:
-        rank, i = heapq.heappop(heap)
-        j = nxt[i]
-        if j >= n or merges.get((ids[i], ids[j])) != rank:
-            continue  # outdated entry
-        ids[i], ids[j] = rank, None  # the merged token's id is its rank
-        nxt[i] = nxt[j]
-        if nxt[i] < n:
-            prv[nxt[i]] = i
-        for left in (prv[i], i):  # the two pairs the new token is part of
-            if left >= 0 and nxt[left] < n and (r := merges.get((ids[left], ids[nxt[left]]))) is not None:
-                heapq.heappush(heap, (r, left))
-    return [t for t in ids if t is not None]
-
-
-# ---------------------------------------------------------------------------
-# Fast training: the same merges as the naive loop, without recounting everything.
-# ---------------------------------------------------------------------------
-
-def learn_merges(chunk_counts: dict[bytes, int], num_merges: int) -> dict[Pair, int]:
-    """Learn ``num_merges`` merges (ids 256, 257, ...) from chunks and how often each occurs.
-
-    Gives the same merges as the naive loop "``stats`` = pair counts of every chunk (times its
-    count); ``pair = most_frequent_pair(stats)``; ``merge`` it in every chunk", but:
-
-    - each merge only visits the chunks that hold the pair (an index pair -> chunks), and only
-      updates the counts of the pairs next to each merge (:func:`_merge_in_chunk`);
-    - the most frequent pair comes from a heap instead of a scan (:func:`_pop_most_frequent`).
-    """
-    words = [list(chunk) for chunk in chunk_counts]  # each distinct chunk, as its current ids
-    freqs = list(chunk_counts.values())
-    stats: dict[Pair, int] = {}
-    where: defaultdict[Pair, set[int]] = defaultdict(set)  # pair -> chunks that (may) hold it
-    for w, ids in enumerate(words):
-        get_stats(ids, stats, freqs[w])
-        for pair in zip(ids, ids[1:]):
-            where[pair].add(w)
-    heap = [(-count, pair) for pair, count in stats.items()]
-    heapq.heapify(heap)
-
-    merges: dict[Pair, int] = {}
-    for new_id in range(256, 256 + num_merges):
-        pair = _pop_most_frequent(heap, stats)
-        if pair is None:
-            raise ValueError(f"the text only allows {len(merges)} merges (every chunk is a single "
-                             f"token by then): use vocab_size <= {256 + len(merges)} or a longer text")
-        merges[pair] = new_id
-        new_pairs: set[Pair] = set()
-        for w in where.pop(pair):
-            words[w] = _merge_in_chunk(w, words[w], pair, new_id, freqs[w], stats, where, new_pairs)
-        for p in new_pairs:
-            if stats[p] > 0:
-                heapq.heappush(heap, (-stats[p], p))
-    return merges
-
-
-def _pop_most_frequent(heap: list[tuple[int, Pair]], stats: dict[Pair, int]) -> Pair | None:
-    """The most frequent pair (ties: the smallest), taken off the heap; None when none is left.
-
-    Heap entries are ``(-count, pair)``, so the heap order *is* :func:`most_frequent_pair`'s
-    rule. Counts drop as merges eat pairs, and we do not edit the heap then: an entry may
-    hold an old, higher count. When one surfaces, we queue the pair again at its real count
-    ("lazy deletion"). So every pair always has an entry at least as high as its count, and
-    the first entry that is up to date is the true maximum.
-    """
-    while heap:
-        neg_count, pair = heapq.heappop(heap)
-        count = stats.get(pair, 0)
-        if count == -neg_count:
-            return pair
-        if 0 < count < -neg_count:
-            heapq.heappush(heap, (-count, pair))
-    return None
-
-
-def _merge_in_chunk(w: int, ids: list[int], pair: Pair, new_id: int, freq: int,
-                    stats: dict[Pair, int], where: defaultdict[Pair, set[int]],
-                    new_pairs: set[Pair]) -> list[int]:
-    """:func:`merge` for chunk ``w`` (seen ``freq`` times), updating the pair counts as it goes.
-
-    Only the pairs touching a merge change: ``x a b y`` -> ``x N y`` takes ``freq`` from
-    (x, a), (a, b), (b, y) and gives it to (x, N), (N, y). The left neighbour is read from the
-    output, so back-to-back merges (``a b a b`` -> ``N N``) are counted right.
-    """
-    out: list[int] = []
-    i = 0
-    while i < len(ids):
-        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
-            stats[pair] -= freq
-            neighbours = []
-            if out:
-                neighbours.append(((out[-1], pair[0]), (out[-1], new_id)))
-            if i + 2 < len(ids):
-                neighbours.append(((pair[1], ids[i + 2]), (new_id, ids[i + 2])))
-            for old_pair, new_pair in neighbours:
-                stats[old_pair] -= freq
-                stats[new_pair] = stats.get(new_pair, 0) + freq
-                where[new_pair].add(w)
-                new_pairs.add(new_pair)
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
-
-
-# ---------------------------------------------------------------------------
-# The tokenizer
-# ---------------------------------------------------------------------------
+# --- The tokenizer --------------------------------------------------------------------------------
 
 class BPETokenizer:
     """A byte-level BPE tokenizer: a regex pre-split, 256 byte tokens, ordered merges, specials.
@@ -275,39 +142,17 @@ class BPETokenizer:
         _check_special_tokens(self.special_tokens, self.vocab)
         self._split = regex.compile(pattern)
         self._decoder = {**self.vocab, **{i: s.encode("utf-8") for s, i in self.special_tokens.items()}}
-        self._n_vocab = max(self._decoder) + 1
-        self._cache: dict[str, tuple[int, ...]] = {}
-
-    @property
-    def n_vocab(self) -> int:
-        """Number of ids, as tiktoken counts it: the largest id + 1 (50257 for GPT-2)."""
-        return self._n_vocab
+        self.n_vocab = max(self._decoder) + 1  # as tiktoken counts: the largest id + 1 (50257 for GPT-2)
+        self._cache: dict[str, tuple[int, ...]] = {}  # chunk -> ids, as OpenAI's GPT-2 encoder did
 
     def __repr__(self) -> str:
-        return (f"BPETokenizer(n_vocab={self.n_vocab}, merges={len(self.merges)}, "
-                f"special_tokens={self.special_tokens})")
-
-    # -- building --------------------------------------------------------------------------
+        return f"BPETokenizer(n_vocab={self.n_vocab}, merges={len(self.merges)}, special_tokens={self.special_tokens})"
 
     @classmethod
     def from_gpt2(cls) -> BPETokenizer:
         """OpenAI's GPT-2 tokenizer (50,000 merges + ``<|endoftext|>`` = 50256), ids == tiktoken."""
-        from .assets import read_asset
-
-        token_to_id: dict[str, int] = json.loads(read_asset("gpt2/encoder.json"))
-        lines = read_asset("gpt2/vocab.bpe").decode("utf-8").splitlines()
-        merge_lines = [line.split(" ") for line in lines[1:] if line]  # line 0: "#version: 0.2"
-        # GPT-2 stores each byte as a printable character (bytes_to_unicode): undo that.
-        char_to_byte = {char: byte for byte, char in _gpt2_bytes_to_unicode().items()}
-        id_of_bytes = {bytes(char_to_byte[c] for c in token): i
-                       for token, i in token_to_id.items() if token != "<|endoftext|>"}
-        byte_ids = [id_of_bytes[bytes([b])] for b in range(256)]
-        merges = {}
-        for left, right in merge_lines:
-            left_b, right_b = (bytes(char_to_byte[c] for c in s) for s in (left, right))
-            merges[id_of_bytes[left_b], id_of_bytes[right_b]] = id_of_bytes[left_b + right_b]
-        return cls(merges, byte_ids=byte_ids, pattern=GPT2_PATTERN,
-                   special_tokens={"<|endoftext|>": token_to_id["<|endoftext|>"]})
+        merges, byte_ids, special_tokens = gpt2_vocabulary()
+        return cls(merges, byte_ids=byte_ids, special_tokens=special_tokens, pattern=GPT2_PATTERN)
 
     @classmethod
     def train(cls, text: str, vocab_size: int, *, pattern: str = GPT2_PATTERN,
@@ -320,15 +165,11 @@ class BPETokenizer:
         the ids you give them, which must be ``>= vocab_size``.
         """
         _check_text(text)
-        if not isinstance(vocab_size, int) or vocab_size < 256:
-            raise ValueError(f"vocab_size must be an int >= 256 (the 256 byte tokens come first), "
-                             f"got {vocab_size!r}")
+        whole_number("vocab_size", vocab_size, minimum=256)  # the 256 byte tokens come first
         text = _without_lone_surrogates(text)
         chunk_counts = Counter(chunk.encode("utf-8") for chunk in regex.findall(pattern, text))
-        merges = learn_merges(chunk_counts, vocab_size - 256)
+        merges = learn_merges(chunk_counts, vocab_size - 256)  # the fast twin of the get_stats/merge loop
         return cls(merges, special_tokens=special_tokens, pattern=pattern)
-
-    # -- encoding --------------------------------------------------------------------------
 
     def encode(self, text: str, *, allowed_special: Literal["all"] | Collection[str] = frozenset(),
                disallowed_special: Literal["all"] | Collection[str] = "all") -> list[int]:
@@ -344,10 +185,9 @@ class BPETokenizer:
         disallowed = (self.special_tokens.keys() - allowed if disallowed_special == "all"
                       else self._special_set(disallowed_special, "disallowed_special"))
         if disallowed and (found := _special_regex(disallowed).search(text)):
-            raise ValueError(
-                f"the text contains the special token {found.group()!r}: pass allowed_special="
-                f"{{{found.group()!r}}} (or 'all') to encode it as a special token, or "
-                f"disallowed_special=() to encode it as ordinary text")
+            raise ValueError(f"the text contains the special token {found.group()!r}: pass allowed_special="
+                             f"{{{found.group()!r}}} (or 'all') to encode it as a special token, "
+                             f"or disallowed_special=() to encode it as ordinary text")
         if not allowed:
             return self.encode_ordinary(text)
         ids: list[int] = []
@@ -359,27 +199,17 @@ class BPETokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Text -> ids, treating special tokens' text as ordinary text (no checks)."""
         _check_text(text)
-        try:
-            return self._encode_chunks(text)
-        except UnicodeEncodeError:  # lone surrogates: rare, so we only pay for them here
-            return self._encode_chunks(_without_lone_surrogates(text))
-
-    def _encode_chunks(self, text: str) -> list[int]:
-        """Pre-split ``text`` and encode every chunk, through the cache."""
         ids: list[int] = []
-        cache = self._cache
-        for chunk in self._split.findall(text):
+        cache = self._cache  # real text repeats its words: each distinct chunk is merged once
+        for chunk in self._split.findall(_without_lone_surrogates(text)):
             chunk_ids = cache.get(chunk)
             if chunk_ids is None:
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
-                chunk_ids = cache[chunk] = tuple(self._encode_chunk(chunk.encode("utf-8")))
+                byte_ids = [self.byte_ids[b] for b in chunk.encode("utf-8")]
+                chunk_ids = cache[chunk] = tuple(apply_merges_fast(byte_ids, self.merges))  # = apply_merges
             ids.extend(chunk_ids)
         return ids
-
-    def _encode_chunk(self, chunk: bytes) -> list[int]:
-        """One chunk's bytes -> ids: :func:`apply_merges`, in its fast spelling."""
-        return apply_merges_fast([self.byte_ids[b] for b in chunk], self.merges)
 
     def _special_set(self, value: Literal["all"] | Collection[str], name: str) -> set[str]:
         """``allowed_special`` / ``disallowed_special`` as a set; "all" means every special token."""
@@ -390,26 +220,19 @@ class BPETokenizer:
                             f"did you mean {name}={{{value!r}}}?")
         return set(value)
 
-    # -- decoding --------------------------------------------------------------------------
-
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """Ids -> the raw bytes they stand for (may end inside a multi-byte character)."""
-        if hasattr(ids, "tolist"):  # a tensor or numpy array
-            ids = ids.tolist()
-        elif not isinstance(ids, (list, tuple)):
-            ids = list(ids)
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)  # a tensor or array -> ints
         try:
             return b"".join(self._decoder[i] for i in ids)
         except (KeyError, TypeError):
-            bad = next(i for i in ids if not _hashable(i) or i not in self._decoder)
+            bad = next(i for i in ids if not isinstance(i, Hashable) or i not in self._decoder)
             raise ValueError(f"unknown token id {bad!r}: not in this tokenizer's vocabulary "
                              f"(n_vocab={self.n_vocab}, ids 0..{self.n_vocab - 1})") from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids -> text. Bytes that are not valid UTF-8 become U+FFFD "�" (as tiktoken does)."""
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
-
-    # -- saving ----------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer to a JSON file (atomically: a crash never leaves half a file)."""
@@ -422,26 +245,21 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> BPETokenizer:
         """Read a tokenizer written by :meth:`save`."""
+        name = Path(path).name
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             data = None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError(f"{Path(path).name} is not a tokenizer file written by "
-                             f"BPETokenizer.save (no {_FORMAT!r} format field)")
+            raise ValueError(f"{name} is not a tokenizer file written by BPETokenizer.save (no {_FORMAT!r} format)")
         if data.get("version") != 1:
-            raise ValueError(f"{Path(path).name} has tokenizer file version {data.get('version')!r}; "
-                             f"this gptlib reads version 1")
+            raise ValueError(f"{name} has tokenizer file version {data.get('version')!r}; this gptlib reads version 1")
         missing = [key for key in ("pattern", "byte_ids", "special_tokens", "merges") if key not in data]
         if missing:
-            raise ValueError(f"{Path(path).name} is a damaged tokenizer file: it lacks {', '.join(missing)}")
+            raise ValueError(f"{name} is a damaged tokenizer file: it lacks {', '.join(missing)}")
         return cls({(a, b): i for a, b, i in data["merges"]}, byte_ids=data["byte_ids"],
                    special_tokens=data["special_tokens"], pattern=data["pattern"])
 
-
-# ---------------------------------------------------------------------------
-# Small helpers
-# ---------------------------------------------------------------------------
 
 def end_of_text_id(tokenizer) -> int:
     """The id of ``<|endoftext|>`` in a ``BPETokenizer`` or a ``tiktoken.Encoding``."""
@@ -454,6 +272,8 @@ def end_of_text_id(tokenizer) -> int:
     raise ValueError(f"this tokenizer has no {END_OF_TEXT!r} special token; train it with "
                      f"special_tokens={{{END_OF_TEXT!r}: vocab_size}} or pass the end id explicitly")
 
+
+# --- Checks and small helpers ---------------------------------------------------------------------
 
 def _build_vocab(byte_ids: list[int], merges: dict[Pair, int]) -> dict[int, bytes]:
     """id -> bytes: the byte tokens, then each merge's bytes in the order the merges were learned."""
@@ -476,12 +296,15 @@ def _check_special_tokens(special_tokens: dict[str, int], vocab: dict[int, bytes
                          f"and merge ids), got {special_tokens}")
 
 
-def _without_lone_surrogates(text: str) -> str:
-    """``text`` with lone surrogates (``"\ud800"``, no UTF-8 exists for them) made U+FFFD.
+def _check_text(text: object) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}; decode bytes first, e.g. data.decode('utf-8')")
 
-    This is tiktoken's fix-up: a surrogate *pair* written as two code points becomes the one
-    character it stands for; a lone one becomes the replacement character.
-    """
+
+def _without_lone_surrogates(text: str) -> str:
+    """``text`` with lone surrogates (``"\\ud800"``: they have no UTF-8) made U+FFFD, as tiktoken does.
+
+    A surrogate *pair* written as two code points becomes the one character it stands for."""
     try:
         text.encode("utf-8")
         return text
@@ -489,33 +312,6 @@ def _without_lone_surrogates(text: str) -> str:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _check_text(text: object) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}; decode bytes first "
-                        f"(e.g. data.decode('utf-8'))")
-
-
 def _special_regex(tokens: Iterable[str]) -> regex.Pattern:
     """A regex matching any of ``tokens`` (longest first, so a longer token wins at one spot)."""
     return regex.compile("(" + "|".join(regex.escape(t) for t in sorted(tokens, key=len, reverse=True)) + ")")
-
-
-def _hashable(x: object) -> bool:
-    try:
-        hash(x)
-    except TypeError:
-        return False
-    return True
-
-
-def _gpt2_bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table, used to store bytes in its JSON/text files.
-
-    Printable bytes stand for themselves; the other 68 (controls, space, ...) are shifted to
-    the characters from U+0100 on, so that, e.g., the space byte is written "Ġ".
-    """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table = {b: chr(b) for b in printable}
-    shifted = (b for b in range(256) if b not in table)
-    table.update({b: chr(256 + n) for n, b in enumerate(shifted)})
-    return table

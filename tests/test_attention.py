@@ -8,16 +8,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gptlib.attention import KVCache, MultiHeadAttention, causal_mask
+from gptlib.generate import KVCache
+from gptlib.model import MultiHeadAttention, causal_mask
 
 D, H, CTX = 32, 4, 16
 
 
-def make_attention(**kwargs) -> MultiHeadAttention:
+def make_attention(use_sdpa: bool = True, **kwargs) -> MultiHeadAttention:
     torch.manual_seed(0)
-    args = dict(d_in=D, d_out=D, context_length=CTX, dropout=0.0, num_heads=H, qkv_bias=True)
+    args = dict(d_in=D, d_out=D, dropout=0.0, num_heads=H, qkv_bias=True)
     args.update(kwargs)
-    return MultiHeadAttention(**args).eval()
+    mha = MultiHeadAttention(**args).eval()
+    mha.use_sdpa = use_sdpa
+    return mha
 
 
 def test_causal_mask_plain_and_offset():
@@ -85,7 +88,7 @@ def test_kv_cache_incremental_equals_full_recompute(use_sdpa, chunks):
     cache = KVCache(n_layers=1, batch_size=2, max_length=CTX)
     outs, start = [], 0
     for size in chunks:  # several new tokens after a non-empty cache need the offset mask
-        outs.append(mha(x[:, start:start + size], cache))
+        outs.append(mha(x[:, start:start + size], cache[0]))
         start += size
         assert cache.length == start
     torch.testing.assert_close(torch.cat(outs, dim=1), full, rtol=1e-5, atol=1e-6)
@@ -95,18 +98,24 @@ def test_kv_cache_bookkeeping_and_errors():
     mha = make_attention()
     cache = KVCache(n_layers=1, batch_size=2, max_length=4)
     assert cache.length == 0
-    mha(torch.randn(2, 3, D), cache)
-    assert cache.length == 3 and cache.keys[0].shape == (2, H, 3, D // H)
-    with pytest.raises(ValueError, match="more than the context length 4"):
-        mha(torch.randn(2, 2, D), cache)
+    mha(torch.randn(2, 3, D), cache[0])
+    assert cache.length == 3 and cache.layers[0].keys.shape == (2, H, 3, D // H)
+    with pytest.raises(ValueError, match="context length 4"):
+        mha(torch.randn(2, 2, D), cache[0])
     cache.reset()
     assert cache.length == 0
-    with pytest.raises(ValueError, match="new_kv_cache\\(batch_size=3\\)"):
-        mha(torch.randn(3, 2, D), cache)
-    with pytest.raises(IndexError, match="outside this cache's 1 layers"):
-        make_attention(layer_idx=1)(torch.randn(2, 2, D), cache)
+    with pytest.raises(ValueError, match="batch_size=3"):
+        mha(torch.randn(3, 2, D), cache[0])
+    with pytest.raises(ValueError, match="1 layers"):
+        cache[1]
     with pytest.raises(ValueError, match="n_layers"):
         KVCache(0)
+    with pytest.raises(ValueError, match="n_layers"):
+        KVCache("2")
+    other = MultiHeadAttention(16, 16, 0.0, num_heads=2).eval()  # another model's shapes
+    mha(torch.randn(2, 1, D), cache[0])
+    with pytest.raises(ValueError, match="another model"):
+        other(torch.randn(2, 1, 16), cache[0])
 
 
 def test_dropout_only_in_training():
@@ -123,7 +132,7 @@ def test_dropout_only_in_training():
 
 def test_d_out_must_divide_into_heads():
     with pytest.raises(ValueError, match="divisible by num_heads"):
-        MultiHeadAttention(10, 10, 8, 0.0, num_heads=3)
+        MultiHeadAttention(10, 10, 0.0, num_heads=3)
 
 
 def test_gradients_agree_between_paths():

@@ -34,13 +34,36 @@ def test_train_writes_a_loadable_model_and_tokenizer(text_file, tmp_path, capsys
     assert ckpt["step"] == 6 and ckpt["history"]["eval_step"] == [0, 3, 6]
 
 
-def test_resume_continues_the_run(text_file, tmp_path, capsys):
+def test_resume_continues_an_interrupted_run_exactly(text_file, tmp_path, monkeypatch, capsys):
+    args = ["train", "--data", str(text_file), "--steps", "6", "--sample-tokens", "0", *SMALL]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    import gptlib.train
+
+    real = gptlib.train._Run.evaluate_and_save
+
+    def interrupted_after_step_3(run):
+        real(run)
+        if run.step == 3:
+            raise KeyboardInterrupt  # Ctrl-C, right after the step-3 checkpoint
+
+    monkeypatch.setattr(gptlib.train._Run, "evaluate_and_save", interrupted_after_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(tmp_path / "run")])
+    monkeypatch.setattr(gptlib.train._Run, "evaluate_and_save", real)
+    assert main([*args, "--out", str(tmp_path / "run"), "--resume"]) == 0
+    resumed, straight = (load_checkpoint(tmp_path / name / "model.pt") for name in ("run", "straight"))
+    assert resumed["step"] == 6 and resumed["history"]["train_loss"] == straight["history"]["train_loss"]
+
+
+def test_resume_with_other_settings_is_refused(text_file, tmp_path, capsys):
     out = tmp_path / "run"
     main(["train", "--data", str(text_file), "--out", str(out), "--steps", "3", "--sample-tokens", "0", *SMALL])
-    main(["train", "--data", str(text_file), "--out", str(out), "--steps", "6", "--sample-tokens", "0", "--resume",
-          *SMALL])
-    ckpt = load_checkpoint(out / "model.pt")
-    assert ckpt["step"] == 6 and len(ckpt["history"]["train_loss"]) == 6
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(text_file), "--out", str(out), "--steps", "6", "--resume", *SMALL])
+    assert info.value.code == 2 and "max_steps" in capsys.readouterr().err
+    # settings not given again are taken from the checkpoint
+    assert main(["train", "--data", str(text_file), "--out", str(out), "--resume", "--device", "cpu",
+                 "--no-progress", "--sample-tokens", "0"]) == 0
 
 
 @pytest.mark.parametrize("case, expected", [

@@ -118,7 +118,7 @@ def test_train_val_split_text_and_ids():
 def test_empty_validation_split_is_a_clear_error():
     with pytest.raises(ValueError, match="validation split is empty"):
         train_val_split("abc", 0.1)
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match="val_fraction"):
         train_val_split("abcdef", 0.0)
     with pytest.raises(ValueError, match="training split is empty"):
         train_val_split("ab", 0.9)

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from gptlib.generate import KVCache
 from gptlib.model import PRESETS, GPTConfig, GPTModel, TransformerBlock
 
 TINY = GPTConfig(vocab_size=97, context_length=24, emb_dim=32, n_heads=4, n_layers=3, drop_rate=0.0, qkv_bias=True)
@@ -34,16 +35,16 @@ def test_cpu_small_preset_and_overrides():
     assert (cfg.context_length, cfg.emb_dim, cfg.n_heads, cfg.n_layers, cfg.drop_rate) == (128, 128, 4, 4, 0.0)
     assert GPTConfig.preset("gpt2-small", drop_rate=0.0).drop_rate == 0.0
     assert PRESETS["gpt2-small"].drop_rate == 0.1  # overrides never change the preset itself
-    with pytest.raises(ValueError, match="unknown preset 'gpt3'; choose one of gpt2-small"):
+    with pytest.raises(ValueError, match="gpt3.*gpt2-small"):
         GPTConfig.preset("gpt3")
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(emb_dim=100, n_heads=12), r"emb_dim \(100\) must be divisible by n_heads \(12\)"),
-    (dict(n_layers=0), "n_layers must be a whole number >= 1"),
-    (dict(vocab_size=1.5), "vocab_size must be a whole number"),
-    (dict(drop_rate=1.0), r"drop_rate must be in \[0, 1\)"),
-    (dict(qkv_bias="yes"), "qkv_bias must be True or False"),
+    (dict(emb_dim=100, n_heads=12), "divisible by n_heads"),
+    (dict(n_layers=0), "n_layers"),
+    (dict(vocab_size=1.5), "vocab_size"),
+    (dict(drop_rate=1.0), "drop_rate"),
+    (dict(qkv_bias="yes"), "qkv_bias"),
 ])
 def test_config_validation_one_line_errors(kwargs, message):
     with pytest.raises(ValueError, match=message) as info:
@@ -126,30 +127,36 @@ def test_sdpa_and_explicit_model_logits_agree():
     assert model.trf_blocks[0].att.use_sdpa and model.trf_blocks[0].norm2.use_fused
 
 
-@pytest.mark.parametrize("ids, error, message", [
-    (torch.zeros(1, 25, dtype=torch.long), ValueError,
-     r"25 tokens exceed context_length 24: crop the input to the last 24 tokens"),
-    (torch.tensor([[1, 2, 97]]), ValueError, r"token id 97 is outside the vocabulary \[0, 97\)"),
-    (torch.tensor([[1, -1]]), ValueError, r"token id -1 is outside the vocabulary \[0, 97\)"),
-    (torch.tensor([[1.0, 2.0]]), TypeError, r"integer token ids \(torch.long\), got dtype torch.float32"),
-    (torch.tensor([1, 2]), ValueError, r"shape \(batch, tokens\), got \(2,\) \(add a batch dimension"),
-    (torch.zeros(1, 0, dtype=torch.long), ValueError, "no tokens"),
-    ([[1, 2]], TypeError, "LongTensor"),
+@pytest.mark.parametrize("ids, error, key_fact", [
+    (torch.zeros(1, 25, dtype=torch.long), ValueError, "context_length 24"),
+    (torch.tensor([[1.0, 2.0]]), TypeError, "float32"),
+    (torch.tensor([1, 2]), ValueError, "unsqueeze(0)"),
+    (torch.zeros(1, 0, dtype=torch.long), ValueError, "at least one token"),
+    ([[1, 2]], TypeError, "list"),
 ])
-def test_clear_input_errors(ids, error, message):
-    with pytest.raises(error, match=message) as info:
+def test_clear_input_errors(ids, error, key_fact):
+    with pytest.raises(error) as info:
         tiny_model()(ids)
-    assert "\n" not in str(info.value)
+    assert key_fact in str(info.value) and "\n" not in str(info.value)
 
 
-# ------------------------------------------------------------------ KV cache
+def test_forward_checks_shapes_only_so_it_never_waits_for_a_gpu():
+    """The checks must not read token values (a device-to-host sync on a GPU): on the meta device,
+    where tensors have shapes but no values, reading one would raise."""
+    with torch.device("meta"):
+        model = GPTModel(TINY)
+        logits = model(torch.zeros(2, 5, dtype=torch.long))
+    assert logits.shape == (2, 5, 97)
+
+
+# ------------------------------------------------------------------ KV cache (day 6's hook)
 @pytest.mark.parametrize("use_sdpa", [True, False])
 def test_incremental_decoding_with_cache_equals_full_recompute_at_every_position(use_sdpa):
     model = tiny_model().use_explicit_paths(not use_sdpa)
     ids = torch.randint(0, 97, (2, 24))
     with torch.no_grad():
         full = model(ids)
-        cache = model.new_kv_cache(batch_size=2)
+        cache = KVCache.for_model(model, batch_size=2)
         prompt = model(ids[:, :5], kv_cache=cache)  # prefill, then one token at a time
         steps = [model(ids[:, t:t + 1], kv_cache=cache) for t in range(5, 24)]
     assert cache.length == 24
@@ -163,9 +170,9 @@ def test_incremental_decoding_with_cache_equals_full_recompute_at_every_position
 
 def test_cache_overflow_error():
     model = tiny_model()
-    cache = model.new_kv_cache()
+    cache = KVCache.for_model(model)
     model(torch.zeros(1, 20, dtype=torch.long), kv_cache=cache)
-    with pytest.raises(ValueError, match="20 cached \\+ 5 new tokens exceed context_length 24; reset the KV cache"):
+    with pytest.raises(ValueError, match="20 cached"):
         model(torch.zeros(1, 5, dtype=torch.long), kv_cache=cache)
     assert cache.length == 20  # nothing was appended by the failed call
     assert repr(cache) == "KVCache(n_layers=3, length=20, batch_size=1)"

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gptlib.checkpoint import load_checkpoint
+from gptlib.checkpoint import CheckpointError, load_checkpoint
 from gptlib.data import create_dataloader
 from gptlib.model import GPTConfig, GPTModel
 from gptlib.train import (LossNotFiniteError, TrainConfig, batch_loss, bits_per_byte, evaluate, lr_factor,
@@ -76,11 +76,30 @@ def test_training_lowers_the_loss_and_returns_history():
     assert max(history["lr"]) == pytest.approx(1e-2)
 
 
-def test_max_seconds_stops_early():
+def test_time_budget_fits_the_schedule_to_the_clock(monkeypatch):
+    """With a budget, the step count comes from the measured step time and the cosine ends with it.
+    A fake clock makes every training step take exactly one second (evaluations are free)."""
+    import gptlib.train as train_module
+
+    model, seconds = tiny_model(), [0.0]
+
+    def one_second_per_training_step(module, inputs, output):
+        seconds[0] += 1.0 if module.training else 0.0
+
+    model.register_forward_hook(one_second_per_training_step)
+    monkeypatch.setattr(train_module, "_now", lambda: seconds[0])
     train_loader, val_loader = loaders()
-    cfg = TrainConfig(max_steps=10_000, warmup_steps=1, eval_every=10_000, max_seconds=0.0, progress=False)
-    history = train(tiny_model(), train_loader, val_loader, cfg)
-    assert history["step"] == [1] and history["eval_step"] == [0, 1]
+    cfg = TrainConfig(max_steps=10_000, warmup_steps=8, eval_every=10_000, time_budget_s=60.0, progress=False)
+    history = train(model, train_loader, val_loader, cfg)
+    assert history["step"][-1] == 60 and history["eval_step"] == [0, 60]  # 60 steps of 1 s, not 10,000
+    assert history["lr"][-1] == pytest.approx(cfg.lr * cfg.min_lr_ratio, rel=0.01)  # the schedule ended on time
+
+
+def test_time_budget_and_eval_settings_are_checked():
+    with pytest.raises(ValueError, match="time_budget_s"):
+        TrainConfig(time_budget_s=-1)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(max_steps=5, warmup_steps=6)
 
 
 @pytest.fixture
@@ -117,6 +136,18 @@ def test_resume_continues_the_same_loss_trajectory(tmp_path, one_thread):
     assert resumed["val_loss"] == straight["val_loss"]
     for a, b in zip(straight_model.parameters(), resumed_model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    """Resuming with another schedule would silently change the run: refuse, naming the setting."""
+    train_loader, val_loader = loaders()
+    path = tmp_path / "run.pt"
+    cfg = dict(max_steps=4, warmup_steps=1, eval_every=2, eval_batches=1, checkpoint_path=str(path), progress=False)
+    train(tiny_model(), train_loader, val_loader, TrainConfig(**cfg))
+    with pytest.raises(CheckpointError, match="max_steps: checkpoint 4, now 8"):
+        train(tiny_model(), train_loader, val_loader, TrainConfig(**{**cfg, "max_steps": 8}), resume_from=path)
+    with pytest.raises(CheckpointError, match="lr"):
+        train(tiny_model(), train_loader, val_loader, TrainConfig(**{**cfg, "lr": 0.5}), resume_from=path)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):

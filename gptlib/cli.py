@@ -1,0 +1,244 @@
+"""The command line, ``python -m gptlib <command>``: train, generate, figures, doctor.
+
+    python -m gptlib train --data my_text.txt --out my_run           # day 1's BPE + a small GPT (day 5's recipe)
+    python -m gptlib train --data my_text.txt --out my_run --resume  # continue an interrupted run
+    torchrun --nproc_per_node=2 -m gptlib train --data my_text.txt   # the same on 2 processes (DDP)
+    python -m gptlib generate --checkpoint my_run --prompt "ROMEO:" --temperature 0.8 --top-k 40
+    python -m gptlib figures --out figures                           # redraw the course's pictures
+    python -m gptlib doctor                                          # is this machine ready for the course?
+
+``train``'s options are the fields of ``gptlib.recipes.Recipe`` and default to day 5's recipe,
+so ``train --data tiny_shakespeare.txt`` reproduces day 5 exactly. A user mistake is printed on
+stderr as one line and exits with status 2, never with a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import fields, replace
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "CommandError"]
+
+
+class CommandError(Exception):
+    """A user mistake: printed as one line, exit status 2, no traceback."""
+
+
+# --------------------------------------------------------------------------- train
+RECIPE_OPTIONS = {  # Recipe field -> (option, help); every other field keeps the recipe's value
+    "tokenizer": ("--tokenizer", "bpe: train day 1's BPE on the text; gpt2: GPT-2's 50,257 tokens"),
+    "vocab_size": ("--vocab-size", "BPE vocabulary size, <|endoftext|> included"),
+    "val_fraction": ("--val-fraction", "the last fraction of the text held out for validation"),
+    "context_length": ("--context-length", "tokens the model sees at once"),
+    "emb_dim": ("--emb-dim", "width of every token vector"),
+    "n_heads": ("--n-heads", "attention heads per block"),
+    "n_layers": ("--n-layers", "Transformer blocks"),
+    "drop_rate": ("--drop-rate", "dropout probability while training"),
+    "batch_size": ("--batch-size", "windows per step and per process"),
+    "seed": ("--seed", "seed of the initialisation and the batch order"),
+    "max_steps": ("--steps", "optimizer steps (an upper bound with --time-budget)"),
+    "lr": ("--lr", "peak learning rate"),
+    "min_lr_ratio": ("--min-lr-ratio", "final learning rate as a fraction of the peak"),
+    "warmup_steps": ("--warmup-steps", "steps of linear warm-up"),
+    "weight_decay": ("--weight-decay", "AdamW weight decay on matrices"),
+    "grad_clip": ("--grad-clip", "clip the gradient norm to this"),
+    "eval_every": ("--eval-every", "evaluate and save a checkpoint every this many steps"),
+    "eval_batches": ("--eval-batches", "batches per evaluation"),
+    "time_budget_s": ("--time-budget", "seconds of training: the schedule is fitted to end on time"),
+}
+
+
+def add_train_command(subparsers) -> None:
+    from .recipes import DAY5, Recipe
+
+    p = subparsers.add_parser("train", help="pretrain a small GPT on your own text file",
+                              description="Train a BPE tokenizer and a GPT model on a UTF-8 text file. "
+                                          "Options default to day 5's recipe.")
+    p.add_argument("--data", required=True, type=Path, help="UTF-8 text file to train on")
+    p.add_argument("--out", type=Path, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out, with its settings")
+    types = {f.name: f.type for f in fields(Recipe)}
+    for name, (option, text) in RECIPE_OPTIONS.items():
+        kind = {"int": int, "float": float, "str": str}.get(types[name].split(" ")[0], float)
+        p.add_argument(option, dest=name, type=kind, default=None, metavar=kind.__name__.upper(),
+                       help=f"{text} (default {getattr(DAY5, name)})")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--sample-tokens", type=int, default=60, help="tokens sampled at each evaluation (0: none)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from . import distributed
+    from .checkpoint import load_checkpoint
+    from .recipes import DAY5, Recipe, pretrain
+
+    try:
+        text = args.data.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CommandError(f"--data: no such file: {args.data}") from None
+    except IsADirectoryError:
+        raise CommandError(f"--data: {args.data} is a folder; give a UTF-8 text file") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"--data: {args.data} is not UTF-8 text; convert it (e.g. iconv -t UTF-8)") from None
+    given = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
+    checkpoint = args.out / "model.pt"
+    if args.resume:
+        if not checkpoint.is_file():
+            raise CommandError(f"--resume: no checkpoint at {checkpoint}; train without --resume first")
+        base = Recipe(**load_checkpoint(checkpoint).get("extra", {}).get("recipe", {}))
+    elif checkpoint.exists():
+        raise CommandError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
+    else:
+        base = DAY5
+    recipe = replace(base, **given)
+    device = distributed.init_distributed(args.device)
+    main = distributed.is_main_process()
+    run = pretrain(text, recipe, args.out, device, resume=args.resume, progress=not args.no_progress,
+                   log=print if main else None, on_eval=_reporter(args) if main else None)
+    if main:
+        print(f"done: validation loss {run.val_loss:.4f} nats/token = {run.val_bits_per_byte:.4f} bits/byte; "
+              f"{run.model.num_parameters():,} parameters, {run.seconds:.0f} s of training; saved {checkpoint}")
+    distributed.close_distributed()
+    return 0
+
+
+def _reporter(args: argparse.Namespace):
+    """The on_eval callback: the losses, and a short sample from a newline (temperature 0.8, top-k 50)."""
+    from tqdm.auto import tqdm
+
+    def report(step, model, history) -> None:
+        tqdm.write(f"step {step}: train loss {history['eval_train_loss'][-1]:.3f}, "
+                   f"val loss {history['val_loss'][-1]:.3f}")
+        if args.sample_tokens > 0:
+            tokenizer = _tokenizer_in(args.out)
+            tqdm.write("  sample: " + repr(_continue(model, tokenizer, "\n", args.sample_tokens, 0.8, 50, None,
+                                                     args.seed or 123)))
+    return report
+
+
+def _tokenizer_in(folder: Path):
+    from .tokenizer import BPETokenizer
+
+    return BPETokenizer.load(folder / "tokenizer.json")
+
+
+# --------------------------------------------------------------------------- generate
+def add_generate_command(subparsers) -> None:
+    from .download import GPT2_FILES
+
+    p = subparsers.add_parser("generate", help="continue a prompt with a trained run or GPT-2",
+                              description="Continue a prompt with a run folder (model.pt + tokenizer.json) "
+                                          "or OpenAI's GPT-2.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="FOLDER", type=Path, help="a run folder written by train")
+    source.add_argument("--gpt2", metavar="SIZE", choices=list(GPT2_FILES),
+                        help="OpenAI's GPT-2 (downloaded only with GPTLIB_ALLOW_DOWNLOAD=1 or --allow-download)")
+    p.add_argument("--prompt", required=True, help="the text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=50, help="tokens to add (default 50)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); higher = more random")
+    p.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely tokens")
+    p.add_argument("--top-p", type=float, default=None, help="sample only from the nucleus of probability p")
+    p.add_argument("--seed", type=int, default=123, help="random seed for sampling (default 123)")
+    p.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
+    p.add_argument("--stop-at-eos", action="store_true", help="stop at <|endoftext|>")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--allow-download", action="store_true", help="with --gpt2: allow downloading the weights")
+    p.add_argument("--expected-sha256", default=None, help="with --gpt2: the hash to verify a download against")
+    p.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from .runtime import pick_device
+    from .tokenizer import end_of_text_id
+
+    device = pick_device(args.device)
+    if args.gpt2:
+        from .download import load_gpt2
+        from .vocab import get_encoding
+
+        model = load_gpt2(args.gpt2, device=device, allow_download=True if args.allow_download else None,
+                          expected_sha256=args.expected_sha256)
+        tokenizer = get_encoding("gpt2")
+    else:
+        from .recipes import load_trained
+
+        if not args.checkpoint.is_dir():
+            raise CommandError(f"--checkpoint: {args.checkpoint} is not a run folder (model.pt + tokenizer.json); "
+                               "give the folder that train wrote")
+        model, tokenizer, _ = load_trained(args.checkpoint, device)
+    eos_id = end_of_text_id(tokenizer) if args.stop_at_eos else None
+    print(args.prompt + _continue(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
+                                  args.top_k, args.top_p, args.seed, eos_id=eos_id, use_cache=not args.no_cache))
+    return 0
+
+
+def _continue(model, tokenizer, prompt: str, n_tokens: int, temperature: float, top_k, top_p, seed: int,
+              **options) -> str:
+    """The text ``model`` adds to ``prompt``; a CPU generator, so a seed gives the same text on every device."""
+    import torch
+
+    from .generate import generate
+
+    ids = tokenizer.encode(prompt)
+    out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                   generator=torch.Generator().manual_seed(seed), **options)
+    return tokenizer.decode(out[len(ids):].tolist())
+
+
+# --------------------------------------------------------------------------- figures, doctor
+def add_figures_command(subparsers) -> None:
+    p = subparsers.add_parser("figures", help="regenerate the course's figures (PNG) from gptlib",
+                              description="Draw the course's figures from gptlib and day 5's model "
+                                          "(trained first if its checkpoint is missing).")
+    p.add_argument("--out", default="figures", help="folder for the PNG files (default: figures)")
+    p.add_argument("--checkpoint-dir", default=None, help="where the runs live (default: checkpoints/)")
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    p.set_defaults(func=run_figures)
+
+
+def run_figures(args: argparse.Namespace) -> int:
+    from .figures import make_figures
+
+    for path in make_figures(args.out, args.checkpoint_dir, args.device):
+        print(path)
+    return 0
+
+
+def add_doctor_command(subparsers) -> None:
+    p = subparsers.add_parser("doctor", help="check that this machine is ready for the course",
+                              description="Python, torch, device, data files, fonts, checkpoints, disk: "
+                                          "one line each, with the fix when something would break a notebook.")
+    p.set_defaults(func=lambda args: __import__("gptlib.doctor", fromlist=["run_doctor"]).run_doctor())
+
+
+# --------------------------------------------------------------------------- main
+COMMANDS = [add_train_command, add_generate_command, add_figures_command, add_doctor_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gptlib",
+                                     description="GPT from scratch in seven days: the course's command line.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; user mistakes become one line on stderr and exit status 2."""
+    from .checkpoint import CheckpointError
+    from .download import DownloadError
+    from .train import LossNotFiniteError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CommandError, ValueError, TypeError, FileNotFoundError, FileExistsError, CheckpointError,
+            DownloadError, LossNotFiniteError) as exc:
+        if os.environ.get("GPTLIB_DEBUG"):  # developers: the whole traceback
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        parser.exit(2, f"python -m gptlib {args.command}: error: {message}\n")

@@ -1,0 +1,141 @@
+"""gptlib.recipes: the one pretraining pipeline (day 5, the course's recipes, the CLI), exact resume,
+refusal of changed settings, and the course checkpoint that is rebuilt when missing or stale."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+import gptlib.recipes as recipes
+from gptlib.checkpoint import CheckpointError, load_checkpoint
+from gptlib.recipes import Recipe, load_trained, pretrain
+
+TEXT = recipes.tiny_shakespeare()[:60_000]
+QUICK = Recipe(vocab_size=300, context_length=16, emb_dim=16, n_heads=2, n_layers=1, batch_size=8,
+               max_steps=6, warmup_steps=1, eval_every=3, eval_batches=1)
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # bit-exact on CPU needs the same reduction order every time
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_pretrain_writes_a_run_folder_and_scores_the_whole_validation_split(tmp_path):
+    lines = []
+    run = pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False, log=lines.append)
+    assert run.tokenizer.n_vocab == 300 and run.model.cfg.emb_dim == 16 and not run.model.training
+    assert "training tokens" in lines[0] and "1 process(es)" in lines[0]
+    model, tokenizer, ckpt = load_trained(tmp_path / "run", "cpu")
+    assert ckpt["step"] == 6 and ckpt["history"]["eval_step"] == [0, 3, 6]
+    assert ckpt["extra"]["recipe"] == QUICK.to_dict()
+    assert ckpt["extra"]["val_loss"] == pytest.approx(run.val_loss) and 0 < run.val_bits_per_byte < 8
+    assert tokenizer.encode("To be") == run.tokenizer.encode("To be")
+
+
+def test_pretrain_is_deterministic(tmp_path, one_thread):
+    a = pretrain(TEXT, QUICK, tmp_path / "a", "cpu", progress=False)
+    b = pretrain(TEXT, QUICK, tmp_path / "b", "cpu", progress=False)
+    assert a.history["train_loss"] == b.history["train_loss"] and a.val_loss == b.val_loss
+    assert (tmp_path / "a/tokenizer.json").read_bytes() == (tmp_path / "b/tokenizer.json").read_bytes()
+
+
+def test_interrupted_run_resumes_exactly(tmp_path, one_thread):
+    straight = pretrain(TEXT, QUICK, tmp_path / "straight", "cpu", progress=False)
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_at_3(step, model, history):
+        if step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False, on_eval=interrupt_at_3)
+    resumed = pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False, resume=True)
+    assert resumed.history["train_loss"] == straight.history["train_loss"]
+    assert resumed.val_loss == straight.val_loss
+
+
+@pytest.mark.parametrize("change, key_fact", [
+    (dict(max_steps=12), "max_steps"), (dict(lr=1e-2), "lr"), (dict(seed=7), "seed"),
+    (dict(batch_size=4), "batch_size"), (dict(tokenizer="gpt2"), "tokenizer")])
+def test_resume_refuses_other_settings(tmp_path, change, key_fact):
+    pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False)
+    with pytest.raises(CheckpointError, match=key_fact):
+        pretrain(TEXT, replace(QUICK, **change), tmp_path / "run", "cpu", progress=False, resume=True)
+
+
+def test_resume_refuses_other_text_and_a_fresh_run_never_overwrites(tmp_path):
+    pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False)
+    with pytest.raises(CheckpointError, match="text"):
+        pretrain(TEXT[:-1000], QUICK, tmp_path / "run", "cpu", progress=False, resume=True)
+    before = (tmp_path / "run" / "model.pt").read_bytes()
+    with pytest.raises(FileExistsError):
+        pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False)
+    assert (tmp_path / "run" / "model.pt").read_bytes() == before
+
+
+def test_a_swapped_tokenizer_is_refused(tmp_path):
+    pretrain(TEXT, QUICK, tmp_path / "a", "cpu", progress=False)
+    pretrain(TEXT, replace(QUICK, vocab_size=290), tmp_path / "b", "cpu", progress=False)
+    (tmp_path / "a" / "tokenizer.json").write_bytes((tmp_path / "b" / "tokenizer.json").read_bytes())
+    with pytest.raises(CheckpointError, match="not the tokenizer this model was trained with"):
+        load_trained(tmp_path / "a", "cpu")
+
+
+# --------------------------------------------------------------------------- the course's checkpoint
+@pytest.fixture
+def quick_day5(monkeypatch):
+    """Day 5's recipe shrunk to seconds: the same code path on 60k characters and a tiny model."""
+    monkeypatch.setattr(recipes, "DAY5", QUICK)
+    monkeypatch.setitem(recipes.CORPORA, "day5", lambda: TEXT)
+    return recipes
+
+
+def test_day5_model_trains_when_missing_then_loads(quick_day5, tmp_path, monkeypatch, capsys):
+    model, tokenizer = quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
+    assert "training it with its recipe" in capsys.readouterr().out
+    assert tokenizer.n_vocab == 300 and model.cfg.emb_dim == 16 and not model.training
+    assert (tmp_path / "day5" / "model.pt").is_file() and (tmp_path / "day5" / "tokenizer.json").is_file()
+    monkeypatch.setattr(quick_day5, "pretrain", lambda *a, **k: pytest.fail("should have loaded the checkpoint"))
+    again, tokenizer2 = quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
+    assert capsys.readouterr().out == ""
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    assert tokenizer2.encode("To be, or not") == tokenizer.encode("To be, or not")
+
+
+@pytest.mark.parametrize("damage", ["stale recipe", "other tokenizer", "corrupt file"])
+def test_day5_model_rebuilds_a_stale_or_damaged_checkpoint(damage, quick_day5, tmp_path, monkeypatch, capsys):
+    quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
+    folder = quick_day5.run_dir(quick_day5.DAY5, tmp_path)
+    if damage == "stale recipe":
+        monkeypatch.setattr(quick_day5, "DAY5", replace(QUICK, version=QUICK.version + 1))
+    elif damage == "other tokenizer":
+        path = folder / "tokenizer.json"
+        path.write_text(path.read_text().replace('"version":1', '"version":1 '))
+    else:
+        (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes()[:100])
+    capsys.readouterr()
+    quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
+    assert "training it with its recipe" in capsys.readouterr().out
+    assert load_checkpoint(folder / "model.pt")["extra"]["recipe"] == quick_day5.DAY5.to_dict()
+
+
+def test_checkpoint_dir_env_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPTLIB_CHECKPOINT_DIR", str(tmp_path / "elsewhere"))
+    assert recipes.run_dir(recipes.DAY5) == tmp_path / "elsewhere" / "day5"
+    monkeypatch.delenv("GPTLIB_CHECKPOINT_DIR")
+    assert recipes.default_checkpoint_dir().name == "checkpoints"
+
+
+def test_recipe_checks_its_settings():
+    with pytest.raises(ValueError, match="tokenizer"):
+        Recipe(tokenizer="words")
+    with pytest.raises(ValueError, match="divisible"):
+        Recipe(emb_dim=100, n_heads=3)
+    with pytest.raises(ValueError, match="vocab_size"):
+        Recipe(vocab_size=100)

@@ -1,0 +1,1 @@
+"""Maintenance tools for the course (run from the repository root, e.g. ``python -m tools.editions``)."""
