@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import random
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,10 @@ import torch
 from torch import nn
 
 from .files import write_atomically
+from .runtime import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "update_checkpoint", "load_model",
-           "model_config", "rng_state", "set_rng_state"]
+           "model_config"]
 
 FORMAT = "gptlib-checkpoint"
 FORMAT_VERSION = 1
@@ -52,45 +52,6 @@ def model_config(model: nn.Module) -> dict[str, Any] | None:
     if dataclasses.is_dataclass(cfg):
         return dataclasses.asdict(cfg)
     return dict(cfg)
-
-
-def rng_state() -> dict[str, Any]:
-    """Every random state a training run draws from, as tensors and lists (loadable with weights_only)."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": list(_flatten_python_state())}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    try:
-        import numpy as np
-
-        name, keys, pos, has_gauss, cached = np.random.get_state()
-        state["numpy"] = {"keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
-                          "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
-    except ImportError:
-        pass
-    return state
-
-
-def _flatten_python_state() -> list[int]:
-    version, internal, gauss = random.getstate()
-    return [version, *internal] + ([] if gauss is None else [gauss])
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the random states saved by ``rng_state``."""
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1:626]), py[626] if len(py) > 626 else None))
-    if "numpy" in state:
-        try:
-            import numpy as np
-
-            s = state["numpy"]
-            np.random.set_state(("MT19937", s["keys"].numpy().astype("uint32"), s["pos"], s["has_gauss"],
-                                 s["cached_gaussian"]))
-        except ImportError:
-            pass
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
@@ -126,7 +87,7 @@ def _config_mismatch(saved: dict | None, current: dict | None) -> str:
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None, *,
-                    map_location: str | torch.device = "cpu", restore_rng: bool = False) -> dict[str, Any]:
+                    restore_rng: bool = False) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True`` and load it into whatever is given.
 
     Raises ``FileNotFoundError`` when there is no file and ``CheckpointError`` when the file is
@@ -137,7 +98,9 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train first, or check the path")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        # Always onto the CPU: load_state_dict copies weights and optimizer state onto the model's
+        # own device, and the random states must stay CPU tensors whatever the device.
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"cannot read checkpoint {path.name}: {first_line}; "

@@ -49,7 +49,8 @@ def pipeline_figure():
 def attention_figure(model, tokenizer, text: str = "ROMEO:\nWhat say you?", layer: int | None = None,
                      head: int = 0):
     """Scores, causal mask and softmax weights of one head of the trained model."""
-    from .attention_explorer import model_attention_maps, plot_attention_maps
+    from .attention_explorer import plot_attention_maps
+    from .probe import model_attention_maps
 
     ids = tokenizer.encode(text)
     layer = len(model.trf_blocks) - 1 if layer is None else layer

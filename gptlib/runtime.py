@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import random
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
-__all__ = ["pick_device", "seed_everything", "evaluating"]
+__all__ = ["pick_device", "seed_everything", "evaluating", "rng_state", "set_rng_state"]
 
 
 def pick_device(prefer: str | None = None):
@@ -54,3 +54,46 @@ def evaluating(model) -> Iterator:
             yield model
     finally:
         model.train(was_training)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random state a training run draws from, as tensors and lists (loadable with weights_only)."""
+    import torch
+
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": list(_flatten_python_state())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        state["numpy"] = {"keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
+                          "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    except ImportError:
+        pass
+    return state
+
+
+def _flatten_python_state() -> list[int]:
+    version, internal, gauss = random.getstate()
+    return [version, *internal] + ([] if gauss is None else [gauss])
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the random states saved by ``rng_state``."""
+    import torch
+
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1:626]), py[626] if len(py) > 626 else None))
+    if "numpy" in state:
+        try:
+            import numpy as np
+
+            s = state["numpy"]
+            np.random.set_state(("MT19937", s["keys"].cpu().numpy().astype("uint32"), s["pos"], s["has_gauss"],
+                                 s["cached_gaussian"]))
+        except ImportError:
+            pass

@@ -242,8 +242,7 @@ class _Run:
 
     def resume(self, path: str | Path) -> None:
         """Load weights, optimizer, schedule, step, history and random states; refuse other settings."""
-        ckpt = load_checkpoint(path, self.model, self.optimizer, self.scheduler, map_location=self.device,
-                               restore_rng=True)
+        ckpt = load_checkpoint(path, self.model, self.optimizer, self.scheduler, restore_rng=True)
         saved = dict(ckpt.get("train_config") or {})
         fitted = saved.pop("schedule_steps", None)
         differ = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}" for k, v in self.cfg.to_dict().items()

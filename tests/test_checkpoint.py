@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import gptlib.checkpoint as checkpoint
-from gptlib.checkpoint import CheckpointError, load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
+from gptlib.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from gptlib.runtime import rng_state, set_rng_state
 from gptlib.model import GPTConfig, GPTModel
 from gptlib.train import TrainConfig, make_optimizer, make_scheduler
 
