@@ -15,10 +15,10 @@ from .vocab import get_encoding, use_offline_vocabularies
 __version__ = "0.1.0"
 
 MODULE_DAYS: dict[str, int] = {
-    # day 0, everywhere: argument checks, files, device and seeding
-    "checks": 0, "files": 0, "runtime": 0, "fonts": 1,
+    # day 0, everywhere: argument checks, files, device and seeding, the exercise checker
+    "checks": 0, "files": 0, "runtime": 0, "exercises": 0,
     # day 1: verified offline data, offline tiktoken, BPE by hand and its fast twins, notebook helpers
-    "assets": 1, "vocab": 1, "tokenizer": 1, "bpe_fast": 1, "notebook": 1,
+    "assets": 1, "vocab": 1, "tokenizer": 1, "bpe_fast": 1, "notebook": 1, "fonts": 1,
     # day 3: attention (the first part of model.py; day 4 completes it), the mask explorer
     "model": 3, "attention_explorer": 3,
     # day 4: OpenAI's GPT-2 weights in our model
@@ -29,6 +29,8 @@ MODULE_DAYS: dict[str, int] = {
     "generate": 6, "sampling_explorer": 6, "download": 6,
     # day 7: finetuning, a classifier, an instruction follower, LoRA
     "finetune": 7, "classify": 7, "instruct": 7, "lora": 7,
+    # each day's exercise checks use only what the days so far introduced
+    **{f"exercises.day{day}": day for day in range(1, 8)},
     # after the course: the command line, the figures, the doctor
     "cli": 8, "__main__": 8, "figures": 8, "doctor": 8,
 }

@@ -20,38 +20,45 @@ PACKAGE = REPO / "gptlib"
 NOTEBOOKS = sorted((REPO / "notebooks").glob("day*.ipynb")) + sorted((REPO / "notebooks" / "zh").glob("day*.ipynb"))
 
 
-def gptlib_imports(source: str, package_relative: bool) -> list[tuple[int, str]]:
+def gptlib_imports(source: str, package: str | None) -> list[tuple[int, str]]:
     """(line, module) of every gptlib module that ``source`` imports, at any depth.
 
-    ``from gptlib import x`` names module x when x is one; ``package_relative``: the source is a
-    module inside gptlib, so ``from . import x`` and ``from .x import y`` count too.
+    ``package``: the package the source lives in ("gptlib", "gptlib.exercises"), so relative
+    imports resolve; None for a notebook. Modules are named as in ``MODULE_DAYS`` ("tokenizer",
+    "exercises.day3"); ``from gptlib import x`` names module x when x is one.
     """
-    found: list[tuple[int, str]] = []
+    found: set[tuple[int, str]] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "gptlib" and len(parts) > 1:
-                    found.append((node.lineno, parts[1]))
+            candidates = [(alias.name, True) for alias in node.names]  # (dotted name, report if unknown)
         elif isinstance(node, ast.ImportFrom):
-            relative = package_relative and node.level == 1
-            parts = (node.module or "").split(".")
-            if parts[0] == "gptlib" and node.level == 0 or relative:
-                inner = parts[1:] if not relative else [p for p in parts if p]
-                if inner:
-                    found.append((node.lineno, inner[0]))
-                else:  # from gptlib import x / from . import x
-                    found += [(node.lineno, a.name) for a in node.names if a.name in MODULE_DAYS]
-    return found
+            base = node.module or ""
+            if node.level:
+                if package is None:
+                    continue
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            candidates = [(base, True)] + [(f"{base}.{alias.name}", False) for alias in node.names]
+        else:
+            continue
+        for name, strict in candidates:
+            parts = name.split(".")
+            if parts[0] != "gptlib" or len(parts) < 2:
+                continue
+            inner = parts[1:]
+            known = next((".".join(inner[:d]) for d in (2, 1) if ".".join(inner[:d]) in MODULE_DAYS), None)
+            if known or strict:
+                found.add((node.lineno, known or inner[0]))
+    return sorted(found)
 
 
-def violations(name: str, source: str, day: int, package_relative: bool) -> list[str]:
+def violations(name: str, source: str, day: int, package: str | None) -> list[str]:
     """Every import in ``source`` (a module or notebook of ``day``) of a later day's module."""
     problems = []
-    for line, module in gptlib_imports(source, package_relative):
+    for line, module in gptlib_imports(source, package):
         if module not in MODULE_DAYS:
             problems.append(f"{name}:{line} imports gptlib.{module}, which MODULE_DAYS does not list")
-        elif 0 < day < MODULE_DAYS[module] or (day == 0 and MODULE_DAYS[module] > 0):
+        elif MODULE_DAYS[module] > max(day, 0):
             problems.append(f"{name}:{line} (day {day}) imports gptlib.{module}, introduced on day {MODULE_DAYS[module]}")
     return problems
 
@@ -64,33 +71,44 @@ def notebook_code(path: Path) -> str:
     return "\n".join(lines)
 
 
+def module_path(module: str) -> Path:
+    path = PACKAGE.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
 def test_every_module_has_a_day():
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    modules = {".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+               for p in PACKAGE.rglob("*.py")} - {"__init__"}
     assert modules == set(MODULE_DAYS), "add new modules to gptlib.MODULE_DAYS (and README's day table)"
 
 
 @pytest.mark.parametrize("module", sorted(MODULE_DAYS))
 def test_modules_import_only_earlier_days(module):
-    path = PACKAGE / f"{module}.py"
-    assert not violations(path.name, path.read_text(encoding="utf-8"), MODULE_DAYS[module], True)
+    path = module_path(module)
+    package = "gptlib." + module if path.name == "__init__.py" else ".".join(["gptlib", *module.split(".")[:-1]])
+    assert not violations(path.name, path.read_text(encoding="utf-8"), MODULE_DAYS[module], package)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO / "notebooks")))
 def test_notebooks_import_only_days_so_far(notebook):
     day = int(re.match(r"day(\d)", notebook.name).group(1))
-    assert not violations(notebook.name, notebook_code(notebook), day, False)
+    assert not violations(notebook.name, notebook_code(notebook), day, None)
 
 
 def test_the_check_catches_a_later_day_import():
     """The test above can fail: a day 3 module importing the day 6 KV cache, even inside a
     function, and a day 2 notebook importing the day 3 model, are both reported."""
     module = "import torch\n\ndef helper():\n    from .generate import KVCache\n    return KVCache\n"
-    assert violations("synthetic.py", module, 3, True) == [
+    assert violations("synthetic.py", module, 3, "gptlib") == [
         "synthetic.py:4 (day 3) imports gptlib.generate, introduced on day 6"]
-    assert violations("day2.ipynb", "from gptlib import model\nimport gptlib.runtime", 2, False) == [
+    assert violations("day2.ipynb", "from gptlib import model\nimport gptlib.runtime", 2, None) == [
         "day2.ipynb:1 (day 2) imports gptlib.model, introduced on day 3"]
-    assert violations("x.py", "from . import checks, nosuch", 0, True) == []  # unknown names are not modules
-    assert violations("x.py", "from .nosuch import y", 0, True) == [
+    exercise = "from ..train import train\nfrom . import Text\n"  # inside gptlib/exercises/day4.py
+    assert violations("day4.py", exercise, 4, "gptlib.exercises") == [
+        "day4.py:1 (day 4) imports gptlib.train, introduced on day 5"]
+    assert violations("nb", "from gptlib.exercises import check\nfrom gptlib.exercises.day6 import x", 3, None) == [
+        "nb:2 (day 3) imports gptlib.exercises.day6, introduced on day 6"]
+    assert violations("x.py", "from .nosuch import y", 0, "gptlib") == [
         "x.py:1 imports gptlib.nosuch, which MODULE_DAYS does not list"]
 
 
@@ -98,6 +116,7 @@ def test_readme_day_table_is_module_days():
     rows = re.findall(r"^\| (\d) \| `notebooks/day\d_\w+\.ipynb` \|[^|]*\| ([^|]*) \|$",
                       (REPO / "README.md").read_text(encoding="utf-8"), flags=re.M)
     in_readme = {int(day): set(re.findall(r"`(\w+)`", modules)) for day, modules in rows}
-    introduced = {day: {m for m, d in MODULE_DAYS.items() if d == day} for day in range(1, 8)}
+    # each day also has its exercise checks, gptlib.exercises.dayN: the table leaves them out
+    introduced = {day: {m for m, d in MODULE_DAYS.items() if d == day and "." not in m} for day in range(1, 8)}
     introduced[4] |= {"model"}  # model.py is begun on day 3 and completed on day 4: both rows name it
     assert in_readme == introduced

@@ -1,0 +1,1 @@
+"""Day 2's exercises (written with the day's notebook)."""

@@ -1,0 +1,1 @@
+"""Day 4's exercises (written with the day's notebook)."""

@@ -1,0 +1,1 @@
+"""Day 5's exercises (written with the day's notebook)."""

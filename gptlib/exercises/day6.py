@@ -1,0 +1,1 @@
+"""Day 6's exercises (written with the day's notebook)."""
