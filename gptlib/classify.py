@@ -11,11 +11,9 @@ The recipe (as in Raschka, *Build a Large Language Model (From Scratch)*, chapte
    only position that has attended to the whole message (``class_logits``).
 4. Train with cross-entropy on those logits; measure accuracy on the held-out test split.
 
-Sequences: a message is encoded with the day 5 tokenizer and *truncated* to its first
-``max_length`` tokens (documented choice: spam is usually recognisable from its start, and
-cutting keeps every batch within the model's context). Pass ``truncate=False`` to refuse
-longer messages with an error instead. Batches are right-padded to their longest message;
-the padding never reaches the classifier because the class is read at the last real token.
+Long messages are *truncated* to their first ``max_length`` tokens: spam is usually recognisable
+from its start, and cutting keeps every batch within the model's context (``truncate=False``
+refuses them instead). What is shared with instruction finetuning lives in ``gptlib.finetune``.
 """
 from __future__ import annotations
 
@@ -26,29 +24,16 @@ from typing import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from .finetune import model_device, train_steps
-from .lora import freeze, unfreeze
+from .checks import token_ids_in_range, whole_number
+from .finetune import EncodedDataset, finetune, freeze, make_loader, model_device, pad_right, unfreeze
+from .runtime import evaluating
 
-__all__ = [
-    "SPAM_CLASSES",
-    "parse_labelled_tsv",
-    "read_sms_spam",
-    "balanced_split",
-    "ClassificationDataset",
-    "collate_classification",
-    "classification_loader",
-    "replace_head",
-    "prepare_classifier",
-    "class_logits",
-    "classification_loss",
-    "predict",
-    "accuracy",
-    "confusion_matrix",
-    "plot_confusion_matrix",
-    "train_classifier",
-]
+__all__ = ["SPAM_CLASSES", "parse_labelled_tsv", "read_sms_spam", "balanced_split", "ClassificationDataset",
+           "collate_classification", "classification_loader", "replace_head", "prepare_classifier", "class_logits",
+           "classification_loss", "predict", "accuracy", "confusion_matrix", "plot_confusion_matrix",
+           "train_classifier"]
 
 SPAM_CLASSES: tuple[str, ...] = ("ham", "spam")  # class index 0 = ham (not spam), 1 = spam
 
@@ -145,7 +130,7 @@ def balanced_split(examples: Sequence[Example], fractions: tuple[float, float, f
     return splits
 
 
-class ClassificationDataset(Dataset):
+class ClassificationDataset(EncodedDataset):
     """Encoded ``(token ids, class)`` pairs.
 
     Each text is encoded with ``tokenizer`` and cut to its first ``max_length`` tokens
@@ -154,13 +139,10 @@ class ClassificationDataset(Dataset):
     """
 
     def __init__(self, examples: Sequence[Example], tokenizer, max_length: int, truncate: bool = True) -> None:
-        if not examples:
-            raise ValueError("the data set is empty")
-        if max_length < 1:
-            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        whole_number("max_length", max_length)
         self.max_length = max_length
         self.truncated = 0  # how many texts were cut
-        self.items: list[tuple[list[int], int]] = []
+        items = []
         for i, (text, label) in enumerate(examples):
             ids = tokenizer.encode(text)
             if not ids:
@@ -171,13 +153,8 @@ class ClassificationDataset(Dataset):
                                      "pass truncate=True to keep its first max_length tokens")
                 ids = ids[:max_length]
                 self.truncated += 1
-            self.items.append((ids, int(label)))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[list[int], int]:
-        return self.items[i]
+            items.append((ids, int(label)))
+        super().__init__(items)
 
 
 def collate_classification(batch: Sequence[tuple[list[int], int]], pad_id: int = 0) -> tuple[Tensor, Tensor, Tensor]:
@@ -186,10 +163,7 @@ def collate_classification(batch: Sequence[tuple[list[int], int]], pad_id: int =
     ``pad_id`` can be any valid token id: causal attention means real tokens never see the
     padding that follows them, and the class is read at position ``lengths - 1``.
     """
-    longest = max(len(ids) for ids, _ in batch)
-    inputs = torch.full((len(batch), longest), pad_id, dtype=torch.long)
-    for row, (ids, _) in enumerate(batch):
-        inputs[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    inputs = pad_right([ids for ids, _ in batch], pad_id)
     lengths = torch.tensor([len(ids) for ids, _ in batch], dtype=torch.long)
     labels = torch.tensor([label for _, label in batch], dtype=torch.long)
     return inputs, lengths, labels
@@ -198,24 +172,26 @@ def collate_classification(batch: Sequence[tuple[list[int], int]], pad_id: int =
 def classification_loader(examples: Sequence[Example], tokenizer, max_length: int, batch_size: int = 16,
                           shuffle: bool = False, seed: int = 123, pad_id: int = 0,
                           truncate: bool = True) -> DataLoader:
-    """A DataLoader of ``collate_classification`` batches; shuffling is seeded (repeatable)."""
+    """A DataLoader of ``collate_classification`` batches; shuffling is seeded (repeatable).
+
+    ``pad_id`` is checked against the tokenizer's vocabulary here, once, rather than in the model.
+    """
+    token_ids_in_range([pad_id], tokenizer.n_vocab, "pad_id")
     dataset = ClassificationDataset(examples, tokenizer, max_length, truncate=truncate)
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      collate_fn=partial(collate_classification, pad_id=pad_id))
+    return make_loader(dataset, partial(collate_classification, pad_id=pad_id), batch_size, shuffle, seed)
 
 
 # --------------------------------------------------------------------------- model
 def replace_head(model: nn.Module, num_classes: int) -> nn.Linear:
     """Swap ``model.out_head`` (emb_dim -> vocab) for a fresh ``emb_dim -> num_classes`` layer.
 
-    The new head is initialised from torch's global generator (seed before calling) and
-    placed on the model's device. Returns the new head.
+    The new head is initialised on the CPU from torch's global generator (seed before calling),
+    then moved to the device and dtype of the old head: the same seed gives the same head on
+    a CPU, a GPU or a Mac. Returns the new head.
     """
-    if num_classes < 2:
-        raise ValueError(f"a classifier needs at least 2 classes, got num_classes={num_classes}")
+    whole_number("num_classes", num_classes, minimum=2)
     old = model.out_head
-    head = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+    head = nn.Linear(old.in_features, num_classes).to(device=old.weight.device, dtype=old.weight.dtype)
     model.out_head = head
     return head
 
@@ -225,19 +201,16 @@ def prepare_classifier(model: nn.Module, num_classes: int = 2, trainable_blocks:
 
     ``trainable_blocks=k`` freezes everything, then unfreezes the last k Transformer blocks,
     the final LayerNorm and the new head (k=0: head and final norm only). ``None`` leaves every
-    parameter trainable (full finetuning). Returns ``model``.
-
-    Why freeze: the lower layers hold general knowledge of text (tokens, syntax) that the
-    small labelled set could only damage; training few parameters is also faster and needs
-    less memory (no gradients or optimiser state for frozen weights).
+    parameter trainable (full finetuning). Returns ``model``. (Why freeze: see ``gptlib.finetune``.)
     """
     replace_head(model, num_classes)
     if trainable_blocks is None:
         unfreeze(model)
         return model
     n_blocks = len(model.trf_blocks)
-    if not 0 <= trainable_blocks <= n_blocks:
-        raise ValueError(f"trainable_blocks must be between 0 and {n_blocks} (or None for all), got {trainable_blocks}")
+    if whole_number("trainable_blocks", trainable_blocks, minimum=0) > n_blocks:
+        raise ValueError(f"trainable_blocks must be at most the model's {n_blocks} blocks (or None for all), "
+                         f"got {trainable_blocks}")
     freeze(model)
     for block in list(model.trf_blocks)[n_blocks - trainable_blocks:]:
         unfreeze(block)
@@ -259,19 +232,16 @@ def classification_loss(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) 
     return nn.functional.cross_entropy(class_logits(model, inputs, lengths), labels)
 
 
-@torch.no_grad()
 def predict(model: nn.Module, loader) -> tuple[Tensor, Tensor]:
-    """``(predicted classes, true classes)`` over a loader, in eval mode."""
-    was_training = model.training
-    model.eval()
+    """``(predicted classes, true classes)`` over a loader, in eval mode (the model's mode is restored)."""
     device = model_device(model)
     preds, labels = [], []
-    try:
+    with evaluating(model):
         for inputs, lengths, y in loader:
             preds.append(class_logits(model, inputs.to(device), lengths).argmax(-1).cpu())
             labels.append(y)
-    finally:
-        model.train(was_training)
+    if not preds:
+        raise ValueError("the loader yields no batches: nothing to predict")
     return torch.cat(preds), torch.cat(labels)
 
 
@@ -283,6 +253,7 @@ def accuracy(model: nn.Module, loader) -> float:
 
 def confusion_matrix(preds: Tensor, labels: Tensor, num_classes: int = 2) -> Tensor:
     """Counts ``cm[true, predicted]`` (rows: true class, columns: predicted class)."""
+    whole_number("num_classes", num_classes, minimum=2)
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
     for t, p in zip(labels.tolist(), preds.tolist()):
         cm[t, p] += 1
@@ -298,22 +269,16 @@ def plot_confusion_matrix(cm: Tensor, class_names: Sequence[str] = SPAM_CLASSES,
     values = cm.numpy()
     ax.imshow(values, cmap="Blues")
     ticks = range(len(class_names))
-    ax.set_xticks(ticks, class_names)
-    ax.set_yticks(ticks, class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set(xticks=ticks, xticklabels=class_names, yticks=ticks, yticklabels=class_names, xlabel="predicted",
+           ylabel="true", title=title or "")
     threshold = values.max() / 2
     for i in ticks:
         for j in ticks:
             ax.text(j, i, str(values[i, j]), ha="center", va="center",
                     color="white" if values[i, j] > threshold else "black")
-    if title:
-        ax.set_title(title)
     return ax
 
 
-def train_classifier(model: nn.Module, train_loader, *, epochs: int = 1, lr: float = 5e-4,
-                     weight_decay: float = 0.1, max_steps: int | None = None) -> list[float]:
-    """Train the trainable parameters with ``classification_loss``; returns per-step losses."""
-    return train_steps(model, train_loader, classification_loss, epochs=epochs, lr=lr,
-                       weight_decay=weight_decay, max_steps=max_steps)
+def train_classifier(model: nn.Module, train_loader, **settings) -> list[float]:
+    """``finetune`` with ``classification_loss`` (``settings``: epochs, lr, weight_decay, max_steps, grad_clip)."""
+    return finetune(model, train_loader, classification_loss, **settings)

@@ -1,30 +1,67 @@
-"""Day 7: finetuning (微调) — the small training loop shared by both finetuning tasks.
+"""Day 7: finetuning (微调) — what both finetuning tasks share: freezing, batches and the loop.
 
 Pretraining (day 5) taught a model to continue text. Finetuning takes those weights and
-trains them a little more, on a small labelled data set, for one job:
+trains them a little more, on a small labelled data set, for one job. Day 7 does two jobs:
 
 - ``gptlib.classify``: *classification finetuning* — swap the vocabulary-sized output head for
   a 2-class head and learn spam vs ham;
 - ``gptlib.instruct``: *instruction finetuning* — teach the model to answer Alpaca-style
   prompts, with the prompt and the padding masked out of the loss;
-- ``gptlib.lora``: LoRA adapters, which finetune ~1-5% of the parameters instead of all.
 
-Both tasks use the loop below: it differs from day 5's ``train`` only in that the loss is a
-function you pass in (last-token cross-entropy for classes, masked next-token cross-entropy
-for instructions), and in that it optimises only the parameters left trainable.
+and then ``gptlib.lora`` trains ~1-5% of the parameters (LoRA adapters) instead of whole layers.
+
+Why freeze: the lower layers hold general knowledge of text that a few hundred labelled
+examples could only damage, and a frozen parameter needs no gradient and no optimizer state,
+so training is faster and lighter. ``freeze``/``unfreeze`` switch ``requires_grad``;
+``count_parameters`` shows how much is left to train.
+
+Both tasks then share the plumbing below: a data set of encoded examples, right-padding of
+variable-length sequences, a seeded loader, and one loop (``finetune``). The loop is day 5's
+``train`` cut down to what finetuning needs — the same optimizer (``make_optimizer``: AdamW,
+no decay on biases and LayerNorm), the same NaN error, the same mode policy — with the loss
+passed in: last-token cross-entropy for classes, masked next-token cross-entropy for answers.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import math
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
 
-from .lora import count_parameters, freeze, unfreeze
+from .checks import positive_number, whole_number
+from .runtime import evaluating
+from .train import LossNotFiniteError, make_optimizer
 
-__all__ = ["train_steps", "mean_loss", "model_device", "freeze", "unfreeze", "count_parameters"]
+__all__ = ["freeze", "unfreeze", "count_parameters", "model_device", "EncodedDataset", "pad_right", "make_loader",
+           "finetune", "mean_loss"]
 
-LossFn = Callable[[nn.Module, tuple], Tensor]
+LossFn = Callable[[nn.Module, tuple], Tensor]  # (model, batch on the model's device) -> scalar loss
+
+
+# --------------------------------------------------------------------------- what trains
+def freeze(module: nn.Module) -> nn.Module:
+    """Stop gradients for every parameter of ``module`` (``requires_grad=False``); returns it."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def unfreeze(module: nn.Module) -> nn.Module:
+    """Let every parameter of ``module`` train again (``requires_grad=True``); returns it."""
+    for p in module.parameters():
+        p.requires_grad_(True)
+    return module
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` numbers of parameters of ``model`` (shared tensors counted once)."""
+    trainable = total = 0
+    for p in model.parameters():  # parameters() already yields a tensor shared by two modules once
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return trainable, total
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -32,59 +69,107 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+# --------------------------------------------------------------------------- batches
+class EncodedDataset(Dataset):
+    """Examples already turned into token ids: ``items[i]`` is ``(ids, extra)``, where ``extra`` is
+    what the task needs besides the ids (a class index, a prompt length). Subclasses encode in
+    ``__init__``; encoding once up front keeps every epoch free of tokenizer work."""
+
+    def __init__(self, items: list[tuple[list[int], int]]) -> None:
+        if not items:
+            raise ValueError("the data set is empty: give at least one example")
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.items[i]
+
+
+def pad_right(sequences: Sequence[Sequence[int]], fill: int) -> Tensor:
+    """Stack sequences of different lengths into one ``(B, longest)`` LongTensor, filling the end
+    of the shorter rows with ``fill``. Right, not left: with a causal mask a real token never
+    attends to what comes after it, so the padding cannot change the real positions' outputs."""
+    if not sequences:
+        raise ValueError("empty batch: nothing to pad")
+    out = torch.full((len(sequences), max(len(s) for s in sequences)), fill, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        out[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return out
+
+
+def make_loader(dataset: Dataset, collate_fn: Callable, batch_size: int = 16, shuffle: bool = False,
+                seed: int = 123) -> DataLoader:
+    """A DataLoader whose shuffling is seeded, so every run sees the examples in the same order.
+
+    With ``shuffle=True`` the loader owns its ``torch.Generator`` (``loader.generator``):
+    ``loader.generator.manual_seed(s)`` replays that order, e.g. to compare two models fairly.
+    """
+    whole_number("batch_size", batch_size)
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate_fn)
+
+
+# --------------------------------------------------------------------------- the loop
 def _to_device(batch: Iterable, device: torch.device) -> tuple:
     return tuple(t.to(device) if isinstance(t, Tensor) else t for t in batch)
 
 
-def train_steps(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, epochs: int = 1,
-                lr: float = 5e-4, weight_decay: float = 0.1, max_steps: int | None = None,
-                grad_clip: float | None = 1.0) -> list[float]:
-    """Train the *trainable* parameters of ``model`` with AdamW; return the loss of every step.
+def finetune(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, epochs: int = 1, lr: float = 5e-4,
+             weight_decay: float = 0.1, max_steps: int | None = None, grad_clip: float | None = 1.0) -> list[float]:
+    """Train the *trainable* parameters of ``model`` for ``epochs`` passes over ``loader`` (or until
+    ``max_steps`` steps); return the loss of every step.
 
-    ``loss_fn(model, batch) -> scalar loss`` turns one batch from ``loader`` into a loss (the
-    batch is moved to the model's device first). Frozen parameters (``requires_grad=False``)
-    are left out of the optimiser, so they cost no optimiser memory and never change.
-    Runs ``epochs`` passes over ``loader``, or stops after ``max_steps`` steps. The model is
-    left in eval mode (dropout off) afterwards.
+    ``loss_fn(model, batch)`` turns one batch, moved to the model's device, into a scalar loss.
+    The optimizer is day 5's (``make_optimizer``): AdamW over the parameters left trainable,
+    weight decay on matrices only. The model trains in train mode and is handed back in the mode
+    it came in. A loss that is not a finite number stops the loop before the update
+    (``LossNotFiniteError``), so the weights are still the last good ones.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("no trainable parameters: unfreeze something (e.g. the head) before training")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs!r}")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    whole_number("epochs", epochs)
+    if max_steps is not None:
+        whole_number("max_steps", max_steps)
+    positive_number("lr", lr)
+    if grad_clip is not None:
+        positive_number("grad_clip", grad_clip)
+    optimizer = make_optimizer(model, lr, weight_decay)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     device = model_device(model)
     losses: list[float] = []
+    was_training = model.training
     model.train()
     try:
         for _ in range(epochs):
             for batch in loader:
                 loss = loss_fn(model, _to_device(batch, device))
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss.item()} at step {len(losses)}; lower lr")
+                value = loss.item()  # the one device-to-host copy per step, needed for the history anyway
+                if not math.isfinite(value):
+                    raise LossNotFiniteError(
+                        f"finetuning stopped: the loss became {value} at step {len(losses) + 1}, before the update, "
+                        f"so the weights are those of step {len(losses)}. Lower the learning rate (now {lr}) "
+                        "and train again",
+                        len(losses), {"step": list(range(1, len(losses) + 1)), "train_loss": losses}, None)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, grad_clip)
                 optimizer.step()
-                losses.append(loss.item())
-                if max_steps is not None and len(losses) >= max_steps:
+                losses.append(value)
+                if len(losses) == max_steps:
                     return losses
     finally:
-        model.eval()
+        model.train(was_training)
+    if not losses:
+        raise ValueError("the loader yields no batches: nothing to train on")
     return losses
 
 
-@torch.no_grad()
 def mean_loss(model: nn.Module, loader: Iterable, loss_fn: LossFn) -> float:
     """Average of ``loss_fn`` over the batches of ``loader``, in eval mode, without gradients."""
-    was_training = model.training
-    model.eval()
     device = model_device(model)
-    try:
+    with evaluating(model):
         values = [loss_fn(model, _to_device(batch, device)).item() for batch in loader]
-    finally:
-        model.train(was_training)
     if not values:
-        raise ValueError("the loader is empty: nothing to evaluate")
+        raise ValueError("the loader yields no batches: nothing to evaluate")
     return sum(values) / len(values)

@@ -18,18 +18,18 @@ Alpaca format (Stanford Alpaca, 2023; the one Raschka's chapter 7 uses):
 The loss is the usual next-token cross-entropy, with two kinds of position masked out by the
 ignore index ``-100`` (``F.cross_entropy``'s default ``ignore_index``):
 
-- padding: batches are right-padded to their longest record; predicting padding is not a
-  skill, and counting it would make a record's loss depend on what it was batched with;
+- padding: predicting padding is not a skill, and counting it would make a record's loss
+  depend on what it was batched with;
 - the prompt (``mask_prompt=True``): the template and the instruction are given, not to be
-  produced; the model's job is the response, so only response tokens (and the end token) count.
+  produced; only the response's tokens (and the end token) count.
 
-Data: ``load_instruction_json`` reads the real formats (Alpaca's ``alpaca_data.json``,
-Raschka's ``instruction-data.json``: a JSON list of records; or JSON Lines). Offline, the
-course uses ``synthetic_instructions``: a deterministic generator of small tasks whose
-answers can be checked exactly, with held-out test inputs never seen in training.
+Data: ``load_instruction_json`` reads the real formats (Alpaca, Raschka's ``instruction-data.json``,
+JSON Lines). Offline, the course uses ``synthetic_instructions``: small tasks whose answers can be
+checked exactly, with held-out test inputs never seen in training.
 
-Too long: a record whose prompt + response + end token exceeds ``max_length`` is *refused*
-(ValueError naming it), not truncated: cutting would remove the answer the model must learn.
+Too long: a record whose prompt + response + end token exceeds ``max_length`` is *refused*, not
+truncated: cutting would remove the answer the model must learn. The data set, padding, loader and
+training loop are shared with classification finetuning (``gptlib.finetune``).
 """
 from __future__ import annotations
 
@@ -41,33 +41,20 @@ from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from .finetune import model_device, train_steps
+from .checks import token_ids_in_range, whole_number
+from .finetune import EncodedDataset, finetune, make_loader, model_device, pad_right
+from .tokenizer import end_of_text_id
 
-__all__ = [
-    "ALPACA_PREAMBLE",
-    "IGNORE_INDEX",
-    "format_prompt",
-    "validate_record",
-    "load_instruction_json",
-    "synthetic_instructions",
-    "TASKS",
-    "DEFAULT_TASKS",
-    "end_token_id",
-    "InstructionDataset",
-    "collate_instructions",
-    "instruction_loader",
-    "instruction_loss",
-    "train_instructions",
-    "answer",
-    "exact_match",
-]
+__all__ = ["ALPACA_PREAMBLE", "IGNORE_INDEX", "format_prompt", "validate_record", "load_instruction_json",
+           "synthetic_instructions", "NUMBER_TASKS", "TASKS", "DEFAULT_TASKS", "InstructionDataset",
+           "collate_instructions", "instruction_loader", "instruction_loss", "train_instructions", "answer",
+           "exact_match"]
 
 ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
                    "Write a response that appropriately completes the request.")
 IGNORE_INDEX = -100  # positions with this target add nothing to F.cross_entropy's loss
-END_OF_TEXT = "<|endoftext|>"
 
 Record = dict[str, str]
 
@@ -84,12 +71,11 @@ def validate_record(record: Any, index: int = 0) -> Record:
         raise ValueError(f"record {index} must be an object with instruction/input/output, got {type(record).__name__}")
     for field in ("instruction", "output"):
         if field not in record:
-            raise ValueError(f"record {index} is missing the field {field!r} (has: {', '.join(sorted(record)) or 'nothing'})")
+            has = ", ".join(sorted(record)) or "nothing"
+            raise ValueError(f"record {index} is missing the field {field!r} (has: {has})")
         if not isinstance(record[field], str) or not record[field].strip():
             raise ValueError(f"record {index}: field {field!r} must be a non-empty string, got {record[field]!r}")
-    inp = record.get("input")
-    if inp is None:
-        inp = ""
+    inp = "" if record.get("input") is None else record["input"]
     if not isinstance(inp, str):
         raise ValueError(f"record {index}: field 'input' must be a string, got {type(inp).__name__}")
     return {"instruction": record["instruction"], "input": inp, "output": record["output"]}
@@ -132,60 +118,48 @@ def load_instruction_json(path: str | Path) -> list[Record]:
 
 
 # --------------------------------------------------------------------------- synthetic tasks
-WORDS: tuple[str, ...] = (
-    "apple", "river", "stone", "cloud", "bread", "horse", "light", "sword", "crown", "flower",
-    "table", "water", "green", "night", "house", "queen", "music", "tiger", "paper", "bird",
-    "ship", "snow", "rain", "fire", "gold", "silver", "king", "moon", "star", "tree",
-    "book", "door", "lamp", "road", "wind", "wolf", "fish", "milk", "salt", "ring",
-    "hill", "lake", "rose", "bell", "coat", "drum", "frog", "goat", "iron", "kite",
-    "leaf", "mask", "nest", "pear", "rope", "seed", "sand", "tent", "wall", "yard",
-    "heart", "honey", "lemon", "candle", "garden", "window", "forest", "castle", "summer", "winter",
-    "mirror", "bridge", "island", "letter", "monkey", "orange", "pencil", "rabbit", "silk", "violet",
-)
+WORDS: tuple[str, ...] = tuple("""
+apple river stone cloud bread horse light sword crown flower table water green night house queen music
+tiger paper bird ship snow rain fire gold silver king moon star tree book door lamp road wind wolf fish
+milk salt ring hill lake rose bell coat drum frog goat iron kite leaf mask nest pear rope seed sand tent
+wall yard heart honey lemon candle garden window forest castle summer winter mirror bridge island letter
+monkey orange pencil rabbit silk violet
+""".split())  # the order matters: the seeded shuffle starts from it
 
-TASKS: tuple[str, ...] = ("parity", "above", "first_digit", "last_digit", "repeat", "first_word", "last_word")
-DEFAULT_TASKS: tuple[str, ...] = ("parity", "above", "first_digit", "last_digit")
+NUMBER_TASKS = {  # task -> (instruction, answer for the number n)
+    "parity": ("Is the number even or odd?", lambda n: "even" if n % 2 == 0 else "odd"),
+    "above": ("Is the number greater than 500? Answer yes or no.", lambda n: "yes" if n > 500 else "no"),
+    "first_digit": ("What is the first digit of the number?", lambda n: str(n)[0]),
+    "last_digit": ("What is the last digit of the number?", lambda n: str(n)[-1]),
+}
+TASKS: tuple[str, ...] = (*NUMBER_TASKS, "repeat", "first_word", "last_word")
+DEFAULT_TASKS: tuple[str, ...] = tuple(NUMBER_TASKS)
 
 
 def _make_record(task: str, rng: random.Random, words: Sequence[str], numbers: Sequence[int]) -> Record:
-    n = rng.choice(numbers)
-    if task == "parity":
-        return {"instruction": "Is the number even or odd?", "input": str(n), "output": "even" if n % 2 == 0 else "odd"}
-    if task == "above":
-        return {"instruction": "Is the number greater than 500? Answer yes or no.", "input": str(n),
-                "output": "yes" if n > 500 else "no"}
-    if task == "first_digit":
-        return {"instruction": "What is the first digit of the number?", "input": str(n), "output": str(n)[0]}
-    if task == "last_digit":
-        return {"instruction": "What is the last digit of the number?", "input": str(n), "output": str(n)[-1]}
+    n = rng.choice(numbers)  # drawn for every task, so the seeded stream moves the same way whatever the mix
+    if task in NUMBER_TASKS:
+        instruction, reply = NUMBER_TASKS[task]
+        return {"instruction": instruction, "input": str(n), "output": reply(n)}
     if task == "repeat":
         w = rng.choice(words)
         return {"instruction": "Repeat the word.", "input": w, "output": w}
-    if task in ("first_word", "last_word"):
-        a, b, c = rng.sample(list(words), 3)
-        which = task.split("_")[0]
-        return {"instruction": f"What is the {which} word of the list?", "input": f"{a}, {b}, {c}",
-                "output": a if which == "first" else c}
-    raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    a, b, c = rng.sample(list(words), 3)  # first_word / last_word
+    which = task.split("_")[0]
+    return {"instruction": f"What is the {which} word of the list?", "input": f"{a}, {b}, {c}",
+            "output": a if which == "first" else c}
 
 
 def synthetic_instructions(n_train: int = 400, n_test: int = 80, seed: int = 123,
                            tasks: Sequence[str] = DEFAULT_TASKS) -> tuple[list[Record], list[Record]]:
     """Deterministic instruction records whose answers can be checked exactly.
 
-    Default tasks, on three-digit numbers (short answers a small model learns on a CPU in
-    seconds):
-
-    - ``parity``: "Is the number even or odd?" / ``347`` -> ``odd``
-    - ``above``: "Is the number greater than 500? Answer yes or no." / ``347`` -> ``no``
-    - ``first_digit`` / ``last_digit``: "What is the first digit of the number?" / ``347`` -> ``3``
-
-    Harder tasks, available through ``tasks=``: ``repeat`` ("Repeat the word." / ``river`` ->
-    ``river``), ``first_word`` / ``last_word`` ("What is the first word of the list?" /
-    ``apple, moon, kite`` -> ``apple``). They need the model to *copy* a multi-token word
-    from the prompt, which day 5's tiny model does not learn within the notebook's budget.
-    Letter-level tasks (reverse, uppercase, sort the letters) are left out on purpose: a BPE
-    model sees tokens, not letters.
+    Default tasks (``NUMBER_TASKS``), on three-digit numbers: short answers a small model learns on
+    a CPU in seconds, e.g. "Is the number even or odd?" / ``347`` -> ``odd``. Harder tasks, through
+    ``tasks=``: ``repeat`` ("Repeat the word." / ``river`` -> ``river``), ``first_word`` /
+    ``last_word`` (``apple, moon, kite`` -> ``apple``). They need the model to *copy* a multi-token
+    word from the prompt, which day 5's tiny model does not learn within the notebook's budget.
+    Letter-level tasks (reverse, uppercase) are left out on purpose: a BPE model sees tokens, not letters.
 
     Held out: the numbers 100..999 and the words are split (seeded) into a training pool (80%)
     and a test pool (20%); test records use only the test pool, so every test input is new to
@@ -193,8 +167,8 @@ def synthetic_instructions(n_train: int = 400, n_test: int = 80, seed: int = 123
     so each is equally common; test records are distinct (a task whose held-out pool runs out
     of distinct inputs leaves its place to the others).
     """
-    if n_train < 1 or n_test < 1:
-        raise ValueError(f"n_train and n_test must be >= 1, got {n_train}, {n_test}")
+    whole_number("n_train", n_train)
+    whole_number("n_test", n_test)
     if not tasks:
         raise ValueError("tasks is empty: name at least one of " + ", ".join(TASKS))
     for task in tasks:
@@ -208,62 +182,41 @@ def synthetic_instructions(n_train: int = 400, n_test: int = 80, seed: int = 123
     cut_w, cut_n = len(words) * 4 // 5, len(numbers) * 4 // 5
     train_pool, test_pool = (words[:cut_w], numbers[:cut_n]), (words[cut_w:], numbers[cut_n:])
     train = [_make_record(tasks[i % len(tasks)], rng, *train_pool) for i in range(n_train)]
-    test: list[Record] = []
-    seen: set[tuple[str, str]] = set()
+    test: dict[tuple[str, str], Record] = {}  # distinct (instruction, input) pairs, in the order drawn
     for attempt in range(100 * n_test):
         record = _make_record(tasks[attempt % len(tasks)], rng, *test_pool)
-        key = (record["instruction"], record["input"])
-        if key not in seen:
-            seen.add(key)
-            test.append(record)
-            if len(test) == n_test:
-                break
-    else:
-        raise ValueError(f"cannot make {n_test} distinct test records from the held-out pool; ask for fewer")
-    return train, test
+        test.setdefault((record["instruction"], record["input"]), record)
+        if len(test) == n_test:
+            return train, list(test.values())
+    raise ValueError(f"cannot make {n_test} distinct test records from the held-out pool; ask for fewer")
 
 
 # --------------------------------------------------------------------------- encoding and batches
-def end_token_id(tokenizer) -> int:
-    """The id of ``<|endoftext|>``, which ends every response (and pads batches)."""
-    special = getattr(tokenizer, "special_tokens", None) or {}
-    if END_OF_TEXT in special:
-        return special[END_OF_TEXT]
-    eot = getattr(tokenizer, "eot_token", None)  # tiktoken.Encoding
-    if eot is not None:
-        return int(eot)
-    raise ValueError(f"the tokenizer has no {END_OF_TEXT!r} special token; pass end_id= explicitly")
+class InstructionDataset(EncodedDataset):
+    """Encoded records ``(ids, prompt_length)``: ``ids = encode(format_prompt(r)) + encode(r["output"]) + [end_id]``.
 
-
-class InstructionDataset(Dataset):
-    """Encoded records: each item is ``(ids, prompt_length)`` where
-    ``ids = encode(format_prompt(r)) + encode(r["output"]) + [end_id]``.
-
-    A record longer than ``max_length`` tokens raises ValueError (refused, not truncated: see
-    the module docstring). Pass the model's ``context_length + 1`` at most: the model sees
-    ``ids[:-1]``.
+    ``end_id`` defaults to the tokenizer's ``<|endoftext|>`` (one given by hand is checked against its
+    vocabulary). A record longer than ``max_length`` tokens is refused (ValueError). Pass the model's
+    ``context_length + 1`` at most: the model sees ``ids[:-1]``.
     """
 
     def __init__(self, records: Sequence[Record], tokenizer, max_length: int, end_id: int | None = None) -> None:
-        if not records:
-            raise ValueError("no instruction records: the data set is empty")
-        self.end_id = end_token_id(tokenizer) if end_id is None else end_id
-        self.items: list[tuple[list[int], int]] = []
+        whole_number("max_length", max_length)
+        if end_id is None:
+            end_id = end_of_text_id(tokenizer)
+        token_ids_in_range([end_id], tokenizer.n_vocab, "end_id")
+        self.end_id = end_id
+        items = []
         for i, raw in enumerate(records):
             record = validate_record(raw, i)
             prompt = tokenizer.encode(format_prompt(record))
-            ids = prompt + tokenizer.encode(record["output"]) + [self.end_id]
+            ids = prompt + tokenizer.encode(record["output"]) + [end_id]
             if len(ids) > max_length:
                 raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than "
                                  f"max_length={max_length}; shorten it, drop it, or raise max_length "
                                  "(at most the model's context_length + 1)")
-            self.items.append((ids, len(prompt)))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[list[int], int]:
-        return self.items[i]
+            items.append((ids, len(prompt)))
+        super().__init__(items)
 
 
 def collate_instructions(batch: Sequence[tuple[list[int], int]], pad_id: int, ignore_index: int = IGNORE_INDEX,
@@ -276,19 +229,11 @@ def collate_instructions(batch: Sequence[tuple[list[int], int]], pad_id: int, ig
     version, shown in the notebook to be wrong), and with ``mask_prompt=True`` so do the
     positions that predict prompt tokens: the first target kept is the response's first token.
     """
-    if not batch:
-        raise ValueError("empty batch")
-    longest = max(len(ids) for ids, _ in batch) - 1
-    inputs = torch.full((len(batch), longest), pad_id, dtype=torch.long)
-    targets = torch.full((len(batch), longest), ignore_index if mask_padding else pad_id, dtype=torch.long)
-    for row, (ids, prompt_len) in enumerate(batch):
-        seq = torch.tensor(ids, dtype=torch.long)
-        n = len(ids) - 1
-        inputs[row, :n] = seq[:-1]
-        targets[row, :n] = seq[1:]
-        if mask_prompt:
-            # targets[j] is token j+1: tokens 1..prompt_len-1 belong to the prompt.
-            targets[row, :prompt_len - 1] = ignore_index
+    inputs = pad_right([ids[:-1] for ids, _ in batch], pad_id)
+    targets = pad_right([ids[1:] for ids, _ in batch], ignore_index if mask_padding else pad_id)
+    if mask_prompt:
+        for row, (_, prompt_len) in enumerate(batch):
+            targets[row, :prompt_len - 1] = ignore_index  # targets[j] is token j+1: 1..prompt_len-1 are prompt
     return inputs, targets
 
 
@@ -299,9 +244,9 @@ def instruction_loader(records: Sequence[Record], tokenizer, max_length: int, ba
     to the end token (padding is masked, so its value does not matter)."""
     dataset = InstructionDataset(records, tokenizer, max_length, end_id=end_id)
     pad = dataset.end_id if pad_id is None else pad_id
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    token_ids_in_range([pad], tokenizer.n_vocab, "pad_id")
     collate = partial(collate_instructions, pad_id=pad, mask_prompt=mask_prompt, mask_padding=mask_padding)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
+    return make_loader(dataset, collate, batch_size, shuffle, seed)
 
 
 def instruction_loss(model: nn.Module, batch: tuple[Tensor, Tensor], ignore_index: int = IGNORE_INDEX) -> Tensor:
@@ -311,11 +256,9 @@ def instruction_loss(model: nn.Module, batch: tuple[Tensor, Tensor], ignore_inde
     return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index)
 
 
-def train_instructions(model: nn.Module, loader, *, epochs: int = 1, lr: float = 5e-4,
-                       weight_decay: float = 0.1, max_steps: int | None = None) -> list[float]:
-    """Train the trainable parameters with ``instruction_loss``; returns per-step losses."""
-    return train_steps(model, loader, instruction_loss, epochs=epochs, lr=lr,
-                       weight_decay=weight_decay, max_steps=max_steps)
+def train_instructions(model: nn.Module, loader, **settings) -> list[float]:
+    """``finetune`` with ``instruction_loss`` (``settings``: epochs, lr, weight_decay, max_steps, grad_clip)."""
+    return finetune(model, loader, instruction_loss, **settings)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -327,7 +270,7 @@ def answer(model: nn.Module, tokenizer, record: Record, max_new_tokens: int = 8,
     """
     from .generate import generate
 
-    end = end_token_id(tokenizer) if end_id is None else end_id
+    end = end_of_text_id(tokenizer) if end_id is None else end_id
     record = validate_record({**record, "output": "?"})  # the expected output is not needed here
     prompt = tokenizer.encode(format_prompt(record))
     context = model.cfg.context_length if hasattr(model, "cfg") else None

@@ -25,15 +25,10 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
-__all__ = [
-    "LoRALinear",
-    "apply_lora",
-    "merge_lora",
-    "lora_layers",
-    "freeze",
-    "unfreeze",
-    "count_parameters",
-]
+from .checks import positive_number, whole_number
+from .finetune import freeze  # day 7's first idea; this module, the last, builds on it (never the reverse)
+
+__all__ = ["LoRALinear", "apply_lora", "merge_lora", "lora_layers"]
 
 
 class LoRALinear(nn.Module):
@@ -51,20 +46,16 @@ class LoRALinear(nn.Module):
         super().__init__()
         if not isinstance(base, nn.Linear):
             raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-            raise ValueError(f"LoRA rank must be a whole number >= 1, got {rank!r}")
-        if not isinstance(alpha, (int, float)) or alpha <= 0:
-            raise ValueError(f"LoRA alpha must be a number > 0, got {alpha!r}")
-        self.base = base
-        self.rank = rank
-        self.alpha = float(alpha)
+        self.rank = whole_number("LoRA rank", rank)
+        self.alpha = float(positive_number("LoRA alpha", alpha))
         self.scale = self.alpha / rank
-        for p in self.base.parameters():
-            p.requires_grad_(False)
+        self.base = freeze(base)
+        # A is drawn on the CPU, from torch's global generator, then moved: the same seed gives the
+        # same adapter on a CPU, a GPU or a Mac. Kaiming-uniform is the init nn.Linear gives its weight.
+        a = nn.init.kaiming_uniform_(torch.empty(rank, base.in_features), a=math.sqrt(5))
         weight = base.weight
-        self.A = nn.Parameter(torch.empty(rank, base.in_features, device=weight.device, dtype=weight.dtype))
+        self.A = nn.Parameter(a.to(device=weight.device, dtype=weight.dtype))
         self.B = nn.Parameter(torch.zeros(base.out_features, rank, device=weight.device, dtype=weight.dtype))
-        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # the same init nn.Linear uses for its weight
 
     @property
     def in_features(self) -> int:
@@ -85,8 +76,9 @@ class LoRALinear(nn.Module):
     def merged(self) -> nn.Linear:
         """A plain ``nn.Linear`` whose weight is ``W + scale * B @ A`` (same outputs, no adapter)."""
         base = self.base
-        out = nn.Linear(base.in_features, base.out_features, bias=base.bias is not None,
-                        device=base.weight.device, dtype=base.weight.dtype)
+        # skip_init: no random init that the copy below would overwrite (and no random numbers drawn)
+        out = nn.utils.skip_init(nn.Linear, base.in_features, base.out_features, bias=base.bias is not None,
+                                 device=base.weight.device, dtype=base.weight.dtype)
         with torch.no_grad():
             out.weight.copy_(base.weight + self.delta_weight())
             if base.bias is not None:
@@ -116,12 +108,13 @@ def apply_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0,
             Otherwise an iterable of name fragments: a linear layer is adapted when its
             qualified name ends with one of them (e.g. ``("att.qkv", "att.out_proj")``).
         freeze_base: freeze *every* parameter of the model first (default), so that only the
-            adapters train. Unfreeze extra parts yourself (e.g. a new class head) with ``unfreeze``.
+            adapters train. Unfreeze extra parts yourself (e.g. a new class head) with
+            ``gptlib.finetune.unfreeze``.
 
     Raises ValueError for rank < 1, or when no linear layer matches ``targets``.
     """
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"LoRA rank must be a whole number >= 1, got {rank!r}")
+    whole_number("LoRA rank", rank)  # checked before anything is frozen or replaced
+    positive_number("LoRA alpha", alpha)
     if targets is None:
         if not hasattr(model, "trf_blocks"):
             raise ValueError("model has no trf_blocks; pass targets=(...) naming the linear layers to adapt")
@@ -155,30 +148,3 @@ def merge_lora(model: nn.Module) -> nn.Module:
         _set_child(model, name, merged)
     return model
 
-
-def freeze(module: nn.Module) -> nn.Module:
-    """Stop gradients for every parameter of ``module`` (``requires_grad=False``); returns it."""
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module
-
-
-def unfreeze(module: nn.Module) -> nn.Module:
-    """Let every parameter of ``module`` train again (``requires_grad=True``); returns it."""
-    for p in module.parameters():
-        p.requires_grad_(True)
-    return module
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """``(trainable, total)`` numbers of parameters of ``model`` (shared tensors counted once)."""
-    seen: set[int] = set()
-    trainable = total = 0
-    for p in model.parameters():
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        total += p.numel()
-        if p.requires_grad:
-            trainable += p.numel()
-    return trainable, total

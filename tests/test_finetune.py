@@ -1,34 +1,199 @@
-"""Finetuning helpers (gptlib.finetune, gptlib.classify, gptlib.instruct): data, masks, errors, training."""
+"""Day 7 finetuning (gptlib.finetune, gptlib.classify, gptlib.instruct): the shared loop and plumbing,
+then each task's data, masks, errors and training."""
 from __future__ import annotations
 
+import ast
 import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
+import gptlib
 from gptlib.assets import tiny_shakespeare
 from gptlib.classify import (ClassificationDataset, balanced_split, class_logits, classification_loader,
-                             classification_loss, collate_classification, confusion_matrix, parse_labelled_tsv,
-                             predict, prepare_classifier, read_sms_spam, train_classifier)
-from gptlib.finetune import count_parameters, mean_loss, train_steps
+                             classification_loss, collate_classification, confusion_matrix, predict,
+                             prepare_classifier, read_sms_spam, replace_head, train_classifier)
+from gptlib.finetune import count_parameters, finetune, freeze, make_loader, mean_loss, pad_right, unfreeze
 from gptlib.instruct import (ALPACA_PREAMBLE, IGNORE_INDEX, InstructionDataset, answer, collate_instructions,
-                             end_token_id, exact_match, format_prompt, instruction_loader, instruction_loss,
-                             load_instruction_json, synthetic_instructions, train_instructions, validate_record)
+                             exact_match, format_prompt, instruction_loader, instruction_loss, load_instruction_json,
+                             synthetic_instructions, train_instructions, validate_record)
 from gptlib.model import GPTConfig, GPTModel
-from gptlib.tokenizer import BPETokenizer
-
-EOT = "<|endoftext|>"
+from gptlib.tokenizer import END_OF_TEXT, BPETokenizer, end_of_text_id
+from gptlib.train import LossNotFiniteError
 
 
 @pytest.fixture(scope="module")
 def tok() -> BPETokenizer:
-    return BPETokenizer.train(tiny_shakespeare()[:20000], 320, special_tokens={EOT: 320})
+    return BPETokenizer.train(tiny_shakespeare()[:20000], 320, special_tokens={END_OF_TEXT: 320})
 
 
 def tiny_model(tok, seed: int = 0, context: int = 256, layers: int = 2) -> GPTModel:
     torch.manual_seed(seed)
     return GPTModel(GPTConfig(vocab_size=tok.n_vocab, context_length=context, emb_dim=32, n_heads=2,
                               n_layers=layers, drop_rate=0.0)).eval()
+
+
+@contextmanager
+def raises(kind: type[Exception], *facts: str):
+    """Like ``pytest.raises``, but checks the key facts of the message (the offending value, the fix),
+    not its wording."""
+    with pytest.raises(kind) as info:
+        yield info
+    for fact in facts:
+        assert fact in str(info.value), (fact, str(info.value))
+
+
+# --------------------------------------------------------------------------- the day 7 rule
+def _gptlib_imports(module: str) -> set[str]:
+    """The gptlib modules ``module`` imports anywhere (top level or inside a function)."""
+    tree = ast.parse((Path(gptlib.__file__).parent / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.update([node.module] if node.module else [a.name for a in node.names])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gptlib."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("gptlib."))
+    return found
+
+
+def test_day7_modules_import_only_what_day7_taught_before_them():
+    """Day 7 teaches finetune, then classify and instruct, then lora: no module imports a later one."""
+    assert not _gptlib_imports("finetune") & {"classify", "instruct", "lora"}
+    assert not _gptlib_imports("classify") & {"instruct", "lora"}
+    assert not _gptlib_imports("instruct") & {"classify", "lora"}
+    assert not _gptlib_imports("lora") & {"classify", "instruct"}
+    assert "finetune" in _gptlib_imports("lora")  # freeze comes from the first idea of the day
+
+
+# --------------------------------------------------------------------------- freezing
+def test_freeze_unfreeze_and_count_parameters(tok):
+    model = tiny_model(tok)
+    total = sum(p.numel() for p in model.parameters())
+    assert count_parameters(model) == (total, total)
+    assert freeze(model) is model and count_parameters(model) == (0, total)
+    unfreeze(model.trf_blocks[1])
+    assert count_parameters(model) == (sum(p.numel() for p in model.trf_blocks[1].parameters()), total)
+    model.out_head.weight = model.tok_emb.weight  # a shared (tied) tensor counts once
+    assert count_parameters(model)[1] == total - model.cfg.vocab_size * model.cfg.emb_dim
+
+
+# --------------------------------------------------------------------------- batches
+def test_pad_right_fills_the_end_of_shorter_rows():
+    assert pad_right([[1, 2, 3], [4], [5, 6]], fill=0).tolist() == [[1, 2, 3], [4, 0, 0], [5, 6, 0]]
+    assert pad_right([[7]], fill=-100).dtype == torch.long
+    with raises(ValueError, "empty batch"):
+        pad_right([], fill=0)
+
+
+def test_make_loader_shuffles_repeatably_and_can_replay_its_order():
+    data = list(range(20))
+    first = [b.tolist() for b in make_loader(data, torch.tensor, batch_size=5, shuffle=True, seed=4)]
+    assert first == [b.tolist() for b in make_loader(data, torch.tensor, batch_size=5, shuffle=True, seed=4)]
+    order = [i for batch in first for i in batch]
+    assert sorted(order) == data and order != data
+    loader = make_loader(data, torch.tensor, batch_size=5, shuffle=True, seed=4)
+    list(loader)
+    loader.generator.manual_seed(4)  # how the notebook gives every model the same order
+    assert [b.tolist() for b in loader] == first
+    assert [b.tolist() for b in make_loader(data, torch.tensor, batch_size=10)] == [data[:10], data[10:]]
+    with raises(ValueError, "batch_size", "0"):
+        make_loader(data, torch.tensor, batch_size=0)
+
+
+# --------------------------------------------------------------------------- the loop
+def regression(seed: int = 0) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """A linear layer + LayerNorm (so both 2-D and 1-D parameters) and a few batches to fit."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Dropout(0.5))
+    x = torch.randn(12, 4)
+    return model, [(x[i:i + 4], x[i:i + 4].flip(-1)) for i in range(0, 12, 4)]
+
+
+def mse(model: nn.Module, batch) -> torch.Tensor:
+    x, y = batch
+    return nn.functional.mse_loss(model(x), y)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_finetune_trains_in_train_mode_and_restores_the_callers_mode(training):
+    model, batches = regression()
+    model.train(training)
+    seen = []
+
+    def probe(m, batch):
+        seen.append(m.training)
+        return mse(m, batch)
+
+    losses = finetune(model, batches, probe, epochs=2, lr=1e-2)
+    assert len(losses) == 6 and all(seen) and model.training is training
+    assert mean_loss(model, batches, probe) > 0 and seen[-1] is False and model.training is training
+
+
+def test_finetune_stops_at_max_steps():
+    model, batches = regression()
+    assert len(finetune(model, batches, mse, epochs=5, max_steps=4)) == 4
+
+
+def test_a_nan_loss_stops_finetuning_before_the_update():
+    model, batches = regression()
+    model.train(False)
+    weights = []
+
+    def nan_at_third_step(m, batch):
+        weights.append(m[0].weight.detach().clone())
+        loss = mse(m, batch)
+        return loss * math.nan if len(weights) == 3 else loss
+
+    with raises(LossNotFiniteError, "nan", "step 3", "learning rate") as info:
+        finetune(model, batches, nan_at_third_step, lr=1e-2)
+    err = info.value
+    assert err.step == 2 and len(err.history["train_loss"]) == 2 and err.checkpoint_path is None
+    assert torch.equal(model[0].weight, weights[-1])  # the weights of step 2: the NaN step changed nothing
+    assert model.training is False  # the mode is restored on the error path too
+
+
+def test_a_too_large_learning_rate_is_caught_as_a_non_finite_loss(tok):
+    model = prepare_classifier(tiny_model(tok), trainable_blocks=None)
+    train, _, _ = balanced_split(read_sms_spam(), seed=1)
+    loader = classification_loader(train[:64], tok, max_length=24, batch_size=16)
+    with raises(LossNotFiniteError, "1e+30"):
+        train_classifier(model, loader, epochs=3, lr=1e30, grad_clip=None)
+
+
+def test_finetune_decays_matrices_but_not_biases_or_layernorm():
+    """With a zero gradient, AdamW's only move is the decay: p <- p * (1 - lr * weight_decay)."""
+    model, batches = regression()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    def zero_gradient(m, batch):
+        return sum((p * 0).sum() for p in m.parameters())
+
+    finetune(model, batches[:1], zero_gradient, lr=0.1, weight_decay=0.5, grad_clip=None)
+    for name, p in model.named_parameters():
+        expected = before[name] * (1 - 0.1 * 0.5) if p.dim() >= 2 else before[name]
+        torch.testing.assert_close(p.detach(), expected, msg=name)
+
+
+def test_finetune_argument_errors_name_the_argument_and_the_value(tok):
+    model, batches = regression()
+    with raises(ValueError, "epochs", "0"):
+        finetune(model, batches, mse, epochs=0)
+    with raises(ValueError, "lr", "-1"):
+        finetune(model, batches, mse, lr=-1)
+    with raises(ValueError, "max_steps", "0"):
+        finetune(model, batches, mse, max_steps=0)
+    with raises(ValueError, "no batches"):
+        finetune(model, [], mse)
+    with raises(ValueError, "no batches"):
+        mean_loss(model, [], mse)
+    with raises(ValueError, "no trainable parameters"):
+        finetune(freeze(model), batches, mse)
 
 
 # --------------------------------------------------------------------------- classification data
@@ -53,22 +218,22 @@ def test_packaged_sms_data_has_the_pinned_counts():
     assert sum(label for _, label in examples) == 642
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "no labelled examples"),
-    ("\n\n", "no labelled examples"),
-    ("ham no tab here\n", "line 1: expected 'label<TAB>text'"),
-    ("ham\thello\nmaybe\tsomething\n", "line 2: unknown label 'maybe'"),
-    ("spam\t   \n", "line 1: the text after the label is empty"),
+@pytest.mark.parametrize("text, facts", [
+    ("", ["no labelled examples"]),
+    ("\n\n", ["no labelled examples"]),
+    ("ham no tab here\n", ["line 1", "label<TAB>text"]),
+    ("ham\thello\nmaybe\tsomething\n", ["line 2", "'maybe'"]),
+    ("spam\t   \n", ["line 1", "empty"]),
 ])
-def test_bad_tsv_is_refused_with_the_line(tmp_path, text, message):
+def test_bad_tsv_is_refused_with_the_line(tmp_path, text, facts):
     path = tmp_path / "bad.tsv"
     path.write_text(text)
-    with pytest.raises(ValueError, match=message):
+    with raises(ValueError, "bad.tsv", *facts):
         read_sms_spam(path)
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with raises(FileNotFoundError, "nope.tsv"):
         read_sms_spam(tmp_path / "nope.tsv")
 
 
@@ -87,11 +252,11 @@ def test_balanced_split_is_balanced_disjoint_stratified_and_repeatable():
 
 
 def test_empty_and_single_class_data_sets_are_refused():
-    with pytest.raises(ValueError, match="empty"):
+    with raises(ValueError, "empty"):
         balanced_split([])
-    with pytest.raises(ValueError, match="single class"):
+    with raises(ValueError, "single class"):
         balanced_split([("a", 0), ("b", 0), ("c", 0)])
-    with pytest.raises(ValueError, match="too few"):
+    with raises(ValueError, "class 0", "too few"):
         balanced_split([("a", 0), ("b", 1)])
 
 
@@ -100,12 +265,20 @@ def test_long_messages_are_truncated_or_refused(tok):
     data = ClassificationDataset([(long_text, 1), ("short", 0)], tok, max_length=16)
     assert len(data[0][0]) == 16 and data[0][0] == tok.encode(long_text)[:16]
     assert data[1][0] == tok.encode("short") and data.truncated == 1
-    with pytest.raises(ValueError, match="more than max_length=16"):
+    with raises(ValueError, "example 0", "max_length=16", "truncate=True"):
         ClassificationDataset([(long_text, 1)], tok, max_length=16, truncate=False)
-    with pytest.raises(ValueError, match="empty"):
+    with raises(ValueError, "empty"):
         ClassificationDataset([], tok, max_length=16)
+    with raises(ValueError, "max_length", "0"):
+        ClassificationDataset([("short", 0)], tok, max_length=0)
 
 
+def test_a_pad_id_outside_the_vocabulary_is_refused_when_the_loader_is_built(tok):
+    with raises(ValueError, "pad_id", "321"):
+        classification_loader([("short", 0)], tok, max_length=16, pad_id=321)
+
+
+# --------------------------------------------------------------------------- classification model
 def test_class_is_read_at_the_last_real_token_so_padding_changes_nothing(tok):
     model = prepare_classifier(tiny_model(tok), num_classes=2)
     a, b = tok.encode("win a free prize now"), tok.encode("ok")
@@ -119,6 +292,20 @@ def test_class_is_read_at_the_last_real_token_so_padding_changes_nothing(tok):
     assert batched.shape == (2, 2)
 
 
+def test_the_new_head_is_drawn_on_the_cpu_then_moved(tok):
+    """The head must not depend on where the model lives: it is drawn on the CPU in float32 (as
+    ``nn.Linear`` is there, from the same seed) and only then given the model's dtype and device."""
+    model = tiny_model(tok).double()  # a dtype other than the default, standing in for another device
+    torch.manual_seed(5)
+    head = replace_head(model, 3)
+    torch.manual_seed(5)
+    reference = nn.Linear(model.cfg.emb_dim, 3)
+    assert model.out_head is head and head.weight.dtype == torch.float64
+    assert torch.equal(head.weight, reference.weight.double()) and torch.equal(head.bias, reference.bias.double())
+    with raises(ValueError, "num_classes", "1"):
+        replace_head(model, 1)
+
+
 def test_prepare_classifier_freezes_all_but_the_last_block_norm_and_head(tok):
     model = prepare_classifier(tiny_model(tok), num_classes=2, trainable_blocks=1)
     assert model.out_head.out_features == 2
@@ -127,8 +314,10 @@ def test_prepare_classifier_freezes_all_but_the_last_block_norm_and_head(tok):
     assert trainable == {"trf_blocks.1", "final_norm", "out_head"}
     full = prepare_classifier(tiny_model(tok), trainable_blocks=None)
     assert count_parameters(full)[0] == count_parameters(full)[1]
-    with pytest.raises(ValueError, match="trainable_blocks"):
+    with raises(ValueError, "trainable_blocks", "3"):
         prepare_classifier(tiny_model(tok), trainable_blocks=3)
+    with raises(ValueError, "trainable_blocks", "-1"):
+        prepare_classifier(tiny_model(tok), trainable_blocks=-1)
 
 
 def test_short_classification_training_lowers_the_loss(tok):
@@ -140,27 +329,24 @@ def test_short_classification_training_lowers_the_loss(tok):
     after = mean_loss(model, loader, classification_loss)
     assert len(losses) == 4 * 6
     assert after < 0.8 * before, (before, after)
+    model.train()
     preds, labels = predict(model, loader)
     assert (preds == labels).float().mean() > 0.7
-
-
-def test_training_with_everything_frozen_is_an_error(tok):
-    model = tiny_model(tok)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    with pytest.raises(ValueError, match="no trainable parameters"):
-        train_steps(model, [], classification_loss)
+    assert model.training  # predict evaluates in eval mode and gives the model back as it was
 
 
 def test_confusion_matrix_counts_true_rows_predicted_columns():
     cm = confusion_matrix(torch.tensor([0, 1, 1, 1, 0]), torch.tensor([0, 0, 1, 1, 1]))
     assert cm.tolist() == [[1, 1], [1, 2]]
+    assert confusion_matrix(torch.tensor([2]), torch.tensor([0]), num_classes=3).tolist() == [[0, 0, 1], [0, 0, 0],
+                                                                                            [0, 0, 0]]
 
 
 # --------------------------------------------------------------------------- instruction data
 RECORDS = [
     {"instruction": "Evaluate the following phrase by transforming it into the spelling given.",
-     "input": "freind --> friend", "output": "The spelling of the given phrase \"freind\" is incorrect, the correct spelling is \"friend\"."},
+     "input": "freind --> friend",
+     "output": "The spelling of the given phrase \"freind\" is incorrect, the correct spelling is \"friend\"."},
     {"instruction": "Name a primary color.", "input": "", "output": "Red."},
 ]
 
@@ -183,19 +369,21 @@ def test_loads_alpaca_json_and_json_lines(tmp_path):
     assert [r["input"] for r in loaded] == ["", ""] and loaded[1]["output"] == "Red."
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty"),
-    ("[]", "no instruction records"),
-    ('[{"instruction": "x", "input": ""}]', "record 0 is missing the field 'output'"),
-    ('[{"instruction": "a", "output": "b"}, {"input": "", "output": "b"}]', "record 1 is missing the field 'instruction'"),
-    ('[{"instruction": "a", "output": ""}]', "'output' must be a non-empty string"),
-    ('["just text"]', "record 0 must be an object"),
-    ("[{]", "not valid JSON"),
+@pytest.mark.parametrize("content, facts", [
+    ("", ["empty"]),
+    ("[]", ["no instruction records"]),
+    ('[{"instruction": "x", "input": ""}]', ["record 0", "'output'"]),
+    ('[{"instruction": "a", "output": "b"}, {"input": "", "output": "b"}]', ["record 1", "'instruction'"]),
+    ('[{"instruction": "a", "output": ""}]', ["record 0", "'output'", "non-empty"]),
+    ('["just text"]', ["record 0", "str"]),
+    ('[{"instruction": "a", "output": "b", "input": 3}]', ["record 0", "'input'", "int"]),
+    ("[{]", ["not valid JSON"]),
+    ('{"instruction": "a", "output": "b"}\n{oops}\n', ["line 2", "not valid JSON"]),
 ])
-def test_bad_instruction_files_are_refused(tmp_path, content, message):
+def test_bad_instruction_files_are_refused(tmp_path, content, facts):
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(ValueError, match=message):
+    with raises(ValueError, *facts):
         load_instruction_json(path)
 
 
@@ -214,7 +402,8 @@ def test_synthetic_tasks_are_deterministic_correct_and_held_out():
                     "What is the first digit of the number?": str(n // 100),
                     "What is the last digit of the number?": str(n % 10)}
         assert 100 <= n <= 999 and r["output"] == expected[r["instruction"]]
-    assert {r["instruction"] for r in test} == {r["instruction"] for r in train} and len({r["instruction"] for r in train}) == 4
+    instructions = {r["instruction"] for r in train}
+    assert {r["instruction"] for r in test} == instructions and len(instructions) == 4
 
 
 def test_word_tasks_are_held_out_too_and_unknown_tasks_fail():
@@ -226,14 +415,16 @@ def test_word_tasks_are_held_out_too_and_unknown_tasks_fail():
         words = r["input"].split(", ")
         assert r["output"] == {"Repeat the word.": words[0], "What is the first word of the list?": words[0],
                                "What is the last word of the list?": words[-1]}[r["instruction"]]
-    with pytest.raises(ValueError, match="unknown task 'spell'"):
+    with raises(ValueError, "'spell'", "parity"):
         synthetic_instructions(tasks=("spell",))
-    with pytest.raises(ValueError, match="distinct test records"):
+    with raises(ValueError, "500", "fewer"):
         synthetic_instructions(n_test=500, tasks=("repeat",))
+    with raises(ValueError, "n_train", "0"):
+        synthetic_instructions(n_train=0)
 
 
 def test_collate_masks_prompt_and_padding_with_minus_100(tok):
-    eot = end_token_id(tok)
+    eot = end_of_text_id(tok)
     short, long = ([1, 2, 3, 4, eot], 3), ([5, 6, 7, 8, 9, 10, eot], 2)
     inputs, targets = collate_instructions([short, long], pad_id=eot)
     assert inputs.tolist() == [[1, 2, 3, 4, eot, eot], [5, 6, 7, 8, 9, 10]]
@@ -261,24 +452,28 @@ def test_masking_matters_for_the_loss(tok):
         return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets[:1].flatten()).item()
 
     assert loss_of_first([short, long]) == pytest.approx(loss_of_first([short]), abs=1e-5)
-    assert loss_of_first([short, long], mask_padding=False) != pytest.approx(loss_of_first([short], mask_padding=False), abs=1e-3)
+    assert loss_of_first([short, long], mask_padding=False) != pytest.approx(
+        loss_of_first([short], mask_padding=False), abs=1e-3)
     assert loss_of_first([short]) != pytest.approx(loss_of_first([short], mask_prompt=False), abs=1e-3)
 
 
 def test_too_long_records_are_refused_not_truncated(tok):
-    with pytest.raises(ValueError, match="record 0 has .* tokens .* more than max_length=20"):
+    with raises(ValueError, "record 0", "max_length=20"):
         InstructionDataset(RECORDS, tok, max_length=20)
-    with pytest.raises(ValueError, match="empty"):
+    with raises(ValueError, "empty"):
         InstructionDataset([], tok, max_length=200)
-    with pytest.raises(ValueError, match="missing the field 'output'"):
+    with raises(ValueError, "'output'"):
         InstructionDataset([{"instruction": "x"}], tok, max_length=200)
 
 
-def test_end_token_must_exist(tok):
-    no_special = BPETokenizer.train("abc abc abd", 258)
-    with pytest.raises(ValueError, match="no '<\\|endoftext\\|>'"):
-        end_token_id(no_special)
-    assert end_token_id(tok) == 320
+def test_the_end_token_comes_from_the_tokenizer_and_ids_given_by_hand_are_checked(tok):
+    assert InstructionDataset(RECORDS[1:], tok, max_length=200).end_id == 320
+    with raises(ValueError, END_OF_TEXT):
+        InstructionDataset(RECORDS[1:], BPETokenizer.train("abc abc abd", 258), max_length=200)
+    with raises(ValueError, "end_id", "5000"):
+        InstructionDataset(RECORDS[1:], tok, max_length=200, end_id=5000)
+    with raises(ValueError, "pad_id", "-1"):
+        instruction_loader(RECORDS[1:], tok, max_length=200, pad_id=-1)
 
 
 def test_instruction_finetuning_teaches_an_answer_exactly(tok):
@@ -294,3 +489,4 @@ def test_instruction_finetuning_teaches_an_answer_exactly(tok):
     score, answers = exact_match(model, tok, records, max_new_tokens=4)
     assert before == 0.0 and score == 1.0, answers
     assert answer(model, tok, {"instruction": "Repeat the word.", "input": "moon"}) == "moon"
+    assert not model.training  # it came in eval mode (tiny_model) and goes back in eval mode

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from gptlib.lora import LoRALinear, apply_lora, count_parameters, freeze, lora_layers, merge_lora, unfreeze
+from gptlib.finetune import count_parameters, freeze, unfreeze
+from gptlib.lora import LoRALinear, apply_lora, lora_layers, merge_lora
 from gptlib.model import GPTConfig, GPTModel
 
 CFG = GPTConfig(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
@@ -52,18 +53,36 @@ def test_lora_linear_forward_is_base_plus_scaled_low_rank_update():
     assert torch.linalg.matrix_rank(lora.delta_weight()) <= 2
 
 
+def test_a_on_the_cpu_then_moved_so_the_seed_gives_the_same_adapter_anywhere():
+    """A is drawn on the CPU in float32 (Kaiming-uniform, as ``nn.Linear`` draws its weight) and only then
+    given the base layer's dtype and device; B starts at zero there."""
+    base = nn.Linear(10, 6).double()  # a dtype other than the default, standing in for another device
+    torch.manual_seed(3)
+    lora = LoRALinear(base, rank=3)
+    torch.manual_seed(3)
+    reference = nn.Linear(10, 3).weight  # a (3, 10) matrix drawn exactly as A is
+    assert lora.A.dtype == lora.B.dtype == torch.float64
+    assert torch.equal(lora.A, reference.double()) and torch.count_nonzero(lora.B) == 0
+
+
 @pytest.mark.parametrize("rank", [0, -1, 1.5, True, "4"])
 def test_rank_below_one_or_not_an_integer_is_refused(rank):
-    with pytest.raises(ValueError, match="rank"):
+    with pytest.raises(ValueError, match="rank") as info:
         LoRALinear(nn.Linear(4, 4), rank=rank)
+    assert repr(rank) in str(info.value)
+    model = tiny_model()
     with pytest.raises(ValueError, match="rank"):
-        apply_lora(tiny_model(), rank=rank)
+        apply_lora(model, rank=rank)
+    assert not lora_layers(model) and count_parameters(model)[0] == count_parameters(model)[1]  # nothing changed
 
 
-def test_bad_alpha_and_base_are_refused():
+@pytest.mark.parametrize("alpha", [0, -2.0, float("nan")])
+def test_bad_alpha_and_base_are_refused(alpha):
     with pytest.raises(ValueError, match="alpha"):
-        LoRALinear(nn.Linear(4, 4), rank=2, alpha=0)
-    with pytest.raises(TypeError, match="nn.Linear"):
+        LoRALinear(nn.Linear(4, 4), rank=2, alpha=alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        apply_lora(tiny_model(), rank=2, alpha=alpha)
+    with pytest.raises(TypeError, match="Conv1d"):
         LoRALinear(nn.Conv1d(4, 4, 1), rank=2)
 
 
@@ -91,8 +110,9 @@ def test_trainable_share_is_the_adapter_count():
     assert total == total_before + trainable
     # with a GPT-2-sized block (d=768) rank 8 adapters are well under 5% of the model
     big = GPTConfig(vocab_size=50257, context_length=64, emb_dim=768, n_heads=12, n_layers=1)
-    lin = [(big.emb_dim, 3 * big.emb_dim), (big.emb_dim, big.emb_dim), (big.emb_dim, 4 * big.emb_dim), (4 * big.emb_dim, big.emb_dim)]
-    assert sum(8 * (a + b) for a, b in lin) / (12 * big.emb_dim ** 2) < 0.05
+    d = big.emb_dim
+    lin = [(d, 3 * d), (d, d), (d, 4 * d), (4 * d, d)]
+    assert sum(8 * (a + b) for a, b in lin) / (12 * d ** 2) < 0.05
 
 
 def test_only_adapters_get_gradients_and_b_gets_them_first():
@@ -117,17 +137,27 @@ def test_merge_gives_plain_linears_and_identical_outputs():
     assert not torch.allclose(adapted, tiny_model()(IDS), atol=1e-4)  # the adapters do something
     merge_lora(model)
     assert not lora_layers(model)
-    assert all(type(m) is nn.Linear for n, m in model.named_modules() if n.endswith(("qkv", "out_proj", "layers.0", "layers.2")))
+    wrapped = ("qkv", "out_proj", "layers.0", "layers.2")
+    assert all(type(m) is nn.Linear for n, m in model.named_modules() if n.endswith(wrapped))
     with torch.no_grad():
         merged = model(IDS)
     torch.testing.assert_close(merged, adapted, rtol=1e-5, atol=1e-5)
     assert count_parameters(model)[1] == count_parameters(tiny_model())[1]
 
 
+def test_merging_draws_no_random_numbers():
+    """The merged layer is built without an initialisation that the copy would overwrite."""
+    model = tiny_model()
+    apply_lora(model, rank=2)
+    state = torch.get_rng_state()
+    merge_lora(model)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_targets_select_layers_and_unknown_targets_fail():
     model = tiny_model()
     assert apply_lora(model, rank=2, targets=("att.qkv",)) == ["trf_blocks.0.att.qkv", "trf_blocks.1.att.qkv"]
-    with pytest.raises(ValueError, match="no nn.Linear"):
+    with pytest.raises(ValueError, match="W_query"):
         apply_lora(tiny_model(), rank=2, targets=("W_query",))
 
 
