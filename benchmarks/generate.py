@@ -19,7 +19,7 @@ import torch
 
 from gptlib.generate import generate
 from gptlib.model import GPTConfig, GPTModel
-from gptlib.runtime import pick_device
+from gptlib.runtime import pick_device, synchronize
 from gptlib.weights import load_hf_gpt2
 
 
@@ -37,20 +37,15 @@ def build_models(device: torch.device):
     return hf.to(device), ours.to(device).eval()
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def timed(fn, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
     """Best wall time of ``repeats`` runs (after one warm-up), and the last output."""
     out = fn(4)  # warm-up: allocator, kernels, caches
     best = float("inf")
     for _ in range(repeats):
-        sync(device)
+        synchronize(device)
         start = time.perf_counter()
         out = fn(None)
-        sync(device)
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best, out
 

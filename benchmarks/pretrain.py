@@ -21,13 +21,8 @@ import torch
 
 from gptlib.model import GPTConfig, GPTModel
 from gptlib.recipes import DAY5_RECIPE, day5_model_config, day5_train_config
-from gptlib.runtime import pick_device
+from gptlib.runtime import pick_device, synchronize
 from gptlib.train import batch_loss, make_optimizer, make_scheduler
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def matmul_flops(device: torch.device, n: int, seconds: float = 1.0) -> float:
@@ -35,15 +30,15 @@ def matmul_flops(device: torch.device, n: int, seconds: float = 1.0) -> float:
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     for _ in range(2):
         a @ b
-    sync(device)
+    synchronize(device)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         count += 1
-        if device.type == "cuda" and count % 50:
+        if device.type != "cpu" and count % 50:  # a GPU queues work: wait every 50 only
             continue
-        sync(device)
-    sync(device)
+        synchronize(device)
+    synchronize(device)
     return 2 * n ** 3 * count / (time.perf_counter() - start)
 
 
@@ -72,11 +67,11 @@ def train_speed(cfg: GPTConfig, batch: int, window: int, steps: int, device: tor
         float(loss.detach())  # the loop reads the loss every step (NaN guard, logging)
 
     step()  # warm-up: allocations, kernel selection
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    sync(device)
+    synchronize(device)
     elapsed = time.perf_counter() - start
     tokens = steps * batch * window
     return tokens / elapsed, tokens * flops_per_token(model, window) / elapsed

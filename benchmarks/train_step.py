@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptlib.model import GPTConfig, GPTModel
-from gptlib.runtime import pick_device
+from gptlib.runtime import pick_device, synchronize
 from gptlib.weights import load_hf_gpt2
 
 
@@ -46,11 +46,6 @@ def build_pair(cfg: GPTConfig, device: torch.device) -> tuple[nn.Module, nn.Modu
     hf = GPT2LMHeadModel(hf_config)
     ours = load_hf_gpt2(GPTModel(cfg), hf.state_dict())
     return ours.to(device).train(), hf.to(device).train()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def make_step(model: nn.Module, is_hf: bool):
@@ -78,10 +73,10 @@ def compare(name: str, cfg: GPTConfig, batch: int, seq: int, warmup: int, steps:
     losses: dict[str, float] = {}
     for i in range(warmup + steps):
         for key, step in runners.items():  # alternate, so background load hits both alike
-            sync(device)
+            synchronize(device)
             start = time.perf_counter()
             losses[key] = step(inputs, targets)
-            sync(device)
+            synchronize(device)
             if i >= warmup:
                 times[key].append(time.perf_counter() - start)
     tokens = batch * seq
@@ -111,10 +106,10 @@ def compare_projections(device: torch.device, d: int = 768, batch: int = 2, seq:
     times = {"fused qkv": [], "separate": []}
     for i in range(repeats + 3):
         for key, fn in (("fused qkv", run_fused), ("separate", run_separate)):
-            sync(device)
+            synchronize(device)
             start = time.perf_counter()
             fn()
-            sync(device)
+            synchronize(device)
             if i >= 3:
                 times[key].append(time.perf_counter() - start)
     median = {k: statistics.median(v) * 1000 for k, v in times.items()}

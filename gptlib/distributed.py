@@ -7,11 +7,13 @@ copies take the same optimizer step and stay identical. N processes with ``batch
 each train exactly like one process with ``batch_size`` N*b.
 
 Backends: ``gloo`` on CPU, ``nccl`` on NVIDIA GPUs (one GPU per process, ``LOCAL_RANK``).
+Apple's MPS cannot take part (gloo moves only CPU and CUDA tensors): see ``init_distributed``.
 Without a process group every helper here is a no-op, so single-process code stays unchanged.
 """
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -42,19 +44,50 @@ def is_main_process() -> bool:
 def init_distributed(device: str | torch.device | None = None) -> torch.device:
     """Join the process group torchrun describes (``RANK``/``WORLD_SIZE``/``MASTER_ADDR``...) and pick this process's device.
 
-    Outside torchrun (no ``WORLD_SIZE`` > 1) it only returns the device. The backend follows
-    the device: ``nccl`` for CUDA, ``gloo`` otherwise.
+    Outside torchrun (no ``WORLD_SIZE`` > 1) it only returns the device (``runtime.pick_device``,
+    which refuses, in one line, a device this machine lacks). Under torchrun:
+
+    - **CUDA**: one GPU per process, ``cuda:LOCAL_RANK``, backend ``nccl`` (``gloo`` where torch
+      has no NCCL, e.g. Windows). More processes on this machine than GPUs is refused with a
+      one-line ``ValueError`` in every process, before any GPU is touched: NCCL cannot share a
+      GPU between processes, and ``cuda:1`` on a one-GPU machine would fail deep inside torch.
+    - **Apple MPS**: DDP's ``gloo`` backend moves only CPU and CUDA tensors, so the first
+      collective would fail. Asked for explicitly (``--device mps`` or ``GPTLIB_DEVICE=mps``), it
+      is refused with a ``ValueError`` that suggests ``--device cpu``; picked automatically, the
+      processes run on the CPU instead and the first one prints a note saying so (the README's
+      ``torchrun`` command then works on a Mac as it is).
+    - **CPU**: backend ``gloo``.
     """
     from .runtime import pick_device
 
-    device = torch.device(device) if device is not None else pick_device()
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+    explicit = device is not None or bool(os.environ.get("GPTLIB_DEVICE"))
+    device = pick_device(device)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes <= 1 or is_distributed():
         return device
+    if device.type == "mps":
+        if explicit:
+            raise ValueError(f"torchrun started {processes} processes on mps, but DDP (gloo) works only with CPU and "
+                             "CUDA tensors: add --device cpu to train on CPU processes, or drop torchrun to "
+                             "train on the Apple GPU in one process")
+        if os.environ.get("RANK", "0") == "0":
+            print(f"note: DDP cannot use Apple's MPS (gloo moves only CPU and CUDA tensors), so the {processes} "
+                  "processes train on the CPU; drop torchrun to train on the Apple GPU in one process",
+                  file=sys.stderr, flush=True)
+        device = torch.device("cpu")
     if device.type == "cuda":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        here = max(int(os.environ.get("LOCAL_WORLD_SIZE", str(processes))), local_rank + 1)  # on this machine
+        gpus = torch.cuda.device_count()
+        if here > gpus:
+            raise ValueError(f"torchrun started {here} processes on this machine but it has {gpus} GPU(s): "
+                             f"use --nproc_per_node={gpus}, or --device cpu to train on {here} CPU processes")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-        dist.init_process_group("nccl", device_id=device)
+        if dist.is_nccl_available():
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
     else:
         dist.init_process_group("gloo")
     return device

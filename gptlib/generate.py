@@ -217,7 +217,7 @@ def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperatur
         eos_id: stop once every row has produced this token (kept in the output; rows that
             finished early are padded with it).
         use_cache: reuse earlier positions' keys and values (``KVCache``); greedy output is
-            identical either way.
+            the same either way (the two paths' logits agree to float rounding).
         generator: a seeded ``torch.Generator`` makes sampling reproducible (a CPU one gives the
             same text on every device); None uses torch's global random state.
 

@@ -9,7 +9,7 @@ Shapes and parameter names follow GPT-2 closely enough that ``gptlib.weights.loa
 loads OpenAI's weights and the logits then equal Hugging Face's. Every layer runs a fused
 fast path by default (``F.scaled_dot_product_attention``, ``F.layer_norm``, ``F.gelu``);
 ``model.use_explicit_paths()`` switches them all to the hand-written formulas below them, which
-``tests/`` prove equal. Letters in shape comments: B batch, T tokens, C ``emb_dim``, H heads,
+``tests/`` prove equal up to float rounding. Letters in shape comments: B batch, T tokens, C ``emb_dim``, H heads,
 D ``head_dim = C // H``.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")
         self.d_out, self.num_heads, self.head_dim = d_out, num_heads, d_out // num_heads
         self.dropout_p = dropout
-        self.use_sdpa = True  # False: the explicit formula (_explicit), same numbers
+        self.use_sdpa = True  # False: the explicit formula (_explicit), same result up to float rounding
         self.qkv = nn.Linear(d_in, 3 * d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)
         self.dropout = nn.Dropout(dropout)  # on the attention weights

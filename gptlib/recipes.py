@@ -129,7 +129,7 @@ def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str 
     """Run ``recipe`` on ``text`` and save it in ``out_dir`` (seeded: the same numbers every run on
     the CPU when ``time_budget_s`` is None). ``resume=True`` continues the run saved there.
     ``log`` receives one line describing the run before training starts."""
-    out_dir, device = Path(out_dir), torch.device(device) if device is not None else pick_device()
+    out_dir, device = Path(out_dir), pick_device(device)
     checkpoint, tokenizer_path = out_dir / "model.pt", out_dir / "tokenizer.json"
     identity = {"recipe": recipe.to_dict(), "data_sha256": _sha256(text.encode("utf-8"))}
     train_text, val_text = train_val_split(text, recipe.val_fraction)

@@ -60,8 +60,9 @@ def sampling_view(model, tokenizer, prompt: str, temperature: float = 1.0, top_k
 
     ``tokenizer`` needs ``encode(str) -> list[int]`` and ``decode(list[int]) -> str`` (gptlib's
     BPETokenizer or a tiktoken encoding). ``top_k=0`` and ``top_p=1.0`` are read as "no cut",
-    like the sliders. Samples use a ``torch.Generator`` seeded with ``seed``, so the same
-    settings always show the same continuations on a given device.
+    like the sliders. Samples draw from a CPU ``torch.Generator`` seeded with ``seed`` (the
+    probabilities are brought to it), so the same settings show the same continuations on a
+    CPU, a GPU or a Mac, up to last-bit differences in the probabilities themselves.
     """
     top_k, top_p = _off_if_neutral(top_k, top_p)
     ids = tokenizer.encode(prompt)
@@ -81,7 +82,7 @@ def sampling_view(model, tokenizer, prompt: str, temperature: float = 1.0, top_k
     candidates = [Candidate(i, tokenizer.decode([i]), float(before[i]), float(after[i])) for i in top]
     samples = []
     if n_samples > 0 and max_new_tokens > 0:
-        gen = torch.Generator(device=device).manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
         prompt_ids = torch.tensor(ids, device=device).expand(n_samples, -1)
         out = generate(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                        generator=gen)

@@ -4,7 +4,7 @@
 the next-token predictions, stop if it is not a finite number, backpropagate, clip, step, move
 the learning rate along its schedule, and every ``eval_every`` steps measure train and
 validation loss and save a checkpoint. Everything around the loop lives in ``_Run``: building
-the optimizer and schedule, resuming exactly, fitting the schedule to a time budget, and the
+the optimizer and schedule, resuming where a run stopped, fitting the schedule to a time budget, and the
 few calls that let the same loop run on several processes (``gptlib.distributed``).
 """
 from __future__ import annotations
@@ -171,7 +171,8 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cf
     ``eval_step``/``eval_train_loss``/``val_loss``/``elapsed`` at each evaluation, step 0 included).
 
     ``resume_from``: a checkpoint of an earlier run with the same model and ``cfg``; the run
-    continues exactly where it stopped (same batches, random numbers, schedule and history).
+    continues where it stopped, with the same batches, random numbers, schedule and history: bit for
+    bit on the CPU, up to float rounding on a GPU (README, "Determinism on each device").
     ``on_eval(step, model, history)`` runs after each evaluation (first process only).
     """
     run = _Run(model, train_loader, val_loader, cfg, on_eval, checkpoint_extra)

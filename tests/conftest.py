@@ -1,4 +1,4 @@
-"""Shared test set-up: no test may reach the network, and every test starts seeded."""
+"""Shared test set-up: no test may reach the network, and the `device` fixture runs a test on every device here."""
 from __future__ import annotations
 
 import ipaddress
@@ -24,3 +24,32 @@ def _loopback_only(self, address):
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+# --------------------------------------------------------------------------- the device fixture
+def pytest_generate_tests(metafunc):
+    """A test that takes ``device`` runs once per device this machine has: always ``cpu``, and
+    also ``cuda`` and ``mps`` where present, so a GPU machine runs the same tests on its GPU.
+    The list comes from ``gptlib.runtime.available_devices``, the one place that knows it. A test
+    that parametrizes ``device`` itself keeps its own values."""
+    if "device" in metafunc.fixturenames and not _parametrizes(metafunc, "device"):
+        from gptlib.runtime import available_devices
+
+        names = available_devices()
+        metafunc.parametrize("device", names, ids=names, indirect=True)
+
+
+@pytest.fixture
+def device(request):
+    """The ``torch.device`` to run on (see ``pytest_generate_tests``): ``cpu``, ``cuda`` or ``mps``."""
+    import torch
+
+    return torch.device(request.param)
+
+
+def _parametrizes(metafunc, name: str) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if name in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
+            return True
+    return False

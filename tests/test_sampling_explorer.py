@@ -113,3 +113,13 @@ def test_plot_and_widget_build(model):
 
     ui = sampling_explorer(model, TOK, PROMPT, n_samples=1, max_new_tokens=4)
     assert isinstance(ui, ipywidgets.VBox)
+
+
+def test_samples_are_drawn_with_a_cpu_generator_seeded_with_seed(model):
+    """A CPU generator makes a seed mean the same text on every device (tests/test_device.py runs
+    the explorer on each device this machine has)."""
+    view = sampling_view(model, TOK, PROMPT, temperature=1.5, top_k=20, n_samples=2, max_new_tokens=6, seed=4)
+    ids = torch.tensor(TOK.encode(PROMPT)).expand(2, -1)
+    out = generate(model, ids, 6, temperature=1.5, top_k=20, generator=torch.Generator().manual_seed(4))
+    assert view.samples == [TOK.decode(row[len(PROMPT):].tolist()) for row in out]
+    assert view.samples[0] != view.samples[1]  # two different draws: the generator is really used
