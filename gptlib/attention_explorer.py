@@ -145,21 +145,21 @@ _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Wen
 
 @functools.lru_cache(maxsize=1)
 def _label_fonts() -> tuple[list[str], frozenset[int]]:
-    """Font families for tick labels (a CJK font when one is installed) and the code points they cover."""
+    """Font families for tick labels and the code points they cover: matplotlib's default for Latin,
+    then the course's packaged CJK font (``gptlib.fonts``), then any CJK font the system has."""
     from matplotlib import font_manager
-    from matplotlib.ft2font import FT2Font
 
+    from .fonts import covered_code_points, use_cjk_font
+
+    packaged = use_cjk_font()
     installed = {f.name for f in font_manager.fontManager.ttflist}
-    families = [name for name in _CJK_FONTS if name in installed] + ["DejaVu Sans"]
-    covered: set[int] = set()
-    for family in families:
-        path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=True)
-        covered.update(FT2Font(path).get_charmap())
-    return families, frozenset(covered)
+    families = ["DejaVu Sans", *([packaged] if packaged else []),
+                *(name for name in _CJK_FONTS if name in installed and name != packaged)]
+    return families, covered_code_points(families)
 
 
 def displayable_label(token: str) -> str:
-    """``token`` as a tick label: whitespace made visible, and characters no installed font can draw
+    """``token`` as a tick label: whitespace made visible, and characters no available font can draw
     written as ``U+XXXX`` (matplotlib would draw an empty box and warn on stderr)."""
     _, covered = _label_fonts()
     token = token.replace(" ", "\u00b7").replace("\n", "\\n").replace("\t", "\\t")

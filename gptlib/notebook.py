@@ -1,7 +1,15 @@
-"""Small helpers for the notebooks: show library code instead of pasting it."""
+"""Small helpers for the notebooks: show library code instead of pasting it; Chinese in plots.
+
+Notebooks import this module in their set-up cell, and importing it makes matplotlib draw
+Chinese with the course's packaged font (``gptlib.fonts.use_cjk_font``), on any machine.
+"""
 from __future__ import annotations
 
 import inspect
+
+from .fonts import use_cjk_font
+
+use_cjk_font()
 
 
 def show_source(obj) -> None:

@@ -158,8 +158,7 @@ def test_labels_any_font_can_draw_and_no_warnings(recwarn):
     assert displayable_label(" cat") == "\u00b7cat"
     assert displayable_label("a\n") == "a\\n"
     assert displayable_label("\x80") == "U+0080"
-    chinese = displayable_label("你")
-    assert chinese in ("你", "U+4F60")  # the character when a CJK font is installed
+    assert displayable_label("你") == "你"  # the course's packaged CJK font draws it (gptlib.fonts)
     tokens = split_words("你好世界啊")
     figure = plot_attention_maps(attention_maps(*toy_queries_keys(tokens), tokens=tokens))
     figure.savefig(__import__("io").BytesIO(), format="png")

@@ -7,9 +7,11 @@ It is started as its own process and stopped by that PID. The browser is Debian'
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import ipaddress
-import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,11 +36,19 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-proxy-server",
 ]
-# Silence JupyterLab's "receive official Jupyter news?" pop-up and its update check.
-LAB_SETTING_OVERRIDES = {
-    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
-}
 SERVER_START_TIMEOUT_S = 90
+
+
+def _load_course():
+    """course.py, the learner's entry point (a script at the repository root, loaded by path): the one
+    place that says how the course's JupyterLab is started and which settings make its first start calm."""
+    spec = importlib.util.spec_from_file_location("course", REPO / "course.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+COURSE = _load_course()
 
 _artifact_dirs: list[Path] = []
 
@@ -154,7 +164,7 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def _start_lab(root: Path, home: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+def _start_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str]) -> tuple[subprocess.Popen, str]:
     port = _free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
@@ -172,34 +182,30 @@ def _start_lab(root: Path, home: Path, log_path: Path) -> tuple[subprocess.Popen
         sys.executable, "-m", "jupyterlab", "--no-browser",
         "--ip", "127.0.0.1", "--port", str(port), "--ServerApp.port_retries=0",
         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
-        f"--ServerApp.root_dir={root}",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run commands, read cell models
+        *lab_args,
     ]
     log = open(log_path, "ab")
     try:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
     return proc, url
 
 
-@pytest.fixture(scope="session")
-def lab_server(browser, tmp_path_factory, artifacts_dir):
-    """JupyterLab on a free loopback port, serving a temporary copy of notebooks/; stopped by PID."""
-    base = tmp_path_factory.mktemp("e2e-lab")
-    root, home = base / "work", base / "home"
-    shutil.copytree(NOTEBOOKS_DIR, root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    labconfig = home / "config" / "labconfig"
-    labconfig.mkdir(parents=True)
-    (labconfig / "default_setting_overrides.json").write_text(json.dumps(LAB_SETTING_OVERRIDES))
-    log_path = artifacts_dir / "jupyter-server.log"
-    log_path.write_bytes(b"")
+@contextlib.contextmanager
+def running_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str]):
+    """JupyterLab on a free loopback port with course.py's settings overrides; yields (pid, url), stops by PID.
 
+    The overrides go to the private config folder's ``labconfig/default_setting_overrides.json``, which
+    JupyterLab merges like the ``overrides.json`` that course.py writes into the venv.
+    """
+    COURSE.write_lab_overrides(home / "config" / "labconfig" / "default_setting_overrides.json",
+                               COURSE.lab_setting_overrides())
+    log_path.write_bytes(b"")
     for _attempt in range(3):  # port_retries=0: another process may take the port we picked
-        proc, url = _start_lab(root, home, log_path)
+        proc, url = _start_lab(cwd, home, log_path, lab_args)
         try:
             deadline = time.monotonic() + SERVER_START_TIMEOUT_S
             while proc.poll() is None and time.monotonic() < deadline and not _server_ready(url):
@@ -213,8 +219,40 @@ def lab_server(browser, tmp_path_factory, artifacts_dir):
     else:
         tail = log_path.read_text(errors="replace")[-3000:]
         pytest.fail(f"JupyterLab did not start on loopback; the end of its log:\n{tail}", pytrace=False)
-
     try:
-        yield LabServer(url=url, pid=proc.pid, root=root, log_path=log_path)
+        yield proc.pid, url
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def lab_server(browser, tmp_path_factory, artifacts_dir):
+    """JupyterLab on a free loopback port, serving a temporary copy of notebooks/; stopped by PID."""
+    base = tmp_path_factory.mktemp("e2e-lab")
+    root, home = base / "work", base / "home"
+    shutil.copytree(NOTEBOOKS_DIR, root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    lab_args = [f"--ServerApp.root_dir={root}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with running_lab(root, home, artifacts_dir / "jupyter-server.log", lab_args) as (pid, url):
+        yield LabServer(url=url, pid=pid, root=root, log_path=artifacts_dir / "jupyter-server.log")
+
+
+@dataclass
+class CourseLab:
+    open_url: str        # the address course.py's `jupyter lab` opens in the learner's browser
+    first_notebook: str  # its path in the file browser, e.g. day1_tokenize.ipynb
+
+
+@pytest.fixture
+def course_lab(browser, tmp_path, artifacts_dir):
+    """JupyterLab started as ``python3 course.py lab`` starts it (course.py's ``lab_arguments``: the file
+    browser at a copy of notebooks/, day 1 to open), in fresh settings folders as on a first start."""
+    notebooks, home = tmp_path / "notebooks", tmp_path / "home"
+    shutil.copytree(NOTEBOOKS_DIR, notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    with running_lab(tmp_path, home, artifacts_dir / "jupyter-server-first-start.log",
+                     COURSE.lab_arguments(notebooks)) as (pid, url):
+        # The server writes the address it would open into a small redirect page (the token stays off the command line).
+        html = (home / "runtime" / f"jpserver-file-to-run-{pid}-open.html").read_text(encoding="utf-8")
+        open_url = re.search(r'url=([^"]+)"', html).group(1)
+        assert open_url.startswith(url), open_url
+        yield CourseLab(open_url=open_url, first_notebook=COURSE.FIRST_NOTEBOOK)
