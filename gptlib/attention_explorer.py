@@ -9,8 +9,8 @@ matrices the widget draws:
 2. ``mask``: True where a query may not look (a future token, or a padding token);
 3. ``weights``: the row-wise softmax — each row sums to 1, hidden entries are exactly 0.
 
-``model_attention_maps`` takes the queries and keys of one head of one layer of a real
-``GPTModel``; ``toy_queries_keys`` makes deterministic ones when there is no model.
+``toy_queries_keys`` makes deterministic queries and keys for any sentence (day 3 has no trained
+model yet; day 5's ``gptlib.probe`` plugs a trained model's heads into the same explorer).
 ``attention_explorer(...)`` builds the ipywidgets UI; it only wires controls to these
 functions and to ``plot_attention_maps``. ``tests/test_attention_explorer.py`` tests them all.
 """
@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import Tensor
 
+from .tokenizer import end_of_text_id
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .model import GPTModel
-
-__all__ = ["AttentionMaps", "attention_maps", "toy_queries_keys", "model_attention_maps", "split_words",
+__all__ = ["AttentionMaps", "attention_maps", "toy_queries_keys", "split_words",
            "displayable_label", "plot_attention_maps", "AttentionExplorer", "attention_explorer"]
 
 DEFAULT_SENTENCES = ["你好世界啊", "the cat sat on the mat", "Your journey starts with one step"]
@@ -103,40 +103,6 @@ def toy_queries_keys(tokens: Sequence[str], d_model: int = 16, d_k: int = 8, see
     w_query = torch.randn(d_model, d_k, generator=g) / math.sqrt(d_model) * 2
     w_key = torch.randn(d_model, d_k, generator=g) / math.sqrt(d_model) * 2
     return x @ w_query, x @ w_key
-
-
-@torch.no_grad()
-def model_attention_maps(model: "GPTModel", token_ids: Sequence[int] | Tensor, layer: int, head: int, *,
-                         causal: bool = True, scale: bool = True,
-                         padding_mask: Tensor | Sequence[bool] | None = None,
-                         tokens: Sequence[str] | None = None) -> AttentionMaps:
-    """``attention_maps`` for head ``head`` of block ``layer`` of ``model`` on ``token_ids``.
-
-    A forward pre-hook catches the input of that block's attention (after ``norm1``), and the
-    layer's own ``project_qkv`` turns it into queries and keys; with ``causal=True, scale=True``
-    and no padding, ``weights`` are exactly the weights the model used.
-
-    ``padding_mask`` is applied to this head's scores only: ``GPTModel`` itself has no padding
-    mask, so earlier layers did see any pad tokens. (A causal model never needs one for padding
-    on the right: no real token can look ahead at it.)
-    """
-    n_layers, n_heads = len(model.trf_blocks), model.cfg.n_heads
-    if not 0 <= layer < n_layers or not 0 <= head < n_heads:
-        raise ValueError(f"layer must be in [0, {n_layers}) and head in [0, {n_heads}), got layer {layer}, head {head}")
-    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
-    attention = model.trf_blocks[layer].att
-    captured: list[Tensor] = []
-    handle = attention.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
-    was_training = model.training
-    try:
-        model.eval()
-        model(ids.to(next(model.parameters()).device))
-    finally:
-        handle.remove()
-        model.train(was_training)
-    q, k, _ = attention.project_qkv(captured[0])
-    return attention_maps(q[0, head].float().cpu(), k[0, head].float().cpu(), causal=causal, scale=scale,
-                          padding_mask=padding_mask, tokens=tokens)
 
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei",
@@ -212,16 +178,15 @@ class AttentionExplorer:
     """The widget returned by ``attention_explorer``: controls + an Output showing the heatmaps.
 
     ``maps`` holds the ``AttentionMaps`` last drawn; ``update()`` recomputes and redraws (every
-    control calls it when its value changes). Displaying the object displays ``ui``.
+    control calls it when its value changes). Displaying the object displays ``ui``. Subclasses
+    (day 5's ``gptlib.probe.ModelAttentionExplorer``) add controls and compute the maps another way.
     """
 
-    def __init__(self, model: "GPTModel | None", tokenizer: Any, sentences: Sequence[str], pad_to: int | None,
-                 pad_id: int | None, seed: int) -> None:
+    def __init__(self, tokenizer: Any, sentences: Sequence[str], pad_to: int | None, pad_id: int | None,
+                 seed: int) -> None:
         import ipywidgets as widgets
 
-        if model is not None and tokenizer is None:
-            raise ValueError("attention_explorer(model=...) also needs the tokenizer that made its token ids")
-        self.model, self.tokenizer, self.seed = model, tokenizer, seed
+        self.tokenizer, self.seed = tokenizer, seed
         self.pad_id = pad_id if pad_id is not None else self._default_pad_id()
         self.pad_to = pad_to or max(len(self.tokenize(s)[0]) for s in sentences) + 2
         self.maps: AttentionMaps | None = None
@@ -232,12 +197,8 @@ class AttentionExplorer:
         self.pad_side = widgets.Dropdown(options=["none", "right", "left"], value="right",
                                          description="padding")
         self.mask_padding = widgets.Checkbox(value=True, description="padding mask")
-        controls = [self.sentence, widgets.HBox([self.causal, self.scale]), widgets.HBox([self.pad_side, self.mask_padding])]
-        self.layer = self.head = None
-        if model is not None:
-            self.layer = widgets.IntSlider(value=0, min=0, max=len(model.trf_blocks) - 1, description="layer")
-            self.head = widgets.IntSlider(value=0, min=0, max=model.cfg.n_heads - 1, description="head")
-            controls.append(widgets.HBox([self.layer, self.head]))
+        controls = [self.sentence, widgets.HBox([self.causal, self.scale]),
+                    widgets.HBox([self.pad_side, self.mask_padding]), *self.extra_controls()]
         self.output = widgets.Output()
         self.ui = widgets.VBox([*controls, self.output])
         for control in controls:
@@ -245,11 +206,15 @@ class AttentionExplorer:
                 child.observe(lambda change: self.update(), names="value")
         self.update()
 
+    def extra_controls(self) -> list:
+        """More widgets under the standard ones (none here)."""
+        return []
+
     def _default_pad_id(self) -> int:
-        eot = getattr(self.tokenizer, "eot_token", None)  # tiktoken's <|endoftext|>
-        if eot is None and self.tokenizer is not None:
-            eot = getattr(self.tokenizer, "special_tokens", {}).get("<|endoftext|>")
-        return int(eot) if eot is not None else 0
+        try:
+            return end_of_text_id(self.tokenizer) if self.tokenizer is not None else 0
+        except ValueError:
+            return 0
 
     def tokenize(self, text: str) -> tuple[list[str], list[int]]:
         """(labels, ids): the tokenizer's pieces, or ``split_words`` when there is none (ids then unused)."""
@@ -273,33 +238,33 @@ class AttentionExplorer:
             return text
         return "".join(f"\\x{b:02x}" for b in raw)
 
-    def compute(self) -> AttentionMaps:
-        """The maps for the current control values (what ``update`` draws)."""
+    def padded(self) -> tuple[list[str], list[int], list[bool]]:
+        """(labels, ids, is_pad) of the current sentence, padded as the controls say."""
         labels, ids = self.tokenize(self.sentence.value or " ")
-        if self.model is not None:
-            ids = ids[-self.model.cfg.context_length:]
-            labels = labels[-len(ids):]
         pad = [False] * len(labels)
         extra = max(self.pad_to - len(labels), 0) if self.pad_side.value != "none" else 0
+        if extra and self.pad_side.value == "right":
+            return labels + ["<pad>"] * extra, ids + [self.pad_id] * extra, pad + [True] * extra
         if extra:
-            if self.pad_side.value == "right":
-                labels, ids, pad = labels + ["<pad>"] * extra, ids + [self.pad_id] * extra, pad + [True] * extra
-            else:
-                labels, ids, pad = ["<pad>"] * extra + labels, [self.pad_id] * extra + ids, [True] * extra + pad
-        options = dict(causal=self.causal.value, scale=self.scale.value,
-                       padding_mask=pad if self.mask_padding.value else None, tokens=labels)
-        if self.model is not None:
-            return model_attention_maps(self.model, ids, self.layer.value, self.head.value, **options)
+            return ["<pad>"] * extra + labels, [self.pad_id] * extra + ids, [True] * extra + pad
+        return labels, ids, pad
+
+    def compute(self) -> AttentionMaps:
+        """The maps for the current control values (what ``update`` draws): toy queries and keys."""
+        labels, ids, pad = self.padded()
         queries, keys = toy_queries_keys(labels, seed=self.seed)
-        return attention_maps(queries, keys, **options)
+        return attention_maps(queries, keys, causal=self.causal.value, scale=self.scale.value,
+                              padding_mask=pad if self.mask_padding.value else None, tokens=labels)
+
+    def title(self) -> str:
+        return "random toy projections"
 
     def update(self) -> None:
         """Recompute the maps and redraw the three heatmaps in the Output widget."""
         import matplotlib.pyplot as plt
 
         self.maps = self.compute()
-        where = f"layer {self.layer.value}, head {self.head.value}" if self.model is not None else "random toy projections"
-        figure = plot_attention_maps(self.maps, title=where)
+        figure = plot_attention_maps(self.maps, title=self.title())
         png = io.BytesIO()
         figure.savefig(png, format="png", dpi=80)
         plt.close(figure)
@@ -311,16 +276,13 @@ class AttentionExplorer:
         return self.ui._repr_mimebundle_(**kwargs)
 
 
-def attention_explorer(model: "GPTModel | None" = None, tokenizer: Any = None,
-                       sentences: Sequence[str] | None = None, *, pad_to: int | None = None,
+def attention_explorer(tokenizer: Any = None, sentences: Sequence[str] | None = None, *, pad_to: int | None = None,
                        pad_id: int | None = None, seed: int = 0) -> AttentionExplorer:
     """Build the attention-mask explorer widget (display the returned object in a notebook).
 
-    Without a model, queries and keys are ``toy_queries_keys`` of the words (deterministic).
-    With a ``GPTModel`` (and its ``tokenizer``: tiktoken or ``BPETokenizer``), sliders pick the
-    layer and head, and the maps are that head's real ones. ``pad_to`` is the length the
-    sentence is padded to (default: longest sentence + 2) with ``pad_id`` (default: the
-    tokenizer's ``<|endoftext|>``).
+    Queries and keys are ``toy_queries_keys`` of the tokens (deterministic): words and single
+    Chinese characters, or a tokenizer's pieces. ``pad_to`` is the length the sentence is padded
+    to (default: longest sentence + 2) with ``pad_id`` (default: the tokenizer's ``<|endoftext|>``).
     """
     sentences = list(sentences) if sentences else list(DEFAULT_SENTENCES)
-    return AttentionExplorer(model, tokenizer, sentences, pad_to, pad_id, seed)
+    return AttentionExplorer(tokenizer, sentences, pad_to, pad_id, seed)

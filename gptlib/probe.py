@@ -1,21 +1,22 @@
 """Day 5: looking inside a trained model — what its attention heads do.
 
 ``model_attention_maps`` takes the queries and keys of one head of one block of a ``GPTModel``
-and returns day 3's ``AttentionMaps`` (scores, mask, weights), so the explorer and the plots of
-day 3 can show what a trained model really attends to.
+and returns day 3's ``AttentionMaps`` (scores, mask, weights), so day 3's plots show what a
+trained model really attends to; ``model_attention_explorer`` is day 3's widget with layer and
+head sliders over such a model.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
 
-from .attention_explorer import AttentionMaps, attention_maps
+from .attention_explorer import DEFAULT_SENTENCES, AttentionExplorer, AttentionMaps, attention_maps
 from .model import GPTModel
 from .runtime import evaluating
 
-__all__ = ["model_attention_maps"]
+__all__ = ["model_attention_maps", "ModelAttentionExplorer", "model_attention_explorer"]
 
 
 def model_attention_maps(model: GPTModel, token_ids: Sequence[int] | Tensor, layer: int, head: int, *,
@@ -43,3 +44,37 @@ def model_attention_maps(model: GPTModel, token_ids: Sequence[int] | Tensor, lay
         handle.remove()
     return attention_maps(q[0, head].float().cpu(), k[0, head].float().cpu(), causal=causal, scale=scale,
                           padding_mask=padding_mask, tokens=tokens)
+
+
+class ModelAttentionExplorer(AttentionExplorer):
+    """Day 3's explorer over a trained ``GPTModel``: sliders pick the block and the head."""
+
+    def __init__(self, model: GPTModel, tokenizer: Any, sentences: Sequence[str], pad_to: int | None,
+                 pad_id: int | None) -> None:
+        self.model = model
+        super().__init__(tokenizer, sentences, pad_to, pad_id, seed=0)
+
+    def extra_controls(self) -> list:
+        import ipywidgets as widgets
+
+        self.layer = widgets.IntSlider(value=0, min=0, max=len(self.model.trf_blocks) - 1, description="layer")
+        self.head = widgets.IntSlider(value=0, min=0, max=self.model.cfg.n_heads - 1, description="head")
+        return [widgets.HBox([self.layer, self.head])]
+
+    def compute(self) -> AttentionMaps:
+        labels, ids, pad = self.padded()
+        keep = self.model.cfg.context_length  # the model sees at most this many tokens
+        labels, ids, pad = labels[-keep:], ids[-keep:], pad[-keep:]
+        return model_attention_maps(self.model, ids, self.layer.value, self.head.value, causal=self.causal.value,
+                                    scale=self.scale.value, padding_mask=pad if self.mask_padding.value else None,
+                                    tokens=labels)
+
+    def title(self) -> str:
+        return f"layer {self.layer.value}, head {self.head.value}"
+
+
+def model_attention_explorer(model: GPTModel, tokenizer: Any, sentences: Sequence[str] | None = None, *,
+                             pad_to: int | None = None, pad_id: int | None = None) -> ModelAttentionExplorer:
+    """Day 3's attention explorer over ``model`` and the ``tokenizer`` that made its ids."""
+    return ModelAttentionExplorer(model, tokenizer, list(sentences) if sentences else list(DEFAULT_SENTENCES),
+                                  pad_to, pad_id)
