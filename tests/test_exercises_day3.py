@@ -8,36 +8,74 @@ from exercise_harness import exercise_sources, verdict
 STUBS = exercise_sources("notebooks/day3_attention.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day3_solutions.ipynb")
 
+CAUSAL = ("def causal_weights(s):\n    t = s.shape[0]\n    m = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)\n"
+          "    return {}")  # a causal softmax with the mistake filled in
+
+DROPOUT = ("def attention_dropout(weights, p, training):\n    if not training:\n        return weights\n"
+           "    return {}")  # a training path with the mistake filled in
+
+SCORES = "scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)"
+MERGE = "context = (weights @ v).transpose(1, 2).reshape(b, t, -1)"
+SOFTMAX = 'weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)'
+
+
+def solution_with(*replacements: tuple[str, str]) -> str:
+    """The reference solution of 3.3 with some of its lines made wrong on purpose."""
+    source = SOLUTIONS["3.3"][0]
+    for old, new in replacements:
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
+
+
 WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
     "3.1": [
         ("def scaled_scores(q, k):\n    return q @ k.T", "divide by sqrt(d_k)"),
         ("def scaled_scores(q, k):\n    return q @ k.T / k.shape[-1]", "square root"),
         ("def scaled_scores(q, k):\n    return k @ q.T / math.sqrt(k.shape[-1])", "q @ k.T, not k @ q.T"),
+        ("def scaled_scores(q, k):\n    return q @ k.T / math.sqrt(q.shape[0])", "the number of tokens"),
     ],
     "3.2": [
-        ("def causal_weights(s):\n    t = s.shape[0]\n    m = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)\n"
-         "    return torch.softmax(s.masked_fill(m, 0.0), dim=-1)", "masked with 0 instead of -inf"),
-        ("def causal_weights(s):\n    t = s.shape[0]\n    m = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)\n"
-         "    return torch.softmax(s.masked_fill(m, float('-inf')), dim=0)", "wrong dimension"),
-        ("def causal_weights(s):\n    t = s.shape[0]\n    m = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)\n"
-         "    return torch.softmax(s, dim=-1).masked_fill(m, 0.0)", "rows must sum to 1"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(m, 0.0), dim=-1)"), "masked with 0 instead of -inf"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(m, float('-inf')), dim=0)"), "softmax over the wrong dimension"),
+        (CAUSAL.format("torch.softmax(s, dim=-1).masked_fill(m, 0.0)"), "zeroed after the softmax"),
+        (CAUSAL.format("torch.softmax(s, dim=-1)"), "every token sees the future"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(m.T, float('-inf')), dim=-1)"), "hides the past"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(m, -100.0), dim=-1)"), "not exactly 0"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(torch.triu(torch.ones_like(m), 0), float('-inf')), dim=-1)"),
+         "A token must see itself"),
     ],
     "3.3": [
-        (SOLUTIONS["3.3"][0].replace("scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)",
-                                     "scores = q @ k.transpose(-2, -1)"), "not divided by sqrt(head_dim)"),
-        (SOLUTIONS["3.3"][0].replace("scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)",
-                                     "scores = q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1])"), "sqrt(d_out)"),
-        (SOLUTIONS["3.3"][0].replace('weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)',
-                                     "weights = torch.softmax(scores, dim=-1)"), "causal mask is missing"),
-        (SOLUTIONS["3.3"][0].replace("return z.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)",
-                                     "return z.reshape(b, self.num_heads, t, self.head_dim)")
-         .replace("context = (weights @ v).transpose(1, 2).reshape(b, t, -1)",
-                  "context = (weights @ v).reshape(b, t, -1)"), "without transposing back"),
-        (SOLUTIONS["3.3"][0].replace("context = (weights @ v).transpose(1, 2).reshape(b, t, -1)",
-                                     "context = (weights @ v).reshape(b, t, -1)"), "differ from multi-head attention"),
+        (solution_with((SCORES, "scores = q @ k.transpose(-2, -1)")), "not divided by sqrt(head_dim)"),
+        (solution_with((SCORES, "scores = q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1])")), "sqrt(d_in)"),
+        (solution_with((SCORES, "scores = q @ k.transpose(-2, -1) / math.sqrt(self.num_heads * self.head_dim)")),
+         "sqrt(d_out)"),
+        (solution_with((SOFTMAX, "weights = torch.softmax(scores, dim=-1)")), "causal mask is missing"),
+        (solution_with((SOFTMAX, 'weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-2)')),
+         "softmax over the wrong dimension"),
+        (solution_with(("return z.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)",
+                        "return z.reshape(b, self.num_heads, t, self.head_dim)"),
+                       (MERGE, "context = (weights @ v).reshape(b, t, -1)")), "split without transposing"),
+        (solution_with((MERGE, "context = (weights @ v).reshape(b, t, -1)")), "merged without transposing back"),
+        (solution_with(("return self.out_proj(context)", "return context")), "out_proj is never applied"),
+        (solution_with(("diagonal=1)", "diagonal=0)")), "A token must see itself"),
+        (solution_with(("context = (weights @ v)", "context = (weights @ k)")), "differ from multi-head attention"),
+        (solution_with(("self.W_query = nn.Linear(d_in, d_out, bias=False)", "self.W_query = nn.Linear(d_out, d_in)")),
+         "W_query, W_key, W_value map d_in -> d_out"),
         ("class CausalAttention(nn.Module):\n    def __init__(self, d_in, d_out, num_heads):\n        super().__init__()\n"
          "        self.qkv = nn.Linear(d_in, 3 * d_out)\n    def forward(self, x):\n        return x",
          "named W_query, W_key, W_value and out_proj"),
+    ],
+    "3.4": [
+        (DROPOUT.format("weights * (torch.rand_like(weights) >= p)"), "survivors keep their old value"),
+        (DROPOUT.format("weights * (torch.rand_like(weights) < p) / (1 - p)"), "not to keep"),
+        (DROPOUT.format("weights * (torch.rand_like(weights) >= p) * (1 - p)"), "multiplied by 1 - p"),
+        (DROPOUT.format("weights * (torch.rand_like(weights) >= p) / p"), "divided by p"),
+        (DROPOUT.format("weights / (1 - p)"), "nothing was dropped"),
+        ("def attention_dropout(weights, p, training):\n    return weights * (torch.rand_like(weights) >= p) / (1 - p)",
+         "with training=False"),
+        ("def attention_dropout(weights, p, training):\n    if training:\n"
+         "        return weights * (torch.rand_like(weights) >= p) / (1 - p)", "not None"),
     ],
 }
 
@@ -57,6 +95,10 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
            "        for q, k, v in zip(*(p(x).chunk(self.h, dim=-1) for p in (self.W_query, self.W_key, self.W_value))):\n"
            "            heads.append(F.scaled_dot_product_attention(q, k, v, is_causal=True))\n"
            "        return self.out_proj(torch.cat(heads, dim=-1))",
+    "3.4": "def attention_dropout(weights, p, training):\n"
+           "    keep = torch.bernoulli(torch.full_like(weights, 1 - p)) if training else torch.ones_like(weights)\n"
+           "    scale = 1 / (1 - p) if training else 1.0\n"
+           "    return torch.where(keep.bool(), weights * scale, torch.zeros(()))",
 }
 
 
@@ -85,5 +127,5 @@ def test_a_differently_written_solution_passes(name):
 
 
 def test_every_exercise_is_covered():
-    assert set(STUBS) == set(SOLUTIONS) == set(WRONG) == set(ALTERNATIVE) == {"3.1", "3.2", "3.3"}
+    assert set(STUBS) == set(SOLUTIONS) == set(WRONG) == set(ALTERNATIVE) == {"3.1", "3.2", "3.3", "3.4"}
     assert all(len(cases) >= 2 for cases in WRONG.values())
