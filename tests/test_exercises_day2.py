@@ -1,0 +1,100 @@
+"""Day 2's exercises: the untouched stub is "not done", plausible mistakes get their intended hint, and the
+reference solution and a differently written correct one pass."""
+from __future__ import annotations
+
+import pytest
+from exercise_harness import exercise_sources, verdict
+
+STUBS = exercise_sources("notebooks/day2_embed.ipynb")
+SOLUTIONS = exercise_sources("notebooks/solutions/day2_solutions.ipynb")
+
+WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
+    "2.1": [
+        ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids, weight.shape[0]) @ weight",
+         "F.one_hot returns int64"),
+        ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids).float() @ weight", "Pass num_classes"),
+        ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids) @ weight", "two fixes"),
+        ("def one_hot_lookup(ids, weight):\n    return weight.T @ F.one_hot(ids, len(weight)).float().T",
+         "one_hot @ weight, not weight.T @ one_hot.T"),
+        ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids, len(weight)).float()", "the one-hot itself"),
+        ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids, len(weight)).float() @ weight.detach()",
+         "no gradient reaches the weight"),
+        ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids + 1, len(weight) + 1)[:, :-1].float() @ weight",
+         "row n must be row ids[n]"),
+    ],
+    "2.2": [
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids]", "position embeddings are missing"),
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos[1:ids.shape[1] + 1]", "positions start at 0"),
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids] + torch.arange(ids.shape[1]).unsqueeze(-1)",
+         "position numbers 0..T-1 themselves"),
+        ("def embed_batch(ids, tok, pos):\n    return ids.unsqueeze(-1) + pos[:ids.shape[1]]", "token ids themselves"),
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos[torch.arange(len(ids))]", "T = ids.shape[1]"),
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos", "whole position table"),
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos[:ids.shape[0]].unsqueeze(1)",
+         "same position vector"),
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos[:ids.numel()].view(*ids.shape, -1)",
+         "starts again at position 0"),
+        ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos[ids]", "indexed by token ids"),
+        ("def embed_batch(ids, tok, pos):\n"
+         "    return torch.cat([tok[ids], pos[:ids.shape[1]].expand(ids.shape[0], -1, -1)], dim=-1)",
+         "don't concatenate"),
+    ],
+    "2.3": [
+        ("def embedding_grad(ids, grad_out, vocab_size):\n    grad = torch.zeros(vocab_size, grad_out.shape[1])\n"
+         "    grad[ids] += grad_out\n    return grad", "keeps only one"),
+        ("def embedding_grad(ids, grad_out, vocab_size):\n    grad = torch.zeros(vocab_size, grad_out.shape[1])\n"
+         "    grad[ids] = grad_out\n    return grad", "keeps only one"),
+        ("def embedding_grad(ids, grad_out, vocab_size):\n    return grad_out.sum(0).expand(vocab_size, -1)",
+         "never looked up"),
+        ("def embedding_grad(ids, grad_out, vocab_size):\n    return grad_out", "one gradient per lookup"),
+        ("def embedding_grad(ids, grad_out, vocab_size):\n    return grad_out.T @ F.one_hot(ids, vocab_size).float()",
+         "the gradient is transposed"),
+        ("def embedding_grad(ids, grad_out, vocab_size):\n    one_hot = F.one_hot(ids, vocab_size).float()\n"
+         "    return (one_hot.T @ grad_out) / one_hot.sum(0).clamp(min=1).unsqueeze(1)", "the mean"),
+        ("def embedding_grad(ids, grad_out, vocab_size):\n    return F.one_hot(ids, vocab_size).T @ grad_out",
+         "gradients are integers"),
+    ],
+}
+
+ALTERNATIVE = {  # exercise -> a correct answer written differently from the reference
+    "2.1": "def one_hot_lookup(ids, weight):\n"
+           "    return torch.einsum('nv,vc->nc', F.one_hot(ids, num_classes=len(weight)).to(weight.dtype), weight)",
+    "2.2": "def embed_batch(ids, tok_weight, pos_weight):\n"
+           "    b, t = ids.shape\n"
+           "    out = torch.empty(b, t, tok_weight.shape[1])\n"
+           "    for i in range(b):\n"
+           "        for j in range(t):\n"
+           "            out[i, j] = tok_weight[ids[i, j]] + pos_weight[j]\n"
+           "    return out",
+    "2.3": "def embedding_grad(ids, grad_out, vocab_size):\n"
+           "    return F.one_hot(ids, vocab_size).float().T @ grad_out",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STUBS))
+def test_untouched_stub_is_not_done(name):
+    result = verdict(name, *STUBS[name])
+    assert result.status == "not done", result.line
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_reference_solution_passes(name):
+    result = verdict(name, *SOLUTIONS[name])
+    assert result.passed, result.line
+
+
+@pytest.mark.parametrize("name, source, hint", [(n, s, h) for n, cases in WRONG.items() for s, h in cases])
+def test_plausible_mistakes_get_their_hint(name, source, hint):
+    result = verdict(name, source, STUBS[name][1])
+    assert result.status == "wrong" and hint in result.line, result.line
+
+
+@pytest.mark.parametrize("name", sorted(ALTERNATIVE))
+def test_a_differently_written_solution_passes(name):
+    result = verdict(name, ALTERNATIVE[name], STUBS[name][1])
+    assert result.passed, result.line
+
+
+def test_every_exercise_is_covered():
+    assert set(STUBS) == set(SOLUTIONS) == set(WRONG) == set(ALTERNATIVE) == {"2.1", "2.2", "2.3"}
+    assert all(len(cases) >= 2 for cases in WRONG.values())
