@@ -1,0 +1,123 @@
+"""Day 1's exercises: the untouched stub is "not done", plausible mistakes get their intended hint, and the
+reference solution and a differently written correct one pass."""
+from __future__ import annotations
+
+import pytest
+from exercise_harness import exercise_sources, verdict
+
+STUBS = exercise_sources("notebooks/day1_tokenize.ipynb")
+SOLUTIONS = exercise_sources("notebooks/solutions/day1_solutions.ipynb")
+
+COUNT = SOLUTIONS["1.1"][0]
+MERGE = SOLUTIONS["1.2"][0]
+ENCODE = SOLUTIONS["1.3"][0]
+DECODE = "def decode_tokens(ids, vocab):\n    return "
+
+WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
+    "1.1": [
+        ("def count_chunk_pairs(chunks):\n    ids = [i for chunk in chunks for i in chunk]\n    counts = {}\n"
+         "    for pair in zip(ids, ids[1:]):\n        counts[pair] = counts.get(pair, 0) + 1\n    return counts",
+         "across a chunk boundary"),
+        (COUNT.replace("    counts = {}\n    for ids in chunks:\n", "    for ids in chunks:\n        counts = {}\n"),
+         "only the last chunk's pairs"),
+        (COUNT.replace("counts[pair] = counts.get(pair, 0) + 1", "counts[pair] = 1"), "every count is 1"),
+        (COUNT.replace("zip(ids, ids[1:])", "zip(ids, ids[1:-1])"), "last pair of each chunk is missing"),
+        (COUNT.replace("zip(ids, ids[1:])", "zip(ids[::2], ids[1::2])"), "pairs overlap"),
+        ("def count_chunk_pairs(chunks):\n    return [pair for ids in chunks for pair in zip(ids, ids[1:])]",
+         "return a dict"),
+    ],
+    "1.2": [
+        (MERGE.replace("            i += 2", "            i += 1"), "move past both ids (i += 2)"),
+        ("def replace_pair(ids, pair, new_id):\n    out, i = [], len(ids) - 1\n    while i >= 0:\n"
+         "        if i > 0 and (ids[i - 1], ids[i]) == pair:\n            out.insert(0, new_id)\n"
+         "            i -= 2\n        else:\n            out.insert(0, ids[i])\n            i -= 1\n    return out",
+         "merged from the right"),
+        (MERGE.replace("while i < len(ids):", "while i < len(ids) - 1:"), "the last id was lost"),
+        ("def replace_pair(ids, pair, new_id):\n    for i in range(len(ids) - 1):\n"
+         "        if (ids[i], ids[i + 1]) == pair:\n            return ids[:i] + [new_id] + ids[i + 2:]\n"
+         "    return ids",
+         "only the first occurrence"),
+        (MERGE.replace("(ids[i], ids[i + 1]) == pair", "{ids[i], ids[i + 1]} == set(pair)"),
+         "a pair is ordered"),
+        ("def replace_pair(ids, pair, new_id):\n    i = 0\n    while i < len(ids) - 1:\n"
+         "        if (ids[i], ids[i + 1]) == pair:\n            ids[i:i + 2] = [new_id]\n        i += 1\n"
+         "    return ids",
+         "changed the list it was given"),
+    ],
+    "1.3": [
+        (ENCODE.replace("learned = [pair for pair in zip(ids, ids[1:]) if pair in merges]",
+                        "learned = {}\n        for pair in zip(ids, ids[1:]):\n            if pair in merges:\n"
+                        "                learned[pair] = learned.get(pair, 0) + 1")
+         .replace("pair = min(learned, key=merges.get)", "pair = max(learned, key=learned.get)"), "most frequent pair"),
+        (ENCODE.replace("pair = min(learned, key=merges.get)", "pair = max(learned, key=merges.get)"), "min, not max"),
+        (ENCODE.replace("pair = min(learned, key=merges.get)", "pair = learned[0]"), "leftmost learned pair"),
+        (ENCODE.replace("        ids = out\n", "        return out\n"), "only one merge was applied"),
+        ("def encode_chunk(ids, merges):\n    out, i = [], 0\n    while i < len(ids):\n"
+         "        if tuple(ids[i:i + 2]) in merges:\n            out.append(merges[tuple(ids[i:i + 2])])\n"
+         "            i += 2\n        else:\n            out.append(ids[i])\n            i += 1\n    return out",
+         "stopped after one pass"),
+        ("def encode_chunk(ids, merges):\n"
+         "    for pair in sorted({p for p in zip(ids, ids[1:]) if p in merges}, key=merges.get):\n"
+         "        out, i = [], 0\n        while i < len(ids):\n"
+         "            if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:\n                out.append(merges[pair])\n"
+         "                i += 2\n            else:\n                out.append(ids[i])\n                i += 1\n"
+         "        ids = out\n    return ids", "stopped after one pass"),
+        (ENCODE.replace("out.append(merges[pair])", "out.append(pair[0])"), "spell other bytes"),
+    ],
+    "1.4": [(DECODE + body, hint) for body, hint in [
+        ("''.join(vocab[i].decode('utf-8', errors='replace') for i in ids)", "decoding each token on its own"),
+        ("''.join(vocab[i].decode('utf-8') for i in ids)", "decoding each token on its own"),
+        ("b''.join(vocab[i] for i in ids).decode('utf-8')", "errors='replace'"),
+        ("b''.join(vocab[i] for i in ids).decode('utf-8', errors='ignore')", "errors='replace'"),
+        ("b''.join(vocab[i] for i in ids)", "return a str"),
+        ("b''.join(vocab[i] for i in ids).decode('latin-1')", "Latin-1"),
+        ("''.join(chr(i) for i in ids)", "not a character code"),
+    ]],
+}
+
+ALTERNATIVE = {  # exercise -> a correct answer written differently from the reference
+    "1.1": "def count_chunk_pairs(chunks):\n    from collections import Counter\n"
+           "    return Counter(pair for ids in chunks for pair in zip(ids, ids[1:]))",
+    "1.2": "def replace_pair(ids, pair, new_id):\n    out = []\n    for x in ids:\n"
+           "        if out and out[-1] == pair[0] and x == pair[1]:\n            out[-1] = new_id\n"
+           "        else:\n            out.append(x)\n    return out",
+    # every merge in learning order, each applied once to the whole chunk: the same tokens, because a merge
+    # only ever creates pairs that were learned later
+    "1.3": "def encode_chunk(ids, merges):\n    for pair, new_id in sorted(merges.items(), key=lambda kv: kv[1]):\n"
+           "        out = []\n        for x in ids:\n            if out and (out[-1], x) == pair:\n"
+           "                out[-1] = new_id\n            else:\n                out.append(x)\n        ids = out\n"
+           "    return list(ids)",
+    # streaming: an incremental decoder holds back the bytes of an unfinished character until the end
+    "1.4": "def decode_tokens(ids, vocab):\n    import codecs\n"
+           "    decoder = codecs.getincrementaldecoder('utf-8')(errors='replace')\n"
+           "    return ''.join(decoder.decode(vocab[i]) for i in ids) + decoder.decode(b'', final=True)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STUBS))
+def test_untouched_stub_is_not_done(name):
+    result = verdict(name, *STUBS[name])
+    assert result.status == "not done", result.line
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_reference_solution_passes(name):
+    result = verdict(name, *SOLUTIONS[name])
+    assert result.passed, result.line
+
+
+@pytest.mark.parametrize("name, source, hint", [(n, s, h) for n, cases in WRONG.items() for s, h in cases])
+def test_plausible_mistakes_get_their_hint(name, source, hint):
+    result = verdict(name, source, STUBS[name][1])
+    assert result.status == "wrong" and hint in result.line, result.line
+
+
+@pytest.mark.parametrize("name", sorted(ALTERNATIVE))
+def test_a_differently_written_solution_passes(name):
+    result = verdict(name, ALTERNATIVE[name], STUBS[name][1])
+    assert result.passed, result.line
+
+
+def test_every_exercise_is_covered():
+    assert set(STUBS) == set(SOLUTIONS) == set(WRONG) == set(ALTERNATIVE) == {"1.1", "1.2", "1.3", "1.4"}
+    assert all(len(cases) >= 2 for cases in WRONG.values())
