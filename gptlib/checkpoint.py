@@ -4,7 +4,7 @@ A checkpoint holds everything needed to continue a run exactly where it stopped:
 weights, the optimizer's moment estimates, the learning-rate scheduler's position, the step,
 the random number generators' states, the loss history and the model's configuration.
 
-Two rules keep it safe:
+Three rules keep it safe:
 
 - **Atomic writes.** The file is written under a temporary name and then renamed with
   ``os.replace``, which is atomic: a crash mid-write leaves the previous checkpoint intact,
@@ -12,10 +12,14 @@ Two rules keep it safe:
 - **No code on load.** ``torch.load(..., weights_only=True)`` refuses anything but tensors and
   plain Python values, so opening a checkpoint cannot run code. That is why the config is a
   plain dict and the random states are tensors and lists.
+- **A checksum.** The checkpoint records the sha256 of everything it holds (every tensor's
+  bytes, every plain value), and loading recomputes it: a flipped bit on a disk or in a copy is
+  an error, never silently changed weights.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -28,10 +32,10 @@ from .files import write_atomically
 from .runtime import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "update_checkpoint", "load_model",
-           "model_config"]
+           "model_config", "checkpoint_sha256", "error_detail"]
 
 FORMAT = "gptlib-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: with "sha256", the checksum of everything else in the file
 
 
 class CheckpointError(ValueError):
@@ -74,7 +78,35 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
         "train_config": train_config or {},
         "extra": extra or {},
     }
+    payload["sha256"] = checkpoint_sha256(payload)  # load_checkpoint recomputes it: corruption is caught
     return write_atomically(path, lambda f: torch.save(payload, f))
+
+
+def checkpoint_sha256(ckpt: dict[str, Any]) -> str:
+    """The sha256 of a checkpoint's contents, its own ``"sha256"`` entry left out: every key and
+    plain value, and every tensor's dtype, shape and bytes, in the order they are stored."""
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().to("cpu").contiguous()
+            digest.update(f"tensor {t.dtype} {tuple(t.shape)};".encode())
+            if t.numel():
+                digest.update(t.reshape(-1).view(torch.uint8).numpy())
+        elif isinstance(value, dict):
+            digest.update(f"dict {len(value)};".encode())
+            for key, item in value.items():
+                feed(key)
+                feed(item)
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"{type(value).__name__} {len(value)};".encode())
+            for item in value:
+                feed(item)
+        else:
+            digest.update(f"{type(value).__name__} {value!r};".encode())
+
+    feed({key: value for key, value in ckpt.items() if key != "sha256"})
+    return digest.hexdigest()
 
 
 def _config_mismatch(saved: dict | None, current: dict | None) -> str:
@@ -97,23 +129,14 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train first, or check the path")
-    try:
-        # Always onto the CPU: load_state_dict copies weights and optimizer state onto the model's
-        # own device, and the random states must stay CPU tensors whatever the device.
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path.name}: {first_line}; "
-                              f"the file is damaged or not a gptlib checkpoint") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a gptlib checkpoint (saved by save_checkpoint)")
+    ckpt = _read(path)
     if model is not None:
-        diff = _config_mismatch(ckpt.get("config"), model_config(model))
+        diff = _config_mismatch(ckpt["config"], model_config(model))
         if diff:
             raise CheckpointError(f"checkpoint {path.name} is for another model configuration ({diff}); "
                                   f"build the model with GPTConfig.from_dict(checkpoint['config']) "
                                   f"or start a fresh run")
-        _unwrap(model).load_state_dict(ckpt["model"])
+        _load_weights(_unwrap(model), ckpt, path)
     if optimizer is not None:
         if ckpt.get("optimizer") is None:
             raise CheckpointError(f"checkpoint {path.name} holds no optimizer state, so it cannot resume training")
@@ -121,14 +144,73 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     if scheduler is not None and ckpt.get("scheduler") is not None:
         scheduler.load_state_dict(ckpt["scheduler"])
     if restore_rng:
-        set_rng_state(ckpt["rng"])
+        try:
+            set_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CheckpointError(f"checkpoint {path.name} holds damaged random states ({error_detail(exc)}); "
+                                  "it cannot resume exactly: start a fresh run") from None
     return ckpt
+
+
+def error_detail(exc: BaseException) -> str:
+    """The informative first line of an error, for one-line messages: for ``load_state_dict``'s
+    report, the first mismatch ("size mismatch for tok_emb.weight: ..."), not its header."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        return lines[1]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """``torch.load`` with ``weights_only=True``, then the checks every checkpoint must pass:
+    the format, the checksum, and the types of its parts."""
+    try:
+        # Always onto the CPU: load_state_dict copies weights and optimizer state onto the model's
+        # own device, and the random states must stay CPU tensors whatever the device.
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused a Python object; never suggest loading it anyway
+        raise CheckpointError(f"cannot read checkpoint {path.name}: it holds Python objects that a gptlib "
+                              "checkpoint never contains, so it was not opened; it is not a gptlib checkpoint, "
+                              "or it may be unsafe (loading it could run code)") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        reason = "" if "weights_only" in str(exc) else f": {error_detail(exc)}"
+        raise CheckpointError(f"cannot read checkpoint {path.name}{reason}; the file is damaged "
+                              "or not a gptlib checkpoint") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a gptlib checkpoint (saved by save_checkpoint)")
+    if ckpt.get("format_version") != FORMAT_VERSION or not isinstance(ckpt.get("sha256"), str):
+        raise CheckpointError(f"{path.name} is a gptlib checkpoint of format {ckpt.get('format_version')!r}, "
+                              f"without the checksum of format {FORMAT_VERSION}; train again to rebuild it "
+                              "(the course's notebooks rebuild theirs on their own)")
+    if checkpoint_sha256(ckpt) != ckpt["sha256"]:
+        raise CheckpointError(f"{path.name} is corrupt: its contents no longer match the sha256 recorded when it "
+                              "was saved (a damaged disk or copy); use another copy, or train again")
+    expected = {"model": dict, "config": (dict, type(None)), "rng": dict, "step": int, "history": dict,
+                "train_config": dict, "extra": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None))}
+    for key, kind in expected.items():
+        if key not in ckpt:
+            raise CheckpointError(f"checkpoint {path.name} lacks its {key!r} entry; it was not written by "
+                                  "save_checkpoint: train again")
+        if not isinstance(ckpt[key], kind):
+            raise CheckpointError(f"checkpoint {path.name}: {key!r} is a {type(ckpt[key]).__name__}, which "
+                                  "save_checkpoint never writes; train again")
+    return ckpt
+
+
+def _load_weights(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:
+    """``model.load_state_dict``, with torch's multi-line mismatch report as one CheckpointError line."""
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"the weights in {path.name} do not fit a model of its configuration "
+                              f"({error_detail(exc)}); the checkpoint is damaged: train again") from None
 
 
 def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
     """Add plain values to a checkpoint's ``extra`` (e.g. final scores), rewriting it atomically."""
     ckpt = load_checkpoint(path)
-    ckpt["extra"] = {**ckpt.get("extra", {}), **extra}
+    ckpt["extra"] = {**ckpt["extra"], **extra}
+    ckpt["sha256"] = checkpoint_sha256(ckpt)
     return write_atomically(path, lambda f: torch.save(ckpt, f))
 
 
@@ -137,10 +219,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     from .model import GPTConfig, GPTModel
 
     ckpt = load_checkpoint(path)
-    if ckpt.get("config") is None:
+    if ckpt["config"] is None:
         raise CheckpointError(f"checkpoint {Path(path).name} stores no model configuration")
-    model = GPTModel(GPTConfig.from_dict(ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = GPTModel(GPTConfig.from_dict(ckpt["config"]))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {Path(path).name} stores a model configuration this gptlib cannot "
+                              f"build: {error_detail(exc)}") from None
+    _load_weights(model, ckpt, Path(path))
     if device is not None:
         model.to(device)
     return model.eval()

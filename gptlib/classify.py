@@ -17,6 +17,7 @@ refuses them instead). What is shared with instruction finetuning lives in ``gpt
 """
 from __future__ import annotations
 
+import operator
 import random
 from functools import partial
 from pathlib import Path
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from .checks import token_ids_in_range, whole_number
-from .finetune import EncodedDataset, finetune, freeze, make_loader, model_device, pad_right, unfreeze
+from .finetune import EncodedDataset, finetune, freeze, make_loader, model_device, pad_right, read_utf8, unfreeze
 from .runtime import evaluating
 
 __all__ = ["SPAM_CLASSES", "parse_labelled_tsv", "read_sms_spam", "balanced_split", "ClassificationDataset",
@@ -85,7 +86,7 @@ def read_sms_spam(path: str | Path | None = None) -> list[Example]:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}; give the path of a 'label<TAB>text' file "
                                 "such as the UCI SMSSpamCollection")
-    return parse_labelled_tsv(path.read_text(encoding="utf-8", errors="replace"), source=path.name)
+    return parse_labelled_tsv(read_utf8(path), source=path.name)
 
 
 def balanced_split(examples: Sequence[Example], fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
@@ -135,15 +136,19 @@ class ClassificationDataset(EncodedDataset):
 
     Each text is encoded with ``tokenizer`` and cut to its first ``max_length`` tokens
     (``truncate=True``, the default) — or, with ``truncate=False``, a longer text raises
-    ValueError. ``max_length`` must not exceed the model's context length.
+    ValueError. ``max_length`` must not exceed the model's context length. Each label must be a
+    class index ``0 .. num_classes - 1`` (checked here, not as an out-of-bounds error in the loss).
     """
 
-    def __init__(self, examples: Sequence[Example], tokenizer, max_length: int, truncate: bool = True) -> None:
+    def __init__(self, examples: Sequence[Example], tokenizer, max_length: int, truncate: bool = True,
+                 num_classes: int = len(SPAM_CLASSES)) -> None:
         whole_number("max_length", max_length)
+        whole_number("num_classes", num_classes, minimum=2)
         self.max_length = max_length
         self.truncated = 0  # how many texts were cut
         items = []
-        for i, (text, label) in enumerate(examples):
+        for i, example in enumerate(examples):
+            text, label = _text_and_label(example, i, num_classes)
             ids = tokenizer.encode(text)
             if not ids:
                 raise ValueError(f"example {i} encodes to no tokens (empty text)")
@@ -153,8 +158,26 @@ class ClassificationDataset(EncodedDataset):
                                      "pass truncate=True to keep its first max_length tokens")
                 ids = ids[:max_length]
                 self.truncated += 1
-            items.append((ids, int(label)))
+            items.append((ids, label))
         super().__init__(items)
+
+
+def _text_and_label(example, i: int, num_classes: int) -> Example:
+    """``example`` as ``(text, class index)``, or a ValueError naming example ``i`` and what is wrong."""
+    if not isinstance(example, (tuple, list)) or len(example) != 2:
+        raise ValueError(f"example {i} must be a (text, label) pair, got {example!r:.60}")
+    text, label = example
+    try:
+        index = operator.index(label)  # ints, NumPy and 0-d tensor ints; not 1.0, "1" or True
+    except TypeError:
+        index = None
+    if index is None or isinstance(label, bool):
+        raise ValueError(f"example {i} has the label {label!r}; a label is a class index 0..{num_classes - 1} "
+                         "(parse_labelled_tsv and read_sms_spam turn names such as 'ham'/'spam' into indices)")
+    if not 0 <= index < num_classes:
+        raise ValueError(f"example {i} has the label {index}, outside 0..{num_classes - 1}: labels are class "
+                         f"indices; for more classes pass num_classes={max(index + 1, num_classes + 1)}")
+    return text, index
 
 
 def collate_classification(batch: Sequence[tuple[list[int], int]], pad_id: int = 0) -> tuple[Tensor, Tensor, Tensor]:
@@ -171,13 +194,14 @@ def collate_classification(batch: Sequence[tuple[list[int], int]], pad_id: int =
 
 def classification_loader(examples: Sequence[Example], tokenizer, max_length: int, batch_size: int = 16,
                           shuffle: bool = False, seed: int = 123, pad_id: int = 0,
-                          truncate: bool = True) -> DataLoader:
+                          truncate: bool = True, num_classes: int = len(SPAM_CLASSES)) -> DataLoader:
     """A DataLoader of ``collate_classification`` batches; shuffling is seeded (repeatable).
 
-    ``pad_id`` is checked against the tokenizer's vocabulary here, once, rather than in the model.
+    ``pad_id`` is checked against the tokenizer's vocabulary here, once, rather than in the model,
+    and every label against ``num_classes``.
     """
     token_ids_in_range([pad_id], tokenizer.n_vocab, "pad_id")
-    dataset = ClassificationDataset(examples, tokenizer, max_length, truncate=truncate)
+    dataset = ClassificationDataset(examples, tokenizer, max_length, truncate=truncate, num_classes=num_classes)
     return make_loader(dataset, partial(collate_classification, pad_id=pad_id), batch_size, shuffle, seed)
 
 

@@ -9,7 +9,8 @@
 
 ``train``'s options are the fields of ``gptlib.recipes.Recipe`` and default to day 5's recipe,
 so ``train --data tiny_shakespeare.txt`` reproduces day 5 exactly. A user mistake is printed on
-stderr as one line and exits with status 2, never with a traceback.
+stderr as one line and exits with status 2, never with a traceback (``GPTLIB_DEBUG=1`` shows it);
+``tests/test_bad_inputs.py`` lists the inputs this is checked for.
 """
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def run_train(args: argparse.Namespace) -> int:
     from . import distributed
     from .checkpoint import load_checkpoint
     from .recipes import DAY5, Recipe, pretrain
+    from .tokenizer import END_OF_TEXT
 
     try:
         text = args.data.read_text(encoding="utf-8")
@@ -82,7 +84,12 @@ def run_train(args: argparse.Namespace) -> int:
         raise CommandError(f"--data: {args.data} is a folder; give a UTF-8 text file") from None
     except UnicodeDecodeError:
         raise CommandError(f"--data: {args.data} is not UTF-8 text; convert it (e.g. iconv -t UTF-8)") from None
+    if (at := text.find(END_OF_TEXT)) >= 0:
+        raise CommandError(f"--data: {args.data} contains {END_OF_TEXT!r} (first at character {at:,}), the special "
+                           "token that ends a document, which training text may not hold: delete or replace every "
+                           "occurrence, then train again")
     given = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
+    _check_out_folder(args.out)
     checkpoint = args.out / "model.pt"
     if args.resume:
         if not checkpoint.is_file():
@@ -102,6 +109,17 @@ def run_train(args: argparse.Namespace) -> int:
               f"{run.model.num_parameters():,} parameters, {run.seconds:.0f} s of training; saved {checkpoint}")
     distributed.close_distributed()
     return 0
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse, before any training, an --out that is a file, lies under a file, or cannot be written."""
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == out else f"lies under {existing}, which is a file"
+        raise CommandError(f"--out: {out} {where}; give a folder for the run (it is created if missing)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandError(f"--out: {existing} is read-only (or not yours), so the run cannot be saved in {out}; "
+                           "choose a folder you can write to")
 
 
 def _reporter(args: argparse.Namespace):
@@ -135,7 +153,7 @@ def add_generate_command(subparsers) -> None:
     source.add_argument("--checkpoint", metavar="FOLDER", type=Path, help="a run folder written by train")
     source.add_argument("--gpt2", metavar="SIZE", choices=list(GPT2_FILES),
                         help="OpenAI's GPT-2 (downloaded only with GPTLIB_ALLOW_DOWNLOAD=1 or --allow-download)")
-    p.add_argument("--prompt", required=True, help="the text to continue")
+    p.add_argument("--prompt", required=True, help="the text to continue (<|endoftext|> in it is the special token)")
     p.add_argument("--max-new-tokens", type=int, default=50, help="tokens to add (default 50)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); higher = more random")
     p.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely tokens")
@@ -181,7 +199,7 @@ def _continue(model, tokenizer, prompt: str, n_tokens: int, temperature: float, 
 
     from .generate import generate
 
-    ids = tokenizer.encode(prompt)
+    ids = tokenizer.encode(prompt, allowed_special="all")  # typed on purpose: "<|endoftext|>" starts a new document
     out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                    generator=torch.Generator().manual_seed(seed), **options)
     return tokenizer.decode(out[len(ids):].tolist())
@@ -236,9 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, ValueError, TypeError, FileNotFoundError, FileExistsError, CheckpointError,
-            DownloadError, LossNotFiniteError) as exc:
+    except (CommandError, ValueError, TypeError, OSError, CheckpointError, DownloadError, LossNotFiniteError) as exc:
+        # OSError: a file that is missing or in the way, a full disk, a read-only folder (gptlib.files.WriteError)
         if os.environ.get("GPTLIB_DEBUG"):  # developers: the whole traceback
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         parser.exit(2, f"python -m gptlib {args.command}: error: {message}\n")
+    except KeyboardInterrupt:  # Ctrl-C: checkpoints are written atomically, so the last one is whole
+        if os.environ.get("GPTLIB_DEBUG"):
+            raise
+        resume = " (train: continue it with --resume)" if args.command == "train" else ""
+        parser.exit(130, f"python -m gptlib {args.command}: interrupted; the last saved checkpoint is intact{resume}\n")

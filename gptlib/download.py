@@ -1,62 +1,44 @@
 """Opt-in download of OpenAI's GPT-2 weights: pinned source, sha256-checked, cached.
 
-Nothing here touches the network unless you allow it, with ``allow_download=True`` or the
-environment variable ``GPTLIB_ALLOW_DOWNLOAD=1``. The course never downloads on its default
-path; day 6 shows how to turn this on.
+Nothing here touches the network unless you allow it, with ``allow_download=True`` or
+``GPTLIB_ALLOW_DOWNLOAD=1``; the course never downloads on its default path (day 6 shows how).
 
-Source: the ``model.safetensors`` files that Hugging Face hosts for OpenAI's four GPT-2
-checkpoints (``openai-community/gpt2``, ``-medium``, ``-large``, ``-xl``), each fetched from a
-``resolve/<commit>`` URL of a pinned commit, so the bytes cannot change under us. A file is
-trusted only when its sha256 equals the expected value:
+The files are the ``model.safetensors`` that Hugging Face hosts for OpenAI's four GPT-2 sizes
+(``openai-community/gpt2``, ``-medium``, ``-large``, ``-xl``), each at a pinned commit.
+``huggingface_hub.hf_hub_download`` does the transfer (retries, resume, ``HF_ENDPOINT`` mirrors,
+``HF_TOKEN``, progress bar); what is ours is the trust. A file is used only if its sha256 is the
+expected one, checked at every use, and the cached file changes only by ``os.replace`` with a
+download that passed that check. A file that fails it is never loaded, and never deleted either
+when nothing verified can replace it (offline) or when it matches the pinned or recorded hash
+but not the one the caller passed (then the caller's hash is wrong).
 
-- it is written to ``<name>.part`` and renamed into the cache only after the hash matches,
-  so an interrupted or corrupted download is never left under the final name;
-- a cached file is re-hashed every time it is used; a mismatch (corruption, truncation,
-  someone else's file) deletes it and downloads it again (when allowed), and it is never
-  loaded.
+The expected sha256, strongest first: 1. ``expected_sha256=`` from the caller; 2. the one pinned
+in ``GPT2_FILES`` (124M, 1558M: published by independent projects verifying the same file at the
+same commit); 3. the one recorded beside the cached file (``<name>.sha256``) when it was
+downloaded; 4. for 355M and 774M, the Git LFS pointer at the pinned commit (``get_paths_info``),
+read before any download (the record is only its copy): Git LFS names a file by its sha256, and
+the commit fixes the pointer.
 
-Where the expected sha256 comes from, strongest first:
-
-1. ``expected_sha256=...`` passed by the caller;
-2. the value pinned in ``GPT2_FILES`` (124M and 1558M: published by several independent
-   projects that verify the same file at the same commit);
-3. for 355M and 774M, where we found no independent publication, the Git LFS pointer of
-   ``model.safetensors`` at the pinned commit, read from the Hub's ``paths-info`` API before
-   downloading. Git LFS names a file by its sha256, and a commit fixes its pointer, so this
-   catches every corrupt or partial transfer; it does trust the Hub's metadata, as
-   ``huggingface_hub`` does. The hash is recorded beside the cached file
-   (``<name>.sha256``) so later, offline uses verify against it.
-
-Cache folder: ``GPTLIB_GPT2_DIR`` if set, else ``~/.cache/gptlib/gpt2`` (``XDG_CACHE_HOME``
-is honoured). Server: ``HF_ENDPOINT`` if set (a mirror), else ``https://huggingface.co``.
+Cache: ``GPTLIB_GPT2_DIR``, else ``~/.cache/gptlib/gpt2`` (``XDG_CACHE_HOME`` honoured). Server:
+``HF_ENDPOINT``, else https://huggingface.co, read at every call and passed to huggingface_hub
+explicitly (it reads the variable once, at import).
 """
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
+import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from .files import write_atomically
+from .files import user_cache_dir, write_atomically
 
-__all__ = [
-    "GPT2File",
-    "GPT2_FILES",
-    "DownloadError",
-    "downloads_allowed",
-    "gpt2_cache_dir",
-    "gpt2_weights_path",
-    "hub_endpoint",
-    "hub_lfs_sha256",
-    "load_gpt2",
-    "sha256_file",
-]
+__all__ = ["GPT2File", "GPT2_FILES", "DownloadError", "downloads_allowed", "gpt2_cache_dir", "gpt2_weights_path",
+           "hub_endpoint", "hub_lfs_sha256", "load_gpt2", "sha256_file"]
 
 ALLOW_ENV = "GPTLIB_ALLOW_DOWNLOAD"
 CACHE_ENV = "GPTLIB_GPT2_DIR"
@@ -77,15 +59,10 @@ class GPT2File:
     sha256: str | None  # of model.safetensors; None: read from the Hub's LFS pointer at `revision`
     n_bytes: int | None  # exact file size where known, shown before downloading
 
-    def file_url(self, endpoint: str | None = None) -> str:
-        return f"{hub_endpoint(endpoint)}/{self.repo}/resolve/{self.revision}/{WEIGHTS_FILE}"
-
-    def paths_info_url(self, endpoint: str | None = None) -> str:
-        return f"{hub_endpoint(endpoint)}/api/models/{self.repo}/paths-info/{self.revision}"
-
     @property
     def url(self) -> str:
-        return self.file_url()
+        """Where the file is fetched from (``$HF_ENDPOINT`` or huggingface.co), for messages."""
+        return f"{hub_endpoint()}/{self.repo}/resolve/{self.revision}/{WEIGHTS_FILE}"
 
     @property
     def filename(self) -> str:
@@ -99,7 +76,7 @@ class GPT2File:
 # commit, by several independent public projects that verify the file before use.
 # 1558M: sha256 at 15ea56d…, pinned and verified the same way by independent projects
 # (5.99 GiB; the exact byte count was not published, so none is pinned).
-# 355M and 774M: no independently published hash was found; see the module docstring, point 3.
+# 355M and 774M: no independently published hash was found; see the module docstring, point 4.
 GPT2_FILES: dict[str, GPT2File] = {
     "124M": GPT2File("124M", "openai-community/gpt2", "607a30d783dfa663caf39e06633721c8d4cfcd7e",
                      "gpt2-small", "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707",
@@ -137,7 +114,7 @@ def gpt2_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
         return Path(cache_dir)
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gptlib" / "gpt2"
+    return user_cache_dir("gpt2")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -156,163 +133,123 @@ def _spec(size: str) -> GPT2File:
     return GPT2_FILES[key]
 
 
-def hub_lfs_sha256(size: str, *, endpoint: str | None = None, timeout: float = 60.0) -> str:
-    """The sha256 that the Hub's Git LFS pointer gives ``model.safetensors`` at the pinned commit.
-
-    One small POST to ``/api/models/<repo>/paths-info/<commit>`` (what ``huggingface_hub``'s
-    ``get_paths_info`` sends); the answer lists the file with ``lfs: {oid, size}``, where ``oid``
-    is the sha256 of the file's bytes.
-    """
-    spec = _spec(size)
-    api = spec.paths_info_url(endpoint)
-    body = urllib.parse.urlencode({"paths": WEIGHTS_FILE}).encode()
-    request = urllib.request.Request(api, data=body, method="POST", headers={
-        "User-Agent": "gptlib", "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+@contextmanager
+def _hub(what: str):
+    """Around every call into huggingface_hub: installed, allowed to connect, and any failure of the
+    request (HTTP error, refused connection, short transfer) one DownloadError line."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            entries = json.load(response)
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise DownloadError(f"could not read the sha256 of GPT-2 {spec.size} from {api}: {exc!r}; "
-                            f"retry, or pass expected_sha256=...") from None
-    entry = next((e for e in entries if isinstance(e, dict) and e.get("path") == WEIGHTS_FILE), None) \
-        if isinstance(entries, list) else None
-    oid = str(((entry or {}).get("lfs") or {}).get("oid", "")).lower()
+        from huggingface_hub import constants
+    except ImportError:
+        raise DownloadError("downloading GPT-2 needs huggingface_hub: pip install huggingface_hub") from None
+    if constants.is_offline_mode():
+        raise DownloadError("downloads are allowed, but HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1) is set, so "
+                            "huggingface_hub will not connect: unset it to fetch GPT-2")
+    try:
+        yield
+    except DownloadError:
+        raise
+    except Exception as exc:  # the network boundary
+        while exc.__cause__ is not None and "local cache" in str(exc):  # hf's wrapper around the real reason
+            exc = exc.__cause__
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise DownloadError(f"{what} failed: {type(exc).__name__}: {reason}; nothing in the cache was changed") \
+            from None
+
+
+def hub_lfs_sha256(size: str, *, endpoint: str | None = None) -> str:
+    """The sha256 of ``model.safetensors`` in the Git LFS pointer at the pinned commit (no download)."""
+    spec = _spec(size)
+    with _hub(f"reading the sha256 of GPT-2 {spec.size} from {hub_endpoint(endpoint)}"):
+        from huggingface_hub import HfApi
+
+        entries = HfApi(endpoint=hub_endpoint(endpoint)).get_paths_info(spec.repo, [WEIGHTS_FILE],
+                                                                         revision=spec.revision)
+    oid = next((str(e.lfs.sha256) for e in entries if e.path == WEIGHTS_FILE and getattr(e, "lfs", None)), "").lower()
     if not _SHA256.fullmatch(oid):
-        raise DownloadError(f"{api} did not report a Git LFS sha256 for {WEIGHTS_FILE}; "
-                            f"pass expected_sha256=... (the SHA256 shown on its file page)")
+        raise DownloadError(f"{hub_endpoint(endpoint)} reports no Git LFS sha256 for {spec.repo}/{WEIGHTS_FILE}; "
+                            "pass expected_sha256=... (the SHA256 shown on its file page)")
     return oid
 
 
-def _record_path(target: Path) -> Path:
-    return target.with_name(target.name + ".sha256")
-
-
-def _read_record(target: Path) -> str | None:
-    """The sha256 recorded when ``target`` was downloaded (sizes without a pinned hash)."""
+def _record(target: Path, sha256: str | None = None, spec: GPT2File | None = None) -> str | None:
+    """Read (no ``sha256``) or write the hash recorded beside ``target`` when it was downloaded."""
+    record = target.with_name(target.name + ".sha256")
+    if sha256 is not None:
+        text = json.dumps({"sha256": sha256, "repo": spec.repo, "revision": spec.revision, "file": WEIGHTS_FILE})
+        write_atomically(record, lambda f: f.write(text.encode()))
     try:
-        recorded = json.loads(_record_path(target).read_text())["sha256"].lower()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        recorded = str(json.loads(record.read_text())["sha256"]).lower()
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return recorded if _SHA256.fullmatch(recorded) else None
 
 
-def _write_record(target: Path, sha256: str, spec: GPT2File) -> None:
-    record = {"sha256": sha256, "repo": spec.repo, "revision": spec.revision, "file": WEIGHTS_FILE}
-    write_atomically(_record_path(target), lambda f: f.write(json.dumps(record, indent=1).encode()))
-
-
 def gpt2_weights_path(size: str = "124M", *, allow_download: bool | None = None,
-                      cache_dir: str | os.PathLike | None = None, url: str | None = None,
-                      expected_sha256: str | None = None, endpoint: str | None = None,
-                      progress: bool = True, timeout: float = 60.0) -> Path:
-    """The path of a verified ``model.safetensors`` for GPT-2 ``size``, downloading it if allowed.
+                      cache_dir: str | os.PathLike | None = None, expected_sha256: str | None = None,
+                      endpoint: str | None = None, progress: bool = True, timeout: float = 60.0) -> Path:
+    """The path of a verified ``model.safetensors`` for GPT-2 ``size`` ("124M", "355M", "774M", "1558M",
+    or "gpt2", "gpt2-medium"...), downloaded only if allowed (``allow_download``, else
+    ``GPTLIB_ALLOW_DOWNLOAD``). ``cache_dir``: see ``gpt2_cache_dir``; ``expected_sha256``: overrides the
+    pinned or recorded hash; ``endpoint``: the Hub server; ``timeout``: seconds for its first answer.
 
-    Args:
-        size: "124M", "355M", "774M" or "1558M" (or "gpt2", "gpt2-medium", ...).
-        allow_download: permit network access; default: ``GPTLIB_ALLOW_DOWNLOAD=1``.
-        cache_dir: where to keep the file (default: see ``gpt2_cache_dir``).
-        url: download the file from here instead (a mirror; the tests use a local server).
-        expected_sha256: the hash to verify against; overrides the pinned or recorded one.
-        endpoint: the Hub server (default: ``$HF_ENDPOINT``, else https://huggingface.co).
-        progress: show a progress bar while downloading.
-
-    Raises ``DownloadError`` when the file is missing and downloads are off, when the
-    download fails or is incomplete, and when the bytes do not hash to the expected value.
+    Raises ``DownloadError`` when no verified file can be had (see the module docstring).
     """
     spec = _spec(size)
-    if expected_sha256 is not None and not _SHA256.fullmatch(expected_sha256.lower()):
-        raise ValueError(f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}")
+    if expected_sha256 is not None:
+        if not (isinstance(expected_sha256, str) and _SHA256.fullmatch(expected_sha256.lower())):
+            raise ValueError(f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}")
+        expected_sha256 = expected_sha256.lower()
     target = gpt2_cache_dir(cache_dir) / spec.filename
-    known = (expected_sha256 or spec.sha256 or "").lower() or None  # never needs the network
-    expected = known or _read_record(target)
-    if target.is_file() and expected is not None:
-        if sha256_file(target) == expected:
-            return target
-        target.unlink()  # corrupted, truncated or another file: never load it
-        _record_path(target).unlink(missing_ok=True)  # and re-read the hash: the record may be the bad part
-        reason = f"the cached {spec.filename} did not match its sha256 and was deleted"
-    elif target.is_file():
-        reason = f"the cached {spec.filename} has no recorded sha256 to check it against"
-    else:
-        reason = f"GPT-2 {spec.size} is not in the cache ({spec.filename})"
-    if not downloads_allowed(allow_download):
-        mb = f" ({spec.n_bytes / 1e6:.0f} MB)" if spec.n_bytes else ""
-        raise DownloadError(f"{reason}; downloads are off: set {ALLOW_ENV}=1 (or pass allow_download=True, "
-                            f"or --allow-download on the command line) to fetch it{mb} from "
-                            f"{url or spec.file_url(endpoint)}")
-    expected = known or hub_lfs_sha256(spec.size, endpoint=endpoint, timeout=timeout)
-    if spec.sha256 is None:
-        _write_record(target, expected, spec)  # before the file: a later run can always check it
-    if target.is_file() and sha256_file(target) == expected:  # placed by hand, now verified
+    trusted = spec.sha256 or _record(target)  # a file matching it is genuine: never deleted
+    actual = sha256_file(target) if target.is_file() else None
+    if actual is not None and actual == (expected_sha256 or trusted):
         return target
-    target.unlink(missing_ok=True)
-    _download(url or spec.file_url(endpoint), target, expected, progress=progress, timeout=timeout)
+    if actual is not None and expected_sha256 and actual == trusted:
+        source = "pinned" if spec.sha256 else "recorded"
+        raise DownloadError(f"the cached {target} matches its {source} sha256 {trusted[:12]}…, not the "
+                            f"expected_sha256 {expected_sha256[:12]}… you passed: check that hash (the file was kept)")
+    if not downloads_allowed(allow_download):
+        reason = (f"GPT-2 {spec.size} is not in the cache ({target})" if actual is None else
+                  f"the cached {target} does not match its expected sha256, so it is not used (it was left in "
+                  f"place: only a verified download replaces it)" if expected_sha256 or trusted else
+                  f"the cached {target} has no recorded sha256 to check it against")
+        size_mb = f" ({spec.n_bytes / 1e6:.0f} MB)" if spec.n_bytes else ""
+        raise DownloadError(f"{reason}; downloads are off: set {ALLOW_ENV}=1 (or pass allow_download=True, or "
+                            f"--allow-download on the command line) to fetch it{size_mb} from {hub_endpoint(endpoint)}")
+    expected = expected_sha256 or spec.sha256 or hub_lfs_sha256(spec.size, endpoint=endpoint)
+    if actual != expected:
+        staging = target.parent / f".download-{spec.size}"
+        shutil.rmtree(staging, ignore_errors=True)  # a leftover of an interrupted run: start clean
+        try:
+            with _hub(f"download of GPT-2 {spec.size} from {hub_endpoint(endpoint)}"):
+                from huggingface_hub import hf_hub_download
+                from tqdm.auto import tqdm
+
+                staged = hf_hub_download(spec.repo, WEIGHTS_FILE, revision=spec.revision, local_dir=staging,
+                                         endpoint=hub_endpoint(endpoint), etag_timeout=timeout, library_name="gptlib",
+                                         tqdm_class=None if progress else partial(tqdm, disable=True))
+            if (got := sha256_file(staged)) != expected:
+                raise DownloadError(f"the file downloaded for GPT-2 {spec.size} has sha256 {got[:12]}…, expected "
+                                    f"{expected[:12]}…: refusing to use it (corrupt transfer or wrong file); nothing "
+                                    "in the cache was changed")
+            os.replace(staged, target)  # on the same disk: a rename, atomic
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if not spec.sha256:
+        _record(target, expected, spec)
     return target
 
 
-def _download(url: str, target: Path, expected_sha256: str, *, progress: bool, timeout: float) -> None:
-    """Fetch ``url`` to ``target`` via ``target.part``; rename only when complete and verified."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    part.unlink(missing_ok=True)  # a leftover from an interrupted run: start again
-    digest = hashlib.sha256()
-    received = 0
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "gptlib"})
-        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
-            total = response.headers.get("Content-Length")
-            total = int(total) if total and total.isdigit() else None
-            bar = _progress_bar(total, target.name) if progress else None
-            try:
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    if bar is not None:
-                        bar.update(len(block))
-            finally:
-                if bar is not None:
-                    bar.close()
-        if total is not None and received != total:
-            raise DownloadError(f"incomplete download from {url}: got {received:,} of {total:,} bytes; run again")
-        actual = digest.hexdigest()
-        if actual != expected_sha256:
-            raise DownloadError(f"downloaded file from {url} has sha256 {actual[:12]}…, expected "
-                                f"{expected_sha256[:12]}…: refusing to use it (corrupt transfer or wrong file)")
-        os.replace(part, target)
-    except DownloadError:
-        part.unlink(missing_ok=True)
-        raise
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        # HTTP errors, refused connections, timeouts, a server that hangs up mid-file
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"download from {url} failed after {received:,} bytes: {exc!r}") from None
-
-
-def _progress_bar(total: int | None, name: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name)
-
-
 def load_gpt2(size: str = "124M", *, device=None, cfg=None, **download_kwargs):
-    """A ``GPTModel`` holding OpenAI's GPT-2 ``size`` weights (verified; downloaded only if allowed).
-
-    ``cfg`` overrides the preset config (the tests load a small stand-in checkpoint with it).
-    ``download_kwargs`` go to ``gpt2_weights_path`` (``allow_download``, ``cache_dir``, ``url``,
-    ``expected_sha256``, ``endpoint``, ``progress``). The model is returned in eval mode.
-    """
+    """A ``GPTModel`` holding OpenAI's GPT-2 ``size`` weights (verified; downloaded only if allowed), in
+    eval mode. ``cfg`` overrides the preset config (the tests load a small stand-in checkpoint with it);
+    ``download_kwargs`` go to ``gpt2_weights_path``."""
     from safetensors.torch import load_file
 
     from .model import GPTConfig, GPTModel
     from .weights import load_hf_gpt2
 
     spec = _spec(size)
-    path = gpt2_weights_path(spec.size, **download_kwargs)
-    if cfg is None:
-        cfg = GPTConfig.preset(spec.preset, drop_rate=0.0)
-    model = GPTModel(cfg)
-    load_hf_gpt2(model, load_file(str(path)))
-    if device is not None:
-        model.to(device)
-    return model.eval()
+    model = GPTModel(cfg or GPTConfig.preset(spec.preset, drop_rate=0.0))
+    load_hf_gpt2(model, load_file(str(gpt2_weights_path(spec.size, **download_kwargs))))
+    return (model.to(device) if device is not None else model).eval()

@@ -24,6 +24,7 @@ passed in: last-token cross-entropy for classes, masked next-token cross-entropy
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -34,8 +35,8 @@ from .checks import positive_number, whole_number
 from .runtime import evaluating
 from .train import LossNotFiniteError, make_optimizer
 
-__all__ = ["freeze", "unfreeze", "count_parameters", "model_device", "EncodedDataset", "pad_right", "make_loader",
-           "finetune", "mean_loss"]
+__all__ = ["freeze", "unfreeze", "count_parameters", "model_device", "read_utf8", "EncodedDataset", "pad_right",
+           "make_loader", "finetune", "mean_loss"]
 
 LossFn = Callable[[nn.Module, tuple], Tensor]  # (model, batch on the model's device) -> scalar loss
 
@@ -67,6 +68,23 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 def model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter (where batches must go)."""
     return next(model.parameters()).device
+
+
+# --------------------------------------------------------------------------- data files
+def read_utf8(path: Path) -> str:
+    """The text of a data file, which must be UTF-8 (a byte-order mark is dropped).
+
+    Never decoded "with replacement": that would silently turn é or £ of a Latin-1 file into
+    U+FFFD and train on damaged text. A file in another encoding is a ValueError naming the line
+    and the byte, with the command that converts it."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{path.name} is not UTF-8 text (line {line} holds the byte {raw[exc.start]:#04x}, e.g. "
+                         f"Latin-1 or Windows-1252): convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name}"
+                         f" > {path.stem}-utf8{path.suffix}") from None
 
 
 # --------------------------------------------------------------------------- batches

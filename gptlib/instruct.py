@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from .checks import token_ids_in_range, whole_number
-from .finetune import EncodedDataset, finetune, make_loader, model_device, pad_right
+from .finetune import EncodedDataset, finetune, make_loader, model_device, pad_right, read_utf8
 from .tokenizer import end_of_text_id
 
 __all__ = ["ALPACA_PREAMBLE", "IGNORE_INDEX", "format_prompt", "validate_record", "load_instruction_json",
@@ -90,31 +90,52 @@ def format_prompt(record: Record) -> str:
 
 
 def load_instruction_json(path: str | Path) -> list[Record]:
-    """Read instruction records from a local file: a JSON list of objects (Alpaca, Raschka's
-    ``instruction-data.json``) or JSON Lines (one object per line). Every record is checked
-    with ``validate_record``; an empty file or list raises ValueError."""
+    """Read instruction records from a local UTF-8 file: a JSON list of objects (Alpaca, Raschka's
+    ``instruction-data.json``, pretty-printed or not) or JSON Lines (one object per line). Every
+    record is checked with ``validate_record``; an empty file or list, a single pretty-printed
+    object, another encoding or broken JSON raise a ValueError that says which."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}; give the path of an Alpaca-style JSON file")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     if not text.strip():
         raise ValueError(f"{path.name} is empty: no instruction records")
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path.name} is not valid JSON: {exc}") from None
-    else:  # JSON Lines
-        data = []
+    try:
+        data = _parse_json(text, path.name)
+    except json.JSONDecodeError as whole:
+        if text.lstrip().startswith("["):
+            raise ValueError(f"{path.name} is not valid JSON: {whole}") from None
+        data = []  # JSON Lines
         for lineno, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
-                    data.append(json.loads(line))
+                    data.append(_parse_json(line, path.name))
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path.name}, line {lineno} is not valid JSON: {exc}") from None
+                    raise ValueError(f"{path.name}, line {lineno} is not valid JSON: {exc} (a JSON list of "
+                                     "records, or one record per line, is expected)") from None
+    if isinstance(data, dict):
+        if len(text.strip().splitlines()) == 1:  # JSON Lines holding one record
+            data = [data]
+        else:
+            raise ValueError(f"{path.name} holds one JSON object, not a list of records: put the records in a "
+                             "list, [{...}, {...}], or write one record per line (JSON Lines)")
+    if not isinstance(data, list):
+        raise ValueError(f"{path.name} holds a JSON {type(data).__name__}, not a list of instruction records")
     if not data:
         raise ValueError(f"{path.name} holds no instruction records")
-    return [validate_record(r, i) for i, r in enumerate(data)]
+    try:
+        return [validate_record(r, i) for i, r in enumerate(data)]
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+
+
+def _parse_json(text: str, name: str) -> Any:
+    """``json.loads``, with "nested too deeply" (a RecursionError, e.g. ``[[[[...``) as a ValueError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be instruction records (brackets inside brackets "
+                         "thousands deep): the file is damaged") from None
 
 
 # --------------------------------------------------------------------------- synthetic tasks

@@ -193,6 +193,21 @@ class GPTConfig:
         fraction("GPTConfig.drop_rate", self.drop_rate, high_open=True)
         if not isinstance(self.qkv_bias, bool):
             raise ValueError(f"GPTConfig.qkv_bias must be True or False, got {self.qkv_bias!r}")
+        # Too big to build? Say so now, not as an allocator error: the float32 weights (an upper
+        # bound on the count) against this machine's memory, at least 16 GiB (so every preset passes).
+        import os
+
+        c = self.emb_dim
+        parts = {"vocab_size": 2 * self.vocab_size * c, "context_length": self.context_length * c,  # embeddings, head
+                 "emb_dim or n_layers": self.n_layers * (12 * c * c + 16 * c) + 2 * c}  # the blocks
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows): catch only absurd sizes
+            memory = 1 << 40
+        if 4 * sum(parts.values()) > max(memory, 16 << 30):
+            raise ValueError(f"GPTConfig too big: its weights alone would need {4 * sum(parts.values()) / 1e9:,.1f} "
+                             f"GB, more than this machine's {memory / 1e9:,.0f} GB of memory; lower "
+                             f"{max(parts, key=parts.get)}")
 
     @property
     def head_dim(self) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -31,7 +32,8 @@ from torch import nn
 
 from . import distributed
 from .assets import tiny_shakespeare
-from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
+from .checkpoint import CheckpointError, error_detail, load_checkpoint, update_checkpoint
+from .checks import whole_number
 from .data import create_dataloader, train_val_split
 from .files import user_cache_dir
 from .model import GPTConfig, GPTModel
@@ -81,6 +83,7 @@ class Recipe:
         if self.tokenizer == "bpe" and self.vocab_size < 257:
             raise ValueError(f"vocab_size must be >= 257 for a BPE tokenizer (256 bytes + <|endoftext|>), "
                              f"got {self.vocab_size}")
+        whole_number("seed", self.seed, minimum=0)
         self.model_config(self.vocab_size)  # raises on an impossible shape
         self.train_config()
 
@@ -120,7 +123,15 @@ def _sha256(data: bytes) -> str:
 def _tokenizer(recipe: Recipe, train_text: str) -> BPETokenizer:
     if recipe.tokenizer == "gpt2":
         return BPETokenizer.from_gpt2()
-    return BPETokenizer.train(train_text, recipe.vocab_size - 1, special_tokens={END_OF_TEXT: recipe.vocab_size - 1})
+    try:
+        return BPETokenizer.train(train_text, recipe.vocab_size - 1,
+                                  special_tokens={END_OF_TEXT: recipe.vocab_size - 1})
+    except ValueError as exc:  # BPETokenizer's vocab_size leaves out <|endoftext|>; a Recipe's counts it
+        largest = re.search(r"vocab_size <= (\d+)", str(exc))
+        if largest is None:
+            raise
+        raise ValueError(f"the training text allows at most {int(largest.group(1)) + 1} tokens (<|endoftext|> "
+                         f"included): use vocab_size <= {int(largest.group(1)) + 1} or a longer text") from None
 
 
 def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str | torch.device | None = None, *,
@@ -201,7 +212,7 @@ def load_trained(folder: str | os.PathLike, device: str | torch.device | None = 
         model.load_state_dict(ckpt["model"])
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"the checkpoint in {folder} does not hold a model this gptlib can build: "
-                              f"{str(exc).splitlines()[0]}") from None
+                              f"{error_detail(exc)}") from None
     if model.cfg.vocab_size != tokenizer.n_vocab:
         raise CheckpointError(f"the model in {folder} has {model.cfg.vocab_size} token ids, its tokenizer "
                               f"{tokenizer.n_vocab}; they do not belong together")

@@ -57,6 +57,18 @@ END_OF_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separates documen
 _FORMAT = "gptlib.BPETokenizer"  # the "format" field of a saved tokenizer file
 _CACHE_LIMIT = 100_000  # chunks remembered by encode before the cache is cleared
 
+# A pre-split pattern from a file or a caller is checked before use (``_check_pattern``): on this
+# sample it must cover every character (a pattern that skips some would lose text silently), and
+# on the probes below, runs of one kind of character with a different one at the end (what makes
+# nested quantifiers such as ``(a|aa)+$`` backtrack for minutes; the pattern's own letters are
+# added), it must finish within ``_PROBE_TIMEOUT_S``. GPT2_PATTERN is known to pass and is not
+# probed. Encoding bounds the time of any other pattern too (``BPETokenizer._pre_split``).
+_COVERAGE_SAMPLE = "Hello, World 123! It's  a test:\n\tnaïve café 你好世界 😀 ½\u3000<|endoftext|> x\r\n "
+_PROBES = [run * 48 + end for run in ("a", "A", "1", " ", "!", "\n", "'", "é", "你", "ab", "a ")
+           for end in ("", "b", "!", " ", "1", "\n")]
+_PROBE_TIMEOUT_S = 0.2
+_SPLIT_TIME_S, _SPLIT_TIME_PER_CHAR_S = 1.0, 1e-5  # encode's limit for other patterns: 11 s for 1 MB
+
 
 # --- The core of BPE: count pairs, pick one, merge it; encode by replaying the merges -------------
 
@@ -140,7 +152,7 @@ class BPETokenizer:
         self.pattern = pattern
         self.vocab = _build_vocab(self.byte_ids, self.merges)  # id -> bytes (no specials)
         _check_special_tokens(self.special_tokens, self.vocab)
-        self._split = regex.compile(pattern)
+        self._split = _check_pattern(pattern)
         self._decoder = {**self.vocab, **{i: s.encode("utf-8") for s, i in self.special_tokens.items()}}
         self.n_vocab = max(self._decoder) + 1  # as tiktoken counts: the largest id + 1 (50257 for GPT-2)
         self._cache: dict[str, tuple[int, ...]] = {}  # chunk -> ids, as OpenAI's GPT-2 encoder did
@@ -181,7 +193,11 @@ class BPETokenizer:
         ordinary text.
         """
         _check_text(text)
-        allowed = self._special_set(allowed_special, "allowed_special") & self.special_tokens.keys()
+        allowed = self._special_set(allowed_special, "allowed_special")
+        if unknown := sorted(allowed - self.special_tokens.keys()):
+            raise ValueError(f"allowed_special names {', '.join(map(repr, unknown))}, not a special token of this "
+                             f"tokenizer (it has: {', '.join(map(repr, self.special_tokens)) or 'none'}); "
+                             "to encode that text as ordinary text, leave it out")
         disallowed = (self.special_tokens.keys() - allowed if disallowed_special == "all"
                       else self._special_set(disallowed_special, "disallowed_special"))
         if disallowed and (found := _special_regex(disallowed).search(text)):
@@ -201,7 +217,7 @@ class BPETokenizer:
         _check_text(text)
         ids: list[int] = []
         cache = self._cache  # real text repeats its words: each distinct chunk is merged once
-        for chunk in self._split.findall(_without_lone_surrogates(text)):
+        for chunk in self._pre_split(_without_lone_surrogates(text)):
             chunk_ids = cache.get(chunk)
             if chunk_ids is None:
                 if len(cache) >= _CACHE_LIMIT:
@@ -211,6 +227,27 @@ class BPETokenizer:
             ids.extend(chunk_ids)
         return ids
 
+    def _pre_split(self, text: str) -> list[str]:
+        """The chunks of ``text``; an error, never lost text, if they do not cover all of it.
+
+        A pattern other than GPT2_PATTERN (which never backtracks) gets a time limit that grows
+        with the text, far above what a sane pattern needs (GPT-2's splits 1 MB in 0.1 s)."""
+        if self.pattern == GPT2_PATTERN:
+            chunks = self._split.findall(text)
+        else:
+            limit = _SPLIT_TIME_S + len(text) * _SPLIT_TIME_PER_CHAR_S
+            try:
+                chunks = self._split.findall(text, timeout=limit)
+            except TimeoutError:
+                raise ValueError(f"pre-splitting {len(text):,} characters took over {limit:.1f} s: the tokenizer's "
+                                 f"pattern {self.pattern!r} backtracks catastrophically on this text; use a pattern "
+                                 "without nested quantifiers (e.g. GPT2_PATTERN)") from None
+        if sum(map(len, chunks)) != len(text):
+            raise ValueError(f"the tokenizer's pre-split pattern {self.pattern!r} skips characters of this text "
+                             f"({_uncovered(chunks, text)}), so encoding would lose them; use a pattern that "
+                             "matches every character (e.g. GPT2_PATTERN)")
+        return chunks
+
     def _special_set(self, value: Literal["all"] | Collection[str], name: str) -> set[str]:
         """``allowed_special`` / ``disallowed_special`` as a set; "all" means every special token."""
         if value == "all":
@@ -218,7 +255,13 @@ class BPETokenizer:
         if isinstance(value, str):
             raise TypeError(f"{name} must be 'all' or a set of strings, got {value!r}; "
                             f"did you mean {name}={{{value!r}}}?")
-        return set(value)
+        try:
+            names = set(value)
+        except TypeError:
+            raise TypeError(f"{name} must be 'all' or a set of strings, got {type(value).__name__}") from None
+        if not all(isinstance(n, str) for n in names):
+            raise TypeError(f"{name} must hold strings, got {sorted(map(repr, names))}")
+        return names
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """Ids -> the raw bytes they stand for (may end inside a multi-byte character)."""
@@ -257,8 +300,11 @@ class BPETokenizer:
         missing = [key for key in ("pattern", "byte_ids", "special_tokens", "merges") if key not in data]
         if missing:
             raise ValueError(f"{name} is a damaged tokenizer file: it lacks {', '.join(missing)}")
-        return cls({(a, b): i for a, b, i in data["merges"]}, byte_ids=data["byte_ids"],
-                   special_tokens=data["special_tokens"], pattern=data["pattern"])
+        try:
+            return cls({(a, b): i for a, b, i in data["merges"]}, byte_ids=data["byte_ids"],
+                       special_tokens=data["special_tokens"], pattern=data["pattern"])
+        except (ValueError, TypeError, AttributeError) as exc:  # a merge that is not 3 ints, a bad pattern...
+            raise ValueError(f"{name} is a damaged or unsafe tokenizer file: {exc}") from None
 
 
 def end_of_text_id(tokenizer) -> int:
@@ -294,6 +340,40 @@ def _check_special_tokens(special_tokens: dict[str, int], vocab: dict[int, bytes
     if len(set(ids)) != len(ids) or any(not isinstance(i, int) or i < 0 or i in vocab for i in ids):
         raise ValueError(f"special token ids must be distinct ints >= {len(vocab)} (after the byte "
                          f"and merge ids), got {special_tokens}")
+
+
+def _check_pattern(pattern: object) -> regex.Pattern:
+    """``pattern`` compiled, once it is shown to pre-split text without losing or hanging (see _PROBES)."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"the pre-split pattern must be a str, got {type(pattern).__name__}")
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        raise ValueError(f"the pre-split pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    if pattern == GPT2_PATTERN:
+        return compiled
+    if compiled.groups:
+        raise ValueError(f"the pre-split pattern {pattern!r} has a capturing group, so findall would return the "
+                         "group instead of the whole chunk and lose text; write groups as (?:...)")
+    literal_runs = [c * 48 + end for c in sorted({c for c in pattern if c.isalnum()})[:20] for end in ("", "!")]
+    for probe in (_COVERAGE_SAMPLE, *_PROBES, *literal_runs):
+        try:
+            chunks = compiled.findall(probe, timeout=_PROBE_TIMEOUT_S)
+        except TimeoutError:
+            raise ValueError(f"the pre-split pattern {pattern!r} is unsafe: it takes over {_PROBE_TIMEOUT_S} s on "
+                             f"{probe[:12]!r}... ({len(probe)} characters), so real text could hang encoding "
+                             "(nested quantifiers backtrack catastrophically); use GPT2_PATTERN") from None
+        if sum(map(len, chunks)) != len(probe):
+            raise ValueError(f"the pre-split pattern {pattern!r} skips characters ({_uncovered(chunks, probe)}), "
+                             "so encoding would lose text; use a pattern that matches every character "
+                             "(e.g. GPT2_PATTERN)")
+    return compiled
+
+
+def _uncovered(chunks: list[str], text: str) -> str:
+    """Which characters of ``text`` the chunks leave out, for an error message."""
+    kept = "".join(chunks)
+    return f"on {text[:40]!r} it keeps only {kept[:40]!r}"
 
 
 def _check_text(text: object) -> None:

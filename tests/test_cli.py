@@ -1,6 +1,7 @@
 """python -m gptlib train: a learner's own text in, a checkpoint + tokenizer out; clear one-line errors."""
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 
@@ -47,8 +48,9 @@ def test_resume_continues_an_interrupted_run_exactly(text_file, tmp_path, monkey
             raise KeyboardInterrupt  # Ctrl-C, right after the step-3 checkpoint
 
     monkeypatch.setattr(gptlib.train._Run, "evaluate_and_save", interrupted_after_step_3)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as info:  # Ctrl-C: one line, no traceback, and how to continue
         main([*args, "--out", str(tmp_path / "run")])
+    assert info.value.code == 130 and "--resume" in capsys.readouterr().err
     monkeypatch.setattr(gptlib.train._Run, "evaluate_and_save", real)
     assert main([*args, "--out", str(tmp_path / "run"), "--resume"]) == 0
     resumed, straight = (load_checkpoint(tmp_path / name / "model.pt") for name in ("run", "straight"))
@@ -95,3 +97,76 @@ def test_bad_input_is_one_clear_line(case, expected, text_file, tmp_path, capsys
 def test_module_entry_point_lists_commands():
     result = subprocess.run([sys.executable, "-m", "gptlib", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+# --------------------------------------------------------------------------- issue 13: saving, and generate
+class _DiskFillsUp:
+    """gptlib.files' ``open``: the checkpoint saves after the first ``good_saves`` fail with ENOSPC."""
+
+    def __init__(self, good_saves: int):
+        self.saves = 0
+        self.good_saves = good_saves
+
+    def __call__(self, path, mode="r", *args, **kwargs):
+        f = open(path, mode, *args, **kwargs)
+        if ".model.pt.tmp-" in str(path):
+            self.saves += 1
+            if self.saves > self.good_saves:
+                def write(data):
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                f.write = write
+        return f
+
+
+def test_a_full_disk_while_training_is_one_line_and_keeps_the_last_good_checkpoint(text_file, tmp_path, monkeypatch,
+                                                                                    capsys):
+    from gptlib import files
+
+    monkeypatch.setattr(files, "open", _DiskFillsUp(good_saves=2), raising=False)  # steps 0 and 3 saved, 6 not
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(text_file), "--out", str(out), "--steps", "6", "--sample-tokens", "0", *SMALL])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "disk is full" in err and "last good model.pt is intact" in err, err  # not "unexpected pos 12352 vs ..."
+    monkeypatch.undo()
+    assert load_checkpoint(out / "model.pt")["step"] == 3  # the last good one, loadable (its checksum holds)
+    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "tokenizer.json"]  # no temporary file left
+
+
+def test_resume_removes_what_a_kill_9_left_behind(text_file, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(text_file), "--out", str(out), "--steps", "3", "--sample-tokens", "0", *SMALL]
+    assert main(args) == 0
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a writer that is gone, as after kill -9 mid-save
+    stale = out / f".model.pt.tmp-{child.pid}"
+    stale.write_bytes(b"\0" * 10_000)
+    assert main([*args, "--resume"]) == 0  # the next save, whatever it writes, clears the dead writer's file
+    assert not stale.exists()
+
+
+@pytest.fixture(scope="module")
+def run_folder(text_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", "--data", str(text_file), "--out", str(out), "--steps", "12", "--sample-tokens", "0",
+                 *SMALL]) == 0
+    return out
+
+
+def _generate(run_folder, capsys, *options):
+    assert main(["generate", "--checkpoint", str(run_folder), "--prompt", "ROMEO:", "--max-new-tokens", "12",
+                 "--device", "cpu", *options]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_temperature_too_small_to_divide_by_is_greedy_not_nan(run_folder, capsys):
+    greedy = _generate(run_folder, capsys, "--temperature", "0")
+    for seed in ("1", "2"):  # sampling from a distribution that is all on one token: the seed does not matter
+        assert _generate(run_folder, capsys, "--temperature", "1e-45", "--seed", seed) == greedy
+    assert greedy.startswith("ROMEO:") and len(greedy) > len("ROMEO:\n")
+
+
+def test_a_prompt_may_hold_the_end_of_text_token(run_folder, capsys):
+    out = _generate(run_folder, capsys, "--prompt", "<|endoftext|>ROMEO:")
+    assert out.startswith("<|endoftext|>ROMEO:")

@@ -237,6 +237,55 @@ def test_missing_file_is_a_clear_error(tmp_path):
         read_sms_spam(tmp_path / "nope.tsv")
 
 
+def test_a_latin1_file_is_refused_not_silently_damaged(tmp_path):
+    """é and £ in Latin-1 used to become U+FFFD without a word; UTF-8 keeps them, and a BOM is dropped."""
+    text = "ham\tcaf\u00e9 at 5\nspam\tWin \u00a3100 now\n"
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes(text.encode("latin-1"))
+    with raises(ValueError, "latin1.tsv", "not UTF-8", "line 1", "0xe9", "iconv"):
+        read_sms_spam(path)
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert read_sms_spam(path) == [("caf\u00e9 at 5", 0), ("Win \u00a3100 now", 1)]
+
+
+@pytest.mark.parametrize("label, facts", [
+    ("spam", ["example 1", "'spam'", "class index 0..1"]),
+    ("1", ["example 1", "'1'"]),
+    (1.0, ["example 1", "1.0"]),
+    (True, ["example 1", "True"]),
+    (5, ["example 1", "label 5", "outside 0..1", "num_classes=6"]),
+    (-1, ["example 1", "label -1", "outside 0..1"]),
+])
+def test_a_bad_class_label_is_refused_when_the_data_set_is_built(tok, label, facts):
+    """Not as torch's "Target 5 is out of bounds" in the middle of training."""
+    with raises(ValueError, *facts):
+        classification_loader([("hello", 0), ("world", label)], tok, max_length=8)
+
+
+def test_more_classes_need_num_classes(tok):
+    np = pytest.importorskip("numpy")
+    examples = [("a", 0), ("b", np.int64(2)), ("c", torch.tensor(1))]
+    _, _, labels = next(iter(classification_loader(examples, tok, max_length=8, num_classes=3)))
+    assert labels.tolist() == [0, 2, 1]
+    with raises(ValueError, "example 0", "(text, label) pair"):
+        ClassificationDataset([("just text",)], tok, max_length=8)
+
+
+@pytest.mark.parametrize("max_length", ["5", 0, 2.5, None])
+def test_max_length_must_be_a_whole_number(tok, max_length):
+    with raises(ValueError, "max_length", repr(max_length)):
+        classification_loader([("hello", 0)], tok, max_length=max_length)
+    with raises(ValueError, "max_length", repr(max_length)):
+        instruction_loader(RECORDS, tok, max_length=max_length)
+
+
+def test_an_empty_batch_is_a_clear_error():
+    with raises(ValueError, "empty batch"):
+        collate_classification([])
+    with raises(ValueError, "empty batch"):
+        collate_instructions([], pad_id=0)
+
+
 def test_balanced_split_is_balanced_disjoint_stratified_and_repeatable():
     examples = read_sms_spam()
     train, val, test = balanced_split(examples, seed=5)
@@ -379,11 +428,27 @@ def test_loads_alpaca_json_and_json_lines(tmp_path):
     ('[{"instruction": "a", "output": "b", "input": 3}]', ["record 0", "'input'", "int"]),
     ("[{]", ["not valid JSON"]),
     ('{"instruction": "a", "output": "b"}\n{oops}\n', ["line 2", "not valid JSON"]),
+    (json.dumps(RECORDS[0], indent=2), ["one JSON object, not a list", "[{...}, {...}]"]),  # was "line 1 is not..."
+    ('"just a string"', ["a JSON str, not a list"]),
+    ("[" * 100_000, ["nested too deeply"]),  # was a RecursionError
+    ("\n".join("[" * 100_000 for _ in range(2)), ["nested too deeply"]),
 ])
 def test_bad_instruction_files_are_refused(tmp_path, content, facts):
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with raises(ValueError, *facts):
+    with raises(ValueError, "bad.json", *facts):
+        load_instruction_json(path)
+
+
+def test_instruction_files_pretty_printed_in_one_line_or_in_latin1(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(RECORDS, indent=2))
+    assert load_instruction_json(path) == RECORDS
+    path.write_text(json.dumps(RECORDS[0]) + "\n")  # JSON Lines with a single record
+    assert load_instruction_json(path) == RECORDS[:1]
+    records = [{"instruction": "Caf\u00e9?", "output": "Oui."}]
+    path.write_bytes(json.dumps(records, ensure_ascii=False).encode("latin-1"))
+    with raises(ValueError, "data.json", "not UTF-8", "line 1"):  # was a UnicodeDecodeError
         load_instruction_json(path)
 
 

@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 import unicodedata
 from collections import Counter
 
@@ -204,10 +205,17 @@ def test_allowed_special_token_is_one_id(gpt2):
     assert gpt2.encode_ordinary("<|endoftext|>") == [27, 91, 437, 1659, 5239, 91, 29]
 
 
-def test_unknown_special_names_behave_like_tiktoken(gpt2, tiktoken_gpt2):
+def test_an_unknown_allowed_special_name_is_an_error_not_text(gpt2, tiktoken_gpt2):
+    """tiktoken silently encodes "<|foo|>" as text when it is "allowed" but unknown (a typo such as
+    "<|endoftext|>" with one bar missing would go unnoticed): we refuse, naming it and the real ones."""
     text = "a <|foo|> hello"
-    kwargs = {"allowed_special": {"<|foo|>"}}  # not a special token: ignored, encoded as text
-    assert gpt2.encode(text, **kwargs) == tiktoken_gpt2.encode(text, **kwargs)
+    assert tiktoken_gpt2.encode(text, allowed_special={"<|foo|>"}) == gpt2.encode(text)  # tiktoken: ignored
+    with pytest.raises(ValueError, match=r"'<\|foo\|>'.*it has: '<\|endoftext\|>'"):
+        gpt2.encode(text, allowed_special={"<|foo|>"})
+    with pytest.raises(ValueError, match=r"'<\|endoftext\|>'.*it has: none"):
+        BPETokenizer({}).encode("hi", allowed_special={"<|endoftext|>"})
+    with pytest.raises(TypeError, match="must hold strings"):
+        gpt2.encode(text, allowed_special={50256})
     for tok in (gpt2, tiktoken_gpt2):  # a disallowed string is refused even if not special
         with pytest.raises(ValueError):
             tok.encode(text, disallowed_special={"hello"})
@@ -392,6 +400,73 @@ def test_load_refuses_an_unknown_version(trained, tmp_path):
     data = json.loads(path.read_text())
     path.write_text(json.dumps({**data, "version": 99}))
     with pytest.raises(ValueError, match=r"\b99\b"):
+        BPETokenizer.load(path)
+
+
+# --- a tokenizer file cannot hang encoding or lose text (issue 13, item 2) ------------------------
+
+def _file_with_pattern(trained, tmp_path, pattern):
+    path = tmp_path / "tokenizer.json"
+    trained.save(path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "pattern": pattern}))
+    return path
+
+
+@pytest.mark.parametrize("pattern, facts", [
+    (r"[a-z]+", ["skips characters", "elloorld", "GPT2_PATTERN"]),  # "Hello, World 123!" -> "elloorld"
+    (r"(a|aa)+$|\s", ["capturing group", "(?:...)"]),  # the issue's pattern: 'a'*40+'b' ran for minutes
+    (r"(?:a|aa)+$|\s|.", ["unsafe", "takes over 0.2 s", "'aaaaaaaaaaaa'"]),  # covers everything, but backtracks
+    (r"(", ["not a valid regular expression"]),
+    (7, ["must be a str", "int"]),
+])
+def test_a_tokenizer_file_with_a_lossy_or_slow_pattern_is_refused_at_load(trained, tmp_path, pattern, facts):
+    path = _file_with_pattern(trained, tmp_path, pattern)
+    start = time.perf_counter()
+    with pytest.raises(ValueError) as err:
+        BPETokenizer.load(path)
+    assert time.perf_counter() - start < 5  # refused quickly: never a hang
+    message = str(err.value)
+    assert "tokenizer.json" in message and "\n" not in message
+    assert all(fact in message for fact in facts), message
+
+
+def test_a_pattern_that_is_slow_only_on_unprobed_text_is_stopped_while_encoding(monkeypatch):
+    pattern = r"(?:[\x6b-\x6d]|[\x6b-\x6d]{2})+$|\s|."  # k..m written in hex: the load-time probes miss it
+    tok = BPETokenizer({}, pattern=pattern)
+    monkeypatch.setattr(tokenizer, "_SPLIT_TIME_S", 0.1)  # the default, 1 s + 10 us per character, is generous
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"pre-splitting 41 characters took over 0\.1 s.*backtracks"):
+        tok.encode("l" * 40 + "!")
+    assert time.perf_counter() - start < 5
+    assert tok.decode(tok.encode("hello world")) == "hello world"  # ordinary text is fine
+
+
+def test_encode_refuses_a_pre_split_that_loses_text(trained):
+    """A pattern that passed the load-time sample but skips what a real text holds is an error,
+    never dropped characters."""
+    import regex as re_module
+
+    tok = BPETokenizer(trained.merges, pattern=r"\S+|\s+")
+    tok._split = re_module.compile(r"[^\x07]+")  # as if a pattern skipped only the BEL character
+    assert tok.encode("plain") == trained.encode_ordinary("plain")
+    with pytest.raises(ValueError, match=r"skips characters.*so encoding would lose them"):
+        tok.encode("ring\x07the bell")
+
+
+def test_safe_custom_patterns_still_load_and_round_trip(trained, tmp_path):
+    original = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    for pattern in (original, r"\S+|\s+", r"\w+|\W"):
+        tok = BPETokenizer.load(_file_with_pattern(trained, tmp_path, pattern))
+        text = "Hello, World 123! 你好 😀\n"
+        assert tok.decode(tok.encode(text)) == text
+
+
+@pytest.mark.parametrize("merges", [[[1, 2]], [["a", "b", 300]], [[97, 98, 97]], "nope"])
+def test_a_damaged_merge_list_names_the_file(trained, tmp_path, merges):
+    path = tmp_path / "tokenizer.json"
+    trained.save(path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "merges": merges}))
+    with pytest.raises(ValueError, match=r"tokenizer\.json is a damaged"):
         BPETokenizer.load(path)
 
 
