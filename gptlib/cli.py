@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 __all__ = ["main", "build_parser", "CommandError"]
@@ -51,7 +51,9 @@ RECIPE_OPTIONS = {  # Recipe field -> (option, help); every other field keeps th
 
 
 def add_train_command(subparsers) -> None:
+    from .model import GPTConfig
     from .recipes import DAY5, Recipe
+    from .train import TrainConfig
 
     p = subparsers.add_parser("train", help="pretrain a small GPT on your own text file",
                               description="Train a BPE tokenizer and a GPT model on a UTF-8 text file. "
@@ -59,11 +61,11 @@ def add_train_command(subparsers) -> None:
     p.add_argument("--data", required=True, type=Path, help="UTF-8 text file to train on")
     p.add_argument("--out", type=Path, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out, with its settings")
-    types = {f.name: f.type for f in fields(Recipe)}
+    types = {f.name: f.type for part in (Recipe, GPTConfig, TrainConfig) for f in fields(part)}
     for name, (option, text) in RECIPE_OPTIONS.items():
         kind = {"int": int, "float": float, "str": str}.get(types[name].split(" ")[0], float)
         p.add_argument(option, dest=name, type=kind, default=None, metavar=kind.__name__.upper(),
-                       help=f"{text} (default {getattr(DAY5, name)})")
+                       help=f"{text} (default {DAY5.setting(name)})")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--sample-tokens", type=int, default=60, help="tokens sampled at each evaluation (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -94,12 +96,12 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:
         if not checkpoint.is_file():
             raise CommandError(f"--resume: no checkpoint at {checkpoint}; train without --resume first")
-        base = Recipe(**load_checkpoint(checkpoint).get("extra", {}).get("recipe", {}))
+        base = Recipe.from_dict(load_checkpoint(checkpoint).get("extra", {}).get("recipe"))
     elif checkpoint.exists():
         raise CommandError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
     else:
         base = DAY5
-    recipe = replace(base, **given)
+    recipe = base.with_settings(**given)
     device = distributed.init_distributed(args.device)
     main = distributed.is_main_process()
     run = pretrain(text, recipe, args.out, device, resume=args.resume, progress=not args.no_progress,

@@ -23,7 +23,7 @@ import hashlib
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,62 +45,73 @@ __all__ = ["Recipe", "DAY5", "Run", "pretrain", "load_trained", "trained_model",
            "day5_tokenizer", "default_checkpoint_dir", "run_dir"]
 
 
+RUN_ONLY = ("checkpoint_path", "progress")  # TrainConfig fields that say where and how to run, not what
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Every setting of a pretraining run. Change one, and stale checkpoints are rebuilt, never misused.
 
-    The model and training fields mean what they mean in ``GPTConfig`` and ``TrainConfig``;
-    ``vocab_size`` counts ``<|endoftext|>`` (the last id). ``version`` changes when the code that
-    runs a recipe changes what it produces.
+    ``model`` is the shape (its ``vocab_size`` is the BPE vocabulary, ``<|endoftext|>`` included;
+    GPT-2's tokenizer brings its own 50,257), ``train`` the schedule; the rest is the data and the
+    seed. ``version`` changes when the code that runs a recipe changes what it produces.
     """
 
-    name: str = "day5"
-    version: int = 2
-    val_fraction: float = 0.1       # the end of the text is held out for validation
+    name: str
+    version: int
+    model: GPTConfig
+    train: TrainConfig
     tokenizer: str = "bpe"          # "bpe": day 1's BPE trained on the training split; "gpt2": GPT-2's
-    vocab_size: int = 1024
-    context_length: int = 128
-    emb_dim: int = 128
-    n_heads: int = 4
-    n_layers: int = 4
-    drop_rate: float = 0.0
-    qkv_bias: bool = False
+    val_fraction: float = 0.1       # the end of the text is held out for validation
     batch_size: int = 16
     seed: int = 123
-    max_steps: int = 500
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 30
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    eval_every: int = 50
-    eval_batches: int = 5
-    time_budget_s: float | None = None  # fit the schedule to this many seconds (the step count then varies)
 
     def __post_init__(self) -> None:
         if self.tokenizer not in ("bpe", "gpt2"):
             raise ValueError(f"tokenizer must be 'bpe' or 'gpt2', got {self.tokenizer!r}")
-        if self.tokenizer == "bpe" and self.vocab_size < 257:
+        if self.tokenizer == "bpe" and self.model.vocab_size < 257:
             raise ValueError(f"vocab_size must be >= 257 for a BPE tokenizer (256 bytes + <|endoftext|>), "
-                             f"got {self.vocab_size}")
+                             f"got {self.model.vocab_size}")
+        whole_number("batch_size", self.batch_size)
         whole_number("seed", self.seed, minimum=0)
-        self.model_config(self.vocab_size)  # raises on an impossible shape
-        self.train_config()
 
-    def model_config(self, vocab_size: int) -> GPTConfig:
-        return GPTConfig(vocab_size=vocab_size, context_length=self.context_length, emb_dim=self.emb_dim,
-                         n_heads=self.n_heads, n_layers=self.n_layers, drop_rate=self.drop_rate,
-                         qkv_bias=self.qkv_bias)
+    def with_settings(self, **settings: Any) -> Recipe:
+        """This recipe with some settings changed, named as fields of ``GPTConfig``, ``TrainConfig`` or
+        ``Recipe`` (the command line's options): ``DAY5.with_settings(emb_dim=64, lr=1e-3, seed=7)``."""
+        model_names, train_names = {f.name for f in fields(GPTConfig)}, {f.name for f in fields(TrainConfig)}
+        unknown = set(settings) - model_names - train_names - {f.name for f in fields(Recipe)}
+        if unknown:
+            raise ValueError(f"unknown recipe setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, model=replace(self.model, **{k: v for k, v in settings.items() if k in model_names}),
+                       train=replace(self.train, **{k: v for k, v in settings.items() if k in train_names}),
+                       **{k: v for k, v in settings.items() if k not in model_names | train_names})
 
-    def train_config(self, **overrides: Any) -> TrainConfig:
-        names = {f.name for f in fields(TrainConfig)}
-        return TrainConfig(**{k: v for k, v in asdict(self).items() if k in names}, **overrides)
+    def setting(self, name: str) -> Any:
+        """One setting by its flat name (as ``with_settings`` takes them)."""
+        for part in (self.model, self.train, self):
+            if name in {f.name for f in fields(part)}:
+                return getattr(part, name)
+        raise ValueError(f"unknown recipe setting {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values (stored in checkpoints); where and how verbosely a run goes is not part of it."""
+        data = asdict(self)
+        for name in RUN_ONLY:
+            data["train"].pop(name)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        if not isinstance(data, dict) or not {"model", "train"} <= set(data):
+            raise ValueError("this checkpoint holds no recipe: it was not written by gptlib's pretrain")
+        return cls(**{**data, "model": GPTConfig.from_dict(data["model"]), "train": TrainConfig(**data["train"])})
 
 
-DAY5 = Recipe()  # Tiny Shakespeare, on a 2-core CPU in about a minute
+DAY5 = Recipe(  # Tiny Shakespeare, on a 2-core CPU in about a minute
+    name="day5", version=2,
+    model=GPTConfig(vocab_size=1024, context_length=128, emb_dim=128, n_heads=4, n_layers=4, drop_rate=0.0),
+    train=TrainConfig(max_steps=500, lr=3e-3, min_lr_ratio=0.1, warmup_steps=30, weight_decay=0.1, grad_clip=1.0,
+                      eval_every=50, eval_batches=5))
 
 
 @dataclass
@@ -124,8 +135,8 @@ def _tokenizer(recipe: Recipe, train_text: str) -> BPETokenizer:
     if recipe.tokenizer == "gpt2":
         return BPETokenizer.from_gpt2()
     try:
-        return BPETokenizer.train(train_text, recipe.vocab_size - 1,
-                                  special_tokens={END_OF_TEXT: recipe.vocab_size - 1})
+        return BPETokenizer.train(train_text, recipe.model.vocab_size - 1,
+                                  special_tokens={END_OF_TEXT: recipe.model.vocab_size - 1})
     except ValueError as exc:  # BPETokenizer's vocab_size leaves out <|endoftext|>; a Recipe's counts it
         largest = re.search(r"vocab_size <= (\d+)", str(exc))
         if largest is None:
@@ -156,7 +167,7 @@ def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str 
         distributed.barrier()  # every process records the saved file's sha256
     identity["tokenizer_sha256"] = _sha256(tokenizer_path.read_bytes()) if tokenizer_path.exists() else None
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
-    cfg = recipe.model_config(tokenizer.n_vocab)
+    cfg = replace(recipe.model, vocab_size=tokenizer.n_vocab)
     train_loader = create_dataloader(train_ids, recipe.batch_size, cfg.context_length, seed=recipe.seed,
                                      vocab_size=cfg.vocab_size)
     val_loader = create_dataloader(val_ids, recipe.batch_size, cfg.context_length, shuffle=False, drop_last=False)
@@ -168,7 +179,7 @@ def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str 
             f"{distributed.world_size()} process(es)")
     start = time.perf_counter()
     history = train(model, train_loader, val_loader,
-                    recipe.train_config(checkpoint_path=str(checkpoint), progress=progress),
+                    replace(recipe.train, checkpoint_path=str(checkpoint), progress=progress),
                     resume_from=checkpoint if resume else None, on_eval=on_eval, checkpoint_extra=identity)
     seconds = time.perf_counter() - start
     val_loss = evaluate(model, val_loader)  # the whole validation split, not only eval_batches

@@ -288,10 +288,10 @@ def test_runs_in_eval_mode_and_restores_the_mode(tiny_model):
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory):
     """A tiny run folder, written by the same pipeline as ``python -m gptlib train``."""
-    from gptlib.recipes import Recipe, pretrain
+    from gptlib.recipes import DAY5, pretrain
 
-    recipe = Recipe(name="tiny", vocab_size=281, context_length=24, emb_dim=32, n_heads=4, n_layers=2,
-                    batch_size=4, max_steps=2, warmup_steps=1, eval_every=2, eval_batches=1)
+    recipe = DAY5.with_settings(name="tiny", vocab_size=281, context_length=24, emb_dim=32, n_heads=4, n_layers=2,
+                                batch_size=4, max_steps=2, warmup_steps=1, eval_every=2, eval_batches=1)
     folder = tmp_path_factory.mktemp("run")
     run = pretrain("to be or not to be, that is the question. " * 40, recipe, folder, "cpu", progress=False)
     return folder, run.model, run.tokenizer

@@ -12,8 +12,8 @@ from gptlib.checkpoint import CheckpointError, load_checkpoint
 from gptlib.recipes import Recipe, load_trained, pretrain
 
 TEXT = recipes.tiny_shakespeare()[:60_000]
-QUICK = Recipe(vocab_size=300, context_length=16, emb_dim=16, n_heads=2, n_layers=1, batch_size=8,
-               max_steps=6, warmup_steps=1, eval_every=3, eval_batches=1)
+QUICK = recipes.DAY5.with_settings(vocab_size=300, context_length=16, emb_dim=16, n_heads=2, n_layers=1,
+                                   batch_size=8, max_steps=6, warmup_steps=1, eval_every=3, eval_batches=1)
 
 
 @pytest.fixture
@@ -62,11 +62,11 @@ def test_interrupted_run_resumes_exactly(tmp_path, one_thread):
 
 @pytest.mark.parametrize("change, key_fact", [
     (dict(max_steps=12), "max_steps"), (dict(lr=1e-2), "lr"), (dict(seed=7), "seed"),
-    (dict(batch_size=4), "batch_size"), (dict(tokenizer="gpt2"), "tokenizer")])
+    (dict(batch_size=4), "batch_size"), (dict(tokenizer="gpt2"), "tokenizer"), (dict(emb_dim=32), "emb_dim")])
 def test_resume_refuses_other_settings(tmp_path, change, key_fact):
     pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False)
     with pytest.raises(CheckpointError, match=key_fact):
-        pretrain(TEXT, replace(QUICK, **change), tmp_path / "run", "cpu", progress=False, resume=True)
+        pretrain(TEXT, QUICK.with_settings(**change), tmp_path / "run", "cpu", progress=False, resume=True)
 
 
 def test_resume_refuses_other_text_and_a_fresh_run_never_overwrites(tmp_path):
@@ -81,7 +81,7 @@ def test_resume_refuses_other_text_and_a_fresh_run_never_overwrites(tmp_path):
 
 def test_a_swapped_tokenizer_is_refused(tmp_path):
     pretrain(TEXT, QUICK, tmp_path / "a", "cpu", progress=False)
-    pretrain(TEXT, replace(QUICK, vocab_size=290), tmp_path / "b", "cpu", progress=False)
+    pretrain(TEXT, QUICK.with_settings(vocab_size=290), tmp_path / "b", "cpu", progress=False)
     (tmp_path / "a" / "tokenizer.json").write_bytes((tmp_path / "b" / "tokenizer.json").read_bytes())
     with pytest.raises(CheckpointError, match="not the tokenizer this model was trained with"):
         load_trained(tmp_path / "a", "cpu")
@@ -134,8 +134,11 @@ def test_checkpoint_dir_env_override(tmp_path, monkeypatch):
 
 def test_recipe_checks_its_settings():
     with pytest.raises(ValueError, match="tokenizer"):
-        Recipe(tokenizer="words")
+        QUICK.with_settings(tokenizer="words")
     with pytest.raises(ValueError, match="divisible"):
-        Recipe(emb_dim=100, n_heads=3)
+        QUICK.with_settings(emb_dim=100, n_heads=3)
     with pytest.raises(ValueError, match="vocab_size"):
-        Recipe(vocab_size=100)
+        QUICK.with_settings(vocab_size=100)
+    with pytest.raises(ValueError, match="colour"):
+        QUICK.with_settings(colour="blue")
+    assert Recipe.from_dict(QUICK.to_dict()) == QUICK and QUICK.setting("lr") == QUICK.train.lr
