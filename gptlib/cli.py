@@ -28,7 +28,8 @@ class CommandError(Exception):
 
 # --------------------------------------------------------------------------- train
 RECIPE_OPTIONS = {  # Recipe field -> (option, help); every other field keeps the recipe's value
-    "tokenizer": ("--tokenizer", "bpe: train day 1's BPE on the text; gpt2: GPT-2's 50,257 tokens"),
+    "tokenizer": ("--tokenizer", "bpe: day 1's BPE trained on the text; chars: the same within characters "
+                                 "(Chinese); gpt2: GPT-2's 50,257 tokens"),
     "vocab_size": ("--vocab-size", "BPE vocabulary size, <|endoftext|> included"),
     "val_fraction": ("--val-fraction", "the last fraction of the text held out for validation"),
     "context_length": ("--context-length", "tokens the model sees at once"),

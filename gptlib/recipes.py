@@ -38,7 +38,7 @@ from .data import create_dataloader, train_val_split
 from .files import user_cache_dir
 from .model import GPTConfig, GPTModel
 from .runtime import pick_device, seed_everything
-from .tokenizer import END_OF_TEXT, BPETokenizer
+from .tokenizer import CHARACTER_PATTERN, END_OF_TEXT, GPT2_PATTERN, BPETokenizer
 from .train import TrainConfig, bits_per_byte, evaluate, train
 
 __all__ = ["Recipe", "DAY5", "Run", "pretrain", "load_trained", "trained_model", "day5_model", "day5_texts",
@@ -61,15 +61,16 @@ class Recipe:
     version: int
     model: GPTConfig
     train: TrainConfig
-    tokenizer: str = "bpe"          # "bpe": day 1's BPE trained on the training split; "gpt2": GPT-2's
+    tokenizer: str = "bpe"          # day 1's BPE trained on the training split: "bpe" (GPT-2's pre-split,
+                                    # tokens within words), "chars" (tokens within characters); "gpt2": GPT-2's
     val_fraction: float = 0.1       # the end of the text is held out for validation
     batch_size: int = 16
     seed: int = 123
 
     def __post_init__(self) -> None:
-        if self.tokenizer not in ("bpe", "gpt2"):
-            raise ValueError(f"tokenizer must be 'bpe' or 'gpt2', got {self.tokenizer!r}")
-        if self.tokenizer == "bpe" and self.model.vocab_size < 257:
+        if self.tokenizer not in ("bpe", "chars", "gpt2"):
+            raise ValueError(f"tokenizer must be 'bpe', 'chars' or 'gpt2', got {self.tokenizer!r}")
+        if self.tokenizer != "gpt2" and self.model.vocab_size < 257:
             raise ValueError(f"vocab_size must be >= 257 for a BPE tokenizer (256 bytes + <|endoftext|>), "
                              f"got {self.model.vocab_size}")
         whole_number("batch_size", self.batch_size)
@@ -134,9 +135,10 @@ def _sha256(data: bytes) -> str:
 def _tokenizer(recipe: Recipe, train_text: str) -> BPETokenizer:
     if recipe.tokenizer == "gpt2":
         return BPETokenizer.from_gpt2()
+    vocab_size, pattern = recipe.model.vocab_size, CHARACTER_PATTERN if recipe.tokenizer == "chars" else GPT2_PATTERN
     try:
-        return BPETokenizer.train(train_text, recipe.model.vocab_size - 1,
-                                  special_tokens={END_OF_TEXT: recipe.model.vocab_size - 1})
+        return BPETokenizer.train(train_text, vocab_size - 1, pattern=pattern,
+                                  special_tokens={END_OF_TEXT: vocab_size - 1})
     except ValueError as exc:  # BPETokenizer's vocab_size leaves out <|endoftext|>; a Recipe's counts it
         largest = re.search(r"vocab_size <= (\d+)", str(exc))
         if largest is None:

@@ -40,7 +40,7 @@ from .checks import whole_number
 from .files import write_atomically
 from .vocab import gpt2_vocabulary
 
-__all__ = ["BPETokenizer", "GPT2_PATTERN", "END_OF_TEXT", "end_of_text_id", "get_stats", "most_frequent_pair",
+__all__ = ["BPETokenizer", "GPT2_PATTERN", "CHARACTER_PATTERN", "END_OF_TEXT", "end_of_text_id", "get_stats", "most_frequent_pair",
            "merge", "apply_merges"]
 
 # tiktoken's GPT-2 pattern (``r50k_pat_str``). OpenAI's original GPT-2 pattern was
@@ -49,6 +49,10 @@ __all__ = ["BPETokenizer", "GPT2_PATTERN", "END_OF_TEXT", "end_of_text_id", "get
 # this spelling uses possessive quantifiers (++), which never backtrack and so run faster.
 # The `regex` module is needed: Python's `re` knows neither \p{L} nor, before 3.11, ++.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+# Every character its own chunk: merges never cross a character, so BPE learns whole characters
+# (a character-level tokenizer that still spells rare characters from their UTF-8 bytes).
+CHARACTER_PATTERN = r"(?s:.)"
+_TRUSTED_PATTERNS = (GPT2_PATTERN, CHARACTER_PATTERN)  # never backtrack: no probe, no time limit
 
 Pair = tuple[int, int]  # (left id, right id)
 
@@ -232,7 +236,7 @@ class BPETokenizer:
 
         A pattern other than GPT2_PATTERN (which never backtracks) gets a time limit that grows
         with the text, far above what a sane pattern needs (GPT-2's splits 1 MB in 0.1 s)."""
-        if self.pattern == GPT2_PATTERN:
+        if self.pattern in _TRUSTED_PATTERNS:
             chunks = self._split.findall(text)
         else:
             limit = _SPLIT_TIME_S + len(text) * _SPLIT_TIME_PER_CHAR_S
@@ -350,7 +354,7 @@ def _check_pattern(pattern: object) -> regex.Pattern:
         compiled = regex.compile(pattern)
     except regex.error as exc:
         raise ValueError(f"the pre-split pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    if pattern == GPT2_PATTERN:
+    if pattern in _TRUSTED_PATTERNS:
         return compiled
     if compiled.groups:
         raise ValueError(f"the pre-split pattern {pattern!r} has a capturing group, so findall would return the "
