@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["whole_number", "positive_number", "fraction", "token_ids_in_range"]
+__all__ = ["whole_number", "positive_number", "fraction", "token_ids_in_range", "token_batch", "fits_in_memory"]
 
 
 def whole_number(name: str, value: Any, minimum: int = 1) -> int:
@@ -56,3 +56,40 @@ def token_ids_in_range(ids, vocab_size: int, name: str = "token id") -> None:
     if bad is not None:
         raise ValueError(f"{name} {bad} is outside the vocabulary [0, {vocab_size}): "
                          "encode the text with the tokenizer the model was trained with")
+
+
+def token_batch(in_idx, start: int, context_length: int) -> None:
+    """Raise a one-line error unless ``in_idx`` is an integer tensor (B, T), T >= 1, whose tokens fit
+    the context after ``start`` cached ones. Shapes only, so a model's forward can call it with no
+    wait for a GPU (whether every id is in the vocabulary: ``token_ids_in_range``)."""
+    import torch
+
+    if not isinstance(in_idx, torch.Tensor) or in_idx.dtype not in (torch.int64, torch.int32):
+        what = f"dtype {in_idx.dtype}" if isinstance(in_idx, torch.Tensor) else type(in_idx).__name__
+        raise TypeError(f"in_idx must be an integer tensor of token ids (B, T), got {what}; use torch.tensor([ids])")
+    if in_idx.dim() != 2 or in_idx.size(1) == 0:
+        hint = ": add a batch dimension with in_idx.unsqueeze(0)" if in_idx.dim() == 1 else ""
+        raise ValueError(f"in_idx must have shape (batch, tokens) with at least one token, "
+                         f"got {tuple(in_idx.shape)}{hint}")
+    if start + in_idx.size(1) > context_length:
+        cached = f"{start} cached + " if start else ""
+        raise ValueError(f"{cached}{in_idx.size(1)} tokens exceed context_length {context_length}: "
+                         f"keep the last {context_length} tokens (in_idx[:, -{context_length}:])")
+
+
+def fits_in_memory(what: str, counts: dict[str, int], bytes_each: int = 4) -> None:
+    """Raise ValueError if ``counts`` numbers of ``bytes_each`` bytes (4: float32) would not fit in this
+    machine's memory, so a config too big to build says so at once, not as an allocator error later.
+
+    ``counts`` maps the setting to lower to the numbers it adds; the error names the largest. At
+    least 16 GiB is assumed, so every GPT-2 preset passes on any machine."""
+    import os
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): catch only absurd sizes
+        memory = 1 << 40
+    need = bytes_each * sum(counts.values())
+    if need > max(memory, 16 << 30):
+        raise ValueError(f"{what} too big: its weights alone would need {need / 1e9:,.1f} GB, more than this "
+                         f"machine's {memory / 1e9:,.0f} GB of memory; lower {max(counts, key=counts.get)}")

@@ -72,11 +72,10 @@ def parse_labelled_tsv(text: str, classes: Sequence[str] = SPAM_CLASSES, source:
 def read_sms_spam(path: str | Path | None = None) -> list[Example]:
     """SMS messages labelled ham (0) / spam (1).
 
-    ``path=None`` reads the packaged copy: 4,862 messages (4,220 ham, 642 spam), a subset of
-    the UCI SMS Spam Collection (Almeida & Gómez Hidalgo, 2011; CC BY 4.0), verified by sha256
-    (``gptlib.assets``, asset ``"sms_spam.tsv"``). A ``path`` reads a local file in the same
-    tab-separated format, e.g. the full UCI ``SMSSpamCollection`` (5,574 messages) once you
-    have downloaded and unzipped it yourself.
+    ``path=None`` reads the packaged copy, verified by sha256 (``gptlib.assets``, ``"sms_spam.tsv"``):
+    4,862 messages (4,220 ham, 642 spam) of the UCI SMS Spam Collection (Almeida & Gómez Hidalgo,
+    2011; CC BY 4.0). A ``path`` reads a local file in the same format, e.g. the full collection's
+    ``SMSSpamCollection`` (5,574 messages) once you have downloaded and unzipped it yourself.
     """
     if path is None:
         from .assets import read_text_asset
@@ -93,12 +92,10 @@ def balanced_split(examples: Sequence[Example], fractions: tuple[float, float, f
                    seed: int = 123, balance: bool = True) -> tuple[list[Example], list[Example], list[Example]]:
     """Deterministic stratified train/val/test split, undersampling to balanced classes.
 
-    With ``balance=True`` every class is cut (at random, seeded) to the size of the smallest,
-    so that accuracy means something: on the raw SMS data, always answering "ham" already
-    scores 87%. Each class is then split by ``fractions`` and each split shuffled.
-
-    Raises ValueError for an empty data set, a single class (nothing to tell apart), or
-    fractions that leave a split without an example of some class.
+    With ``balance=True`` every class is cut (at random, seeded) to the size of the smallest, so that
+    accuracy means something: on the raw SMS data, always answering "ham" already scores 87%. Each
+    class is then split by ``fractions`` and each split shuffled. An empty data set, a single class,
+    or fractions that leave a split without an example of some class raise ValueError.
     """
     if not examples:
         raise ValueError("the data set is empty: nothing to split")
@@ -132,13 +129,9 @@ def balanced_split(examples: Sequence[Example], fractions: tuple[float, float, f
 
 
 class ClassificationDataset(EncodedDataset):
-    """Encoded ``(token ids, class)`` pairs.
-
-    Each text is encoded with ``tokenizer`` and cut to its first ``max_length`` tokens
-    (``truncate=True``, the default) — or, with ``truncate=False``, a longer text raises
-    ValueError. ``max_length`` must not exceed the model's context length. Each label must be a
-    class index ``0 .. num_classes - 1`` (checked here, not as an out-of-bounds error in the loss).
-    """
+    """Encoded ``(token ids, class)`` pairs, each text cut to its first ``max_length`` tokens (at most the
+    model's context length), or refused with ``truncate=False``. Each label must be a class index
+    ``0 .. num_classes - 1`` (checked here, not as an out-of-bounds error in the loss)."""
 
     def __init__(self, examples: Sequence[Example], tokenizer, max_length: int, truncate: bool = True,
                  num_classes: int = len(SPAM_CLASSES)) -> None:
@@ -195,11 +188,8 @@ def collate_classification(batch: Sequence[tuple[list[int], int]], pad_id: int =
 def classification_loader(examples: Sequence[Example], tokenizer, max_length: int, batch_size: int = 16,
                           shuffle: bool = False, seed: int = 123, pad_id: int = 0,
                           truncate: bool = True, num_classes: int = len(SPAM_CLASSES)) -> DataLoader:
-    """A DataLoader of ``collate_classification`` batches; shuffling is seeded (repeatable).
-
-    ``pad_id`` is checked against the tokenizer's vocabulary here, once, rather than in the model,
-    and every label against ``num_classes``.
-    """
+    """A DataLoader of ``collate_classification`` batches; shuffling is seeded (repeatable). ``pad_id`` is
+    checked against the tokenizer's vocabulary here, once, rather than in the model."""
     token_ids_in_range([pad_id], tokenizer.n_vocab, "pad_id")
     dataset = ClassificationDataset(examples, tokenizer, max_length, truncate=truncate, num_classes=num_classes)
     return make_loader(dataset, partial(collate_classification, pad_id=pad_id), batch_size, shuffle, seed)

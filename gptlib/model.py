@@ -1,15 +1,13 @@
-"""The GPT, top to bottom: attention (day 3), then LayerNorm, GELU and the feed-forward net, the
-Transformer block and the whole model (day 4) — in the order the course builds them.
+"""The GPT in one file, in the order the course builds it: attention (day 3), then LayerNorm, GELU,
+the feed-forward net, the Transformer block and the whole model (day 4).
 
 token ids (B, T) -> token + position embeddings (B, T, C) -> n_layers x TransformerBlock
--> final LayerNorm -> output head -> logits (B, T, vocab_size): position t scores every
-possible token t+1.
+-> final LayerNorm -> output head -> logits (B, T, vocab_size): position t scores every possible token t+1.
 
-Shapes and parameter names follow GPT-2 closely enough that ``gptlib.weights.load_hf_gpt2``
-loads OpenAI's weights and the logits then equal Hugging Face's. Every layer runs a fused
-fast path by default (``F.scaled_dot_product_attention``, ``F.layer_norm``, ``F.gelu``);
-``model.use_explicit_paths()`` switches them all to the hand-written formulas below them, which
-``tests/`` prove equal up to float rounding. Letters in shape comments: B batch, T tokens, C ``emb_dim``, H heads,
+Names and shapes follow GPT-2, so ``gptlib.weights.load_hf_gpt2`` loads OpenAI's weights and the logits
+equal Hugging Face's. Each layer runs a fused fast path (``F.scaled_dot_product_attention``, ``F.layer_norm``,
+``F.gelu``); ``model.use_explicit_paths()`` switches all of them to the hand-written formulas next to them,
+which ``tests/`` prove equal up to float rounding. Shapes: B batch, T tokens, C ``emb_dim``, H heads,
 D ``head_dim = C // H``.
 """
 from __future__ import annotations
@@ -22,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import fraction, whole_number
+from .checks import fits_in_memory, fraction, whole_number
+from .checks import token_batch as _check_ids  # GPTModel.forward's one-line errors for a wrong batch
 
 __all__ = ["causal_mask", "MultiHeadAttention", "LayerNorm", "GELU", "FeedForward",
            "GPTConfig", "PRESETS", "TransformerBlock", "GPTModel"]
@@ -32,10 +31,8 @@ __all__ = ["causal_mask", "MultiHeadAttention", "LayerNorm", "GELU", "FeedForwar
 def causal_mask(num_queries: int, num_keys: int | None = None, device: torch.device | str | None = None) -> Tensor:
     """Boolean (num_queries, num_keys) mask, True where a query must NOT look (a future key).
 
-    The queries are the *last* ``num_queries`` of ``num_keys`` positions (default: as many keys
-    as queries), so query i sits at position ``num_keys - num_queries + i`` and sees the keys up
-    to it: the upper triangle, shifted right when there are more keys than queries.
-    """
+    The queries are the *last* ``num_queries`` of ``num_keys`` positions (default: as many keys as queries),
+    so query i sits at ``num_keys - num_queries + i``: the upper triangle, shifted right by extra keys."""
     num_keys = num_queries if num_keys is None else num_keys
     if num_keys < num_queries:
         raise ValueError(f"{num_keys} keys cannot cover {num_queries} queries: there must be at least as many keys")
@@ -168,21 +165,15 @@ class FeedForward(nn.Module):
 # ---------------------------------------------------------------------------- day 4: the model
 @dataclass
 class GPTConfig:
-    """Every size of a GPT model, in one place.
+    """Every size of a GPT model, in one place."""
 
-    vocab_size: number of token ids. context_length: the most tokens the model sees at once.
-    emb_dim: width C of every token vector (the residual stream). n_heads: attention heads per
-    block (must divide emb_dim). n_layers: Transformer blocks. drop_rate: dropout probability
-    (training only). qkv_bias: biases in the query/key/value projection (GPT-2 has them).
-    """
-
-    vocab_size: int = 50257
-    context_length: int = 1024
-    emb_dim: int = 768
-    n_heads: int = 12
-    n_layers: int = 12
-    drop_rate: float = 0.1
-    qkv_bias: bool = False
+    vocab_size: int = 50257      # number of token ids
+    context_length: int = 1024   # the most tokens the model sees at once
+    emb_dim: int = 768           # width C of every token vector (the residual stream)
+    n_heads: int = 12            # attention heads per block (must divide emb_dim)
+    n_layers: int = 12           # Transformer blocks
+    drop_rate: float = 0.1       # dropout probability (training only)
+    qkv_bias: bool = False       # biases in the query/key/value projection (GPT-2 has them)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
@@ -193,21 +184,10 @@ class GPTConfig:
         fraction("GPTConfig.drop_rate", self.drop_rate, high_open=True)
         if not isinstance(self.qkv_bias, bool):
             raise ValueError(f"GPTConfig.qkv_bias must be True or False, got {self.qkv_bias!r}")
-        # Too big to build? Say so now, not as an allocator error: the float32 weights (an upper
-        # bound on the count) against this machine's memory, at least 16 GiB (so every preset passes).
-        import os
-
-        c = self.emb_dim
-        parts = {"vocab_size": 2 * self.vocab_size * c, "context_length": self.context_length * c,  # embeddings, head
-                 "emb_dim or n_layers": self.n_layers * (12 * c * c + 16 * c) + 2 * c}  # the blocks
-        try:
-            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (AttributeError, ValueError, OSError):  # no sysconf (Windows): catch only absurd sizes
-            memory = 1 << 40
-        if 4 * sum(parts.values()) > max(memory, 16 << 30):
-            raise ValueError(f"GPTConfig too big: its weights alone would need {4 * sum(parts.values()) / 1e9:,.1f} "
-                             f"GB, more than this machine's {memory / 1e9:,.0f} GB of memory; lower "
-                             f"{max(parts, key=parts.get)}")
+        c = self.emb_dim  # too big to build? The weights (an upper bound on their count), by what to lower:
+        fits_in_memory("GPTConfig", {"vocab_size": 2 * self.vocab_size * c,  # token embedding and output head
+                                     "context_length": self.context_length * c,  # position embedding
+                                     "emb_dim or n_layers": self.n_layers * (12 * c * c + 16 * c) + 2 * c})
 
     @property
     def head_dim(self) -> int:
@@ -228,8 +208,7 @@ class GPTConfig:
         """Inverse of ``to_dict``; unknown keys are an error (a checkpoint for another model?)."""
         if not isinstance(data, dict):
             raise ValueError(f"a GPTConfig is stored as a dict of its fields, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
+        if unknown := sorted(set(data) - {f.name for f in fields(cls)}):
             raise ValueError(f"unknown GPTConfig field(s) {', '.join(map(str, unknown))}")
         return cls(**data)
 
@@ -241,8 +220,7 @@ PRESETS: dict[str, GPTConfig] = {
     "gpt2-medium": GPTConfig(**GPT2, emb_dim=1024, n_heads=16, n_layers=24),   # 354,823,168
     "gpt2-large": GPTConfig(**GPT2, emb_dim=1280, n_heads=20, n_layers=36),    # 774,030,080
     "gpt2-xl": GPTConfig(**GPT2, emb_dim=1600, n_heads=25, n_layers=48),       # 1,557,611,200
-    # A small model for quick experiments on a laptop: 13,673,984 parameters with a separate
-    # head, most of them in the 50,257-row embedding and head.
+    # For quick experiments on a laptop: 13,673,984 parameters (separate head), most in the embedding and head.
     "cpu-small": GPTConfig(vocab_size=50257, context_length=128, emb_dim=128, n_heads=4, n_layers=4,
                            drop_rate=0.0, qkv_bias=False),
 }
@@ -334,19 +312,3 @@ class GPTModel(nn.Module):
         the token embedding, as GPT-2 ships (124,439,808 for gpt2-small)."""
         total = sum(p.numel() for p in self.parameters())
         return total if count_out_head else total - self.out_head.weight.numel()
-
-
-def _check_ids(in_idx: Tensor, start: int, context_length: int) -> None:
-    """One-line errors for the usual mistakes; shapes only, so no wait for a GPU. Whether every
-    id is in the vocabulary is checked where ids enter the library (``gptlib.checks``)."""
-    if not isinstance(in_idx, Tensor) or in_idx.dtype not in (torch.int64, torch.int32):
-        what = f"dtype {in_idx.dtype}" if isinstance(in_idx, Tensor) else type(in_idx).__name__
-        raise TypeError(f"in_idx must be an integer tensor of token ids (B, T), got {what}; use torch.tensor([ids])")
-    if in_idx.dim() != 2 or in_idx.size(1) == 0:
-        hint = ": add a batch dimension with in_idx.unsqueeze(0)" if in_idx.dim() == 1 else ""
-        raise ValueError(f"in_idx must have shape (batch, tokens) with at least one token, "
-                         f"got {tuple(in_idx.shape)}{hint}")
-    if start + in_idx.size(1) > context_length:
-        cached = f"{start} cached + " if start else ""
-        raise ValueError(f"{cached}{in_idx.size(1)} tokens exceed context_length {context_length}: "
-                         f"keep the last {context_length} tokens (in_idx[:, -{context_length}:])")

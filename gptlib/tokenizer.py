@@ -23,10 +23,11 @@ The core rescans everything after each merge: clear, but too slow for a corpus o
 vocabulary (:func:`gptlib.vocab.gpt2_vocabulary`), on which it gives exactly tiktoken's ids (lone
 surrogates too: both make them U+FFFD), except on characters newer than the Unicode version of
 tiktoken's Rust regex (16.0 in tiktoken 0.14), which the `regex` module may class differently.
+A pattern, special tokens or a file from outside are checked first (:mod:`gptlib.tokenizer_checks`):
+they can never hang encoding or lose text.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Collection, Hashable, Iterable, Sequence
@@ -37,11 +38,12 @@ import regex
 
 from .bpe_fast import apply_merges_fast, learn_merges
 from .checks import whole_number
-from .files import write_atomically
+from .tokenizer_checks import (check_special_tokens, compile_pattern, read_tokenizer_file, special_sets,
+                               split_text, write_tokenizer_file)
 from .vocab import gpt2_vocabulary
 
-__all__ = ["BPETokenizer", "GPT2_PATTERN", "CHARACTER_PATTERN", "END_OF_TEXT", "end_of_text_id", "get_stats", "most_frequent_pair",
-           "merge", "apply_merges"]
+__all__ = ["BPETokenizer", "GPT2_PATTERN", "CHARACTER_PATTERN", "END_OF_TEXT", "end_of_text_id", "get_stats",
+           "most_frequent_pair", "merge", "apply_merges"]
 
 # tiktoken's GPT-2 pattern (``r50k_pat_str``). OpenAI's original GPT-2 pattern was
 # r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -52,26 +54,13 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|
 # Every character its own chunk: merges never cross a character, so BPE learns whole characters
 # (a character-level tokenizer that still spells rare characters from their UTF-8 bytes).
 CHARACTER_PATTERN = r"(?s:.)"
-_TRUSTED_PATTERNS = (GPT2_PATTERN, CHARACTER_PATTERN)  # never backtrack: no probe, no time limit
+_TRUSTED_PATTERNS = (GPT2_PATTERN, CHARACTER_PATTERN)  # they never backtrack: no probe, no time limit
 
 Pair = tuple[int, int]  # (left id, right id)
 
 END_OF_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separates documents and ends answers
 
-_FORMAT = "gptlib.BPETokenizer"  # the "format" field of a saved tokenizer file
 _CACHE_LIMIT = 100_000  # chunks remembered by encode before the cache is cleared
-
-# A pre-split pattern from a file or a caller is checked before use (``_check_pattern``): on this
-# sample it must cover every character (a pattern that skips some would lose text silently), and
-# on the probes below, runs of one kind of character with a different one at the end (what makes
-# nested quantifiers such as ``(a|aa)+$`` backtrack for minutes; the pattern's own letters are
-# added), it must finish within ``_PROBE_TIMEOUT_S``. GPT2_PATTERN is known to pass and is not
-# probed. Encoding bounds the time of any other pattern too (``BPETokenizer._pre_split``).
-_COVERAGE_SAMPLE = "Hello, World 123! It's  a test:\n\tnaïve café 你好世界 😀 ½\u3000<|endoftext|> x\r\n "
-_PROBES = [run * 48 + end for run in ("a", "A", "1", " ", "!", "\n", "'", "é", "你", "ab", "a ")
-           for end in ("", "b", "!", " ", "1", "\n")]
-_PROBE_TIMEOUT_S = 0.2
-_SPLIT_TIME_S, _SPLIT_TIME_PER_CHAR_S = 1.0, 1e-5  # encode's limit for other patterns: 11 s for 1 MB
 
 
 # --- The core of BPE: count pairs, pick one, merge it; encode by replaying the merges -------------
@@ -155,8 +144,9 @@ class BPETokenizer:
         self.special_tokens = dict(special_tokens or {})
         self.pattern = pattern
         self.vocab = _build_vocab(self.byte_ids, self.merges)  # id -> bytes (no specials)
-        _check_special_tokens(self.special_tokens, self.vocab)
-        self._split = _check_pattern(pattern)
+        check_special_tokens(self.special_tokens, self.vocab)
+        self._trusted = pattern in _TRUSTED_PATTERNS
+        self._split = compile_pattern(pattern, trusted=self._trusted)  # refused if it could lose text or hang
         self._decoder = {**self.vocab, **{i: s.encode("utf-8") for s, i in self.special_tokens.items()}}
         self.n_vocab = max(self._decoder) + 1  # as tiktoken counts: the largest id + 1 (50257 for GPT-2)
         self._cache: dict[str, tuple[int, ...]] = {}  # chunk -> ids, as OpenAI's GPT-2 encoder did
@@ -197,13 +187,7 @@ class BPETokenizer:
         ordinary text.
         """
         _check_text(text)
-        allowed = self._special_set(allowed_special, "allowed_special")
-        if unknown := sorted(allowed - self.special_tokens.keys()):
-            raise ValueError(f"allowed_special names {', '.join(map(repr, unknown))}, not a special token of this "
-                             f"tokenizer (it has: {', '.join(map(repr, self.special_tokens)) or 'none'}); "
-                             "to encode that text as ordinary text, leave it out")
-        disallowed = (self.special_tokens.keys() - allowed if disallowed_special == "all"
-                      else self._special_set(disallowed_special, "disallowed_special"))
+        allowed, disallowed = special_sets(self.special_tokens, allowed_special, disallowed_special)
         if disallowed and (found := _special_regex(disallowed).search(text)):
             raise ValueError(f"the text contains the special token {found.group()!r}: pass allowed_special="
                              f"{{{found.group()!r}}} (or 'all') to encode it as a special token, "
@@ -221,7 +205,8 @@ class BPETokenizer:
         _check_text(text)
         ids: list[int] = []
         cache = self._cache  # real text repeats its words: each distinct chunk is merged once
-        for chunk in self._pre_split(_without_lone_surrogates(text)):
+        text = _without_lone_surrogates(text)
+        for chunk in split_text(self._split, text, trusted=self._trusted):  # pre-split: never loses text or hangs
             chunk_ids = cache.get(chunk)
             if chunk_ids is None:
                 if len(cache) >= _CACHE_LIMIT:
@@ -230,42 +215,6 @@ class BPETokenizer:
                 chunk_ids = cache[chunk] = tuple(apply_merges_fast(byte_ids, self.merges))  # = apply_merges
             ids.extend(chunk_ids)
         return ids
-
-    def _pre_split(self, text: str) -> list[str]:
-        """The chunks of ``text``; an error, never lost text, if they do not cover all of it.
-
-        A pattern other than GPT2_PATTERN (which never backtracks) gets a time limit that grows
-        with the text, far above what a sane pattern needs (GPT-2's splits 1 MB in 0.1 s)."""
-        if self.pattern in _TRUSTED_PATTERNS:
-            chunks = self._split.findall(text)
-        else:
-            limit = _SPLIT_TIME_S + len(text) * _SPLIT_TIME_PER_CHAR_S
-            try:
-                chunks = self._split.findall(text, timeout=limit)
-            except TimeoutError:
-                raise ValueError(f"pre-splitting {len(text):,} characters took over {limit:.1f} s: the tokenizer's "
-                                 f"pattern {self.pattern!r} backtracks catastrophically on this text; use a pattern "
-                                 "without nested quantifiers (e.g. GPT2_PATTERN)") from None
-        if sum(map(len, chunks)) != len(text):
-            raise ValueError(f"the tokenizer's pre-split pattern {self.pattern!r} skips characters of this text "
-                             f"({_uncovered(chunks, text)}), so encoding would lose them; use a pattern that "
-                             "matches every character (e.g. GPT2_PATTERN)")
-        return chunks
-
-    def _special_set(self, value: Literal["all"] | Collection[str], name: str) -> set[str]:
-        """``allowed_special`` / ``disallowed_special`` as a set; "all" means every special token."""
-        if value == "all":
-            return set(self.special_tokens)
-        if isinstance(value, str):
-            raise TypeError(f"{name} must be 'all' or a set of strings, got {value!r}; "
-                            f"did you mean {name}={{{value!r}}}?")
-        try:
-            names = set(value)
-        except TypeError:
-            raise TypeError(f"{name} must be 'all' or a set of strings, got {type(value).__name__}") from None
-        if not all(isinstance(n, str) for n in names):
-            raise TypeError(f"{name} must hold strings, got {sorted(map(repr, names))}")
-        return names
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """Ids -> the raw bytes they stand for (may end inside a multi-byte character)."""
@@ -283,32 +232,16 @@ class BPETokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer to a JSON file (atomically: a crash never leaves half a file)."""
-        data = {"format": _FORMAT, "version": 1, "pattern": self.pattern,
-                "byte_ids": self.byte_ids, "special_tokens": self.special_tokens,
-                "merges": [[a, b, i] for (a, b), i in sorted(self.merges.items(), key=lambda kv: kv[1])]}
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+        write_tokenizer_file(path, self)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BPETokenizer:
-        """Read a tokenizer written by :meth:`save`."""
-        name = Path(path).name
+        """Read a tokenizer written by :meth:`save`; a damaged or unsafe file is a one-line error."""
+        fields = read_tokenizer_file(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            data = None
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError(f"{name} is not a tokenizer file written by BPETokenizer.save (no {_FORMAT!r} format)")
-        if data.get("version") != 1:
-            raise ValueError(f"{name} has tokenizer file version {data.get('version')!r}; this gptlib reads version 1")
-        missing = [key for key in ("pattern", "byte_ids", "special_tokens", "merges") if key not in data]
-        if missing:
-            raise ValueError(f"{name} is a damaged tokenizer file: it lacks {', '.join(missing)}")
-        try:
-            return cls({(a, b): i for a, b, i in data["merges"]}, byte_ids=data["byte_ids"],
-                       special_tokens=data["special_tokens"], pattern=data["pattern"])
+            return cls({(a, b): i for a, b, i in fields.pop("merges")}, **fields)
         except (ValueError, TypeError, AttributeError) as exc:  # a merge that is not 3 ints, a bad pattern...
-            raise ValueError(f"{name} is a damaged or unsafe tokenizer file: {exc}") from None
+            raise ValueError(f"{Path(path).name} is a damaged or unsafe tokenizer file: {exc}") from None
 
 
 def end_of_text_id(tokenizer) -> int:
@@ -323,7 +256,7 @@ def end_of_text_id(tokenizer) -> int:
                      f"special_tokens={{{END_OF_TEXT!r}: vocab_size}} or pass the end id explicitly")
 
 
-# --- Checks and small helpers ---------------------------------------------------------------------
+# --- Small helpers --------------------------------------------------------------------------------
 
 def _build_vocab(byte_ids: list[int], merges: dict[Pair, int]) -> dict[int, bytes]:
     """id -> bytes: the byte tokens, then each merge's bytes in the order the merges were learned."""
@@ -335,49 +268,6 @@ def _build_vocab(byte_ids: list[int], merges: dict[Pair, int]) -> dict[int, byte
             raise ValueError(f"bad merge ({a}, {b}) -> {i}: a merge needs two earlier ids and a new one")
         vocab[i] = vocab[a] + vocab[b]
     return vocab
-
-
-def _check_special_tokens(special_tokens: dict[str, int], vocab: dict[int, bytes]) -> None:
-    if not all(isinstance(token, str) and token for token in special_tokens):
-        raise ValueError(f"special tokens must be non-empty strings, got {list(special_tokens)}")
-    ids = list(special_tokens.values())
-    if len(set(ids)) != len(ids) or any(not isinstance(i, int) or i < 0 or i in vocab for i in ids):
-        raise ValueError(f"special token ids must be distinct ints >= {len(vocab)} (after the byte "
-                         f"and merge ids), got {special_tokens}")
-
-
-def _check_pattern(pattern: object) -> regex.Pattern:
-    """``pattern`` compiled, once it is shown to pre-split text without losing or hanging (see _PROBES)."""
-    if not isinstance(pattern, str):
-        raise TypeError(f"the pre-split pattern must be a str, got {type(pattern).__name__}")
-    try:
-        compiled = regex.compile(pattern)
-    except regex.error as exc:
-        raise ValueError(f"the pre-split pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    if pattern in _TRUSTED_PATTERNS:
-        return compiled
-    if compiled.groups:
-        raise ValueError(f"the pre-split pattern {pattern!r} has a capturing group, so findall would return the "
-                         "group instead of the whole chunk and lose text; write groups as (?:...)")
-    literal_runs = [c * 48 + end for c in sorted({c for c in pattern if c.isalnum()})[:20] for end in ("", "!")]
-    for probe in (_COVERAGE_SAMPLE, *_PROBES, *literal_runs):
-        try:
-            chunks = compiled.findall(probe, timeout=_PROBE_TIMEOUT_S)
-        except TimeoutError:
-            raise ValueError(f"the pre-split pattern {pattern!r} is unsafe: it takes over {_PROBE_TIMEOUT_S} s on "
-                             f"{probe[:12]!r}... ({len(probe)} characters), so real text could hang encoding "
-                             "(nested quantifiers backtrack catastrophically); use GPT2_PATTERN") from None
-        if sum(map(len, chunks)) != len(probe):
-            raise ValueError(f"the pre-split pattern {pattern!r} skips characters ({_uncovered(chunks, probe)}), "
-                             "so encoding would lose text; use a pattern that matches every character "
-                             "(e.g. GPT2_PATTERN)")
-    return compiled
-
-
-def _uncovered(chunks: list[str], text: str) -> str:
-    """Which characters of ``text`` the chunks leave out, for an error message."""
-    kept = "".join(chunks)
-    return f"on {text[:40]!r} it keeps only {kept[:40]!r}"
 
 
 def _check_text(text: object) -> None:

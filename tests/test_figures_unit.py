@@ -1,5 +1,6 @@
-"""The diagrams of ``gptlib.figures``: drawn without a model, in Chinese with no missing glyph, at
-their intended sizes, showing what they claim, and saved to the same bytes every time.
+"""The diagrams of ``gptlib.diagrams``, as ``gptlib.figures`` saves them: drawn without a model, in
+Chinese with no missing glyph, at their intended sizes, showing what they claim, and saved to the
+same bytes every time.
 
 (The model figures need day 5's checkpoint: ``tests_e2e/test_figures.py`` runs the whole command.)
 """
@@ -20,15 +21,15 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from gptlib import figures, get_encoding
+from gptlib import diagrams, figures, get_encoding
 
 # Each diagram's size in inches: notebook width is about 9-11 inches at 110 dpi; the pipeline is a banner.
 DIAGRAMS: dict[str, tuple[Callable[[], Figure], tuple[float, float]]] = {
-    "pipeline": (figures.pipeline_figure, (14, 2.2)),
-    "pipeline_day3": (lambda: figures.pipeline_figure(3), (14, 2.2)),
-    "qkv_flow": (figures.qkv_figure, (11, 5.2)),
-    "transformer_block": (figures.block_figure, (9.2, 8.6)),
-    "input_target_shift": (figures.shift_figure, (10, 4.3)),
+    "pipeline": (diagrams.pipeline_figure, (14, 2.2)),
+    "pipeline_day3": (lambda: diagrams.pipeline_figure(3), (14, 2.2)),
+    "qkv_flow": (diagrams.qkv_figure, (11, 5.2)),
+    "transformer_block": (diagrams.block_figure, (9.2, 8.6)),
+    "input_target_shift": (diagrams.shift_figure, (10, 4.3)),
 }
 
 
@@ -101,7 +102,7 @@ def box_brightness(fig: Figure) -> list[float]:
 
 
 def test_pipeline_highlights_one_day_and_mutes_the_others():
-    highlighted, plain = figures.pipeline_figure(3), figures.pipeline_figure()
+    highlighted, plain = diagrams.pipeline_figure(3), diagrams.pipeline_figure()
     brightness, shades = box_brightness(highlighted), box_brightness(plain)
     plt.close(highlighted)
     plt.close(plain)
@@ -113,11 +114,11 @@ def test_pipeline_highlights_one_day_and_mutes_the_others():
 @pytest.mark.parametrize("day", [0, 8])
 def test_pipeline_rejects_a_day_outside_the_week(day):
     with pytest.raises(ValueError, match="from 1 to 7"):
-        figures.pipeline_figure(day)
+        diagrams.pipeline_figure(day)
 
 
 def test_qkv_figure_shows_the_causal_mask_and_weights_summing_to_one():
-    fig = figures.qkv_figure()
+    fig = diagrams.qkv_figure()
     texts = [text.get_text() for text in fig.axes[0].texts]
     plt.close(fig)
     assert texts.count("−∞") == 1, "世 is the query: only 界, its future, is hidden"
@@ -128,7 +129,7 @@ def test_qkv_figure_shows_the_causal_mask_and_weights_summing_to_one():
 
 def test_gpt2_ids_shown_in_the_diagrams_are_gpt2s():
     enc = get_encoding("gpt2")
-    for text, ids in figures.GPT2_IDS.items():
+    for text, ids in diagrams.GPT2_IDS.items():
         assert tuple(enc.encode(text)) == ids, text
 
 
