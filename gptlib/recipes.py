@@ -260,6 +260,8 @@ def trained_model(recipe: Recipe, device: str | torch.device | None = None,
         model, tokenizer, ckpt = load_trained(folder, device)
         if ckpt.get("extra", {}).get("recipe") != recipe.to_dict():
             raise CheckpointError("it was made by another version of the recipe")
+        if "val_bits_per_byte" not in ckpt["extra"]:  # written by pretrain only once the run is complete
+            raise CheckpointError(f"its run stopped at step {ckpt.get('step')}, before the end")
         return model, tokenizer
     except (FileNotFoundError, CheckpointError) as exc:
         reason = "none found" if isinstance(exc, FileNotFoundError) else str(exc).split(";")[0]

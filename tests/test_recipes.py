@@ -108,7 +108,7 @@ def test_day5_model_trains_when_missing_then_loads(quick_day5, tmp_path, monkeyp
     assert tokenizer2.encode("To be, or not") == tokenizer.encode("To be, or not")
 
 
-@pytest.mark.parametrize("damage", ["stale recipe", "other tokenizer", "corrupt file"])
+@pytest.mark.parametrize("damage", ["stale recipe", "other tokenizer", "corrupt file", "interrupted run"])
 def test_day5_model_rebuilds_a_stale_or_damaged_checkpoint(damage, quick_day5, tmp_path, monkeypatch, capsys):
     quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
     folder = quick_day5.run_dir(quick_day5.DAY5, tmp_path)
@@ -117,8 +117,18 @@ def test_day5_model_rebuilds_a_stale_or_damaged_checkpoint(damage, quick_day5, t
     elif damage == "other tokenizer":
         path = folder / "tokenizer.json"
         path.write_text(path.read_text().replace('"version":1', '"version":1 '))
-    else:
+    elif damage == "corrupt file":
         (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes()[:100])
+    else:  # a run killed half-way leaves a checkpoint of the same recipe: never a finished model
+        for stale in folder.iterdir():
+            stale.unlink()
+
+        def stop_at_3(step, model, history):
+            if step == 3:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            pretrain(TEXT, QUICK, folder, "cpu", progress=False, on_eval=stop_at_3)
     capsys.readouterr()
     quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
     assert "training it with its recipe" in capsys.readouterr().out
