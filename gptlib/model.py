@@ -174,6 +174,7 @@ class GPTConfig:
     n_layers: int = 12           # Transformer blocks
     drop_rate: float = 0.1       # dropout probability (training only)
     qkv_bias: bool = False       # biases in the query/key/value projection (GPT-2 has them)
+    tie_weights: bool = False    # the output head reuses the token embedding (GPT-2 does; fewer weights)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
@@ -182,8 +183,9 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.emb_dim ({self.emb_dim}) must be divisible by n_heads ({self.n_heads}); "
                              "pick n_heads among its divisors")
         fraction("GPTConfig.drop_rate", self.drop_rate, high_open=True)
-        if not isinstance(self.qkv_bias, bool):
-            raise ValueError(f"GPTConfig.qkv_bias must be True or False, got {self.qkv_bias!r}")
+        for name in ("qkv_bias", "tie_weights"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}")
         c = self.emb_dim  # too big to build? The weights (an upper bound on their count), by what to lower:
         fits_in_memory("GPTConfig", {"vocab_size": 2 * self.vocab_size * c,  # token embedding and output head
                                      "context_length": self.context_length * c,  # position embedding
@@ -250,7 +252,8 @@ class TransformerBlock(nn.Module):
 class GPTModel(nn.Module):
     """A GPT-2-style language model: token ids (B, T) -> logits (B, T, vocab_size).
 
-    ``out_head`` is its own matrix; GPT-2 ties it to ``tok_emb``, so ``load_hf_gpt2`` copies the
+    ``out_head`` is its own matrix unless ``cfg.tie_weights``: then it *is* ``tok_emb``'s, as in
+    GPT-2 (the row that reads a token in also scores it out); ``load_hf_gpt2`` copies GPT-2's
     embedding into both. Initialisation follows GPT-2: weights ~ N(0, 0.02), biases 0, and the two
     projections that write into the residual stream (``att.out_proj``, ``ff.layers[2]``) get
     std 0.02 / sqrt(2 * n_layers): the stream sums 2 * n_layers of them, so its size stays
@@ -266,6 +269,8 @@ class GPTModel(nn.Module):
         self.trf_blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
         self.final_norm = LayerNorm(cfg.emb_dim)
         self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+        if cfg.tie_weights:
+            self.out_head.weight = self.tok_emb.weight  # one (vocab_size, C) matrix, two uses
         self.reset_parameters()
 
     @torch.no_grad()
@@ -309,6 +314,7 @@ class GPTModel(nn.Module):
 
     def num_parameters(self, count_out_head: bool = True) -> int:
         """Number of parameters; ``count_out_head=False`` gives the count with the head tied to
-        the token embedding, as GPT-2 ships (124,439,808 for gpt2-small)."""
-        total = sum(p.numel() for p in self.parameters())
-        return total if count_out_head else total - self.out_head.weight.numel()
+        the token embedding, as GPT-2 ships (124,439,808 for gpt2-small). A tied head counts once."""
+        total = sum(p.numel() for p in self.parameters())  # parameters() yields a shared tensor once
+        separate_head = 0 if self.out_head.weight is self.tok_emb.weight else self.out_head.weight.numel()
+        return total if count_out_head else total - separate_head

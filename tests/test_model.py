@@ -192,3 +192,21 @@ def test_training_step_reduces_loss():
         losses.append(loss.item())
     assert losses[0] == pytest.approx(math.log(97), abs=0.3)  # untrained: close to uniform
     assert losses[-1] < losses[0] - 0.5
+
+
+def test_tied_weights_share_one_matrix_and_survive_a_checkpoint(tmp_path):
+    from gptlib.checkpoint import load_checkpoint, save_checkpoint
+
+    model = tiny_model(tie_weights=True).train()
+    assert model.out_head.weight is model.tok_emb.weight
+    untied = tiny_model()
+    assert model.num_parameters() == untied.num_parameters() - 97 * 32 == model.num_parameters(count_out_head=False)
+    ids = torch.randint(0, 97, (2, 9))
+    loss = torch.nn.functional.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten())
+    loss.backward()  # the shared matrix gets both gradients: as input embedding and as output head
+    assert model.tok_emb.weight.grad is model.out_head.weight.grad
+    save_checkpoint(tmp_path / "tied.pt", model)
+    again = GPTModel(GPTConfig.from_dict(load_checkpoint(tmp_path / "tied.pt")["config"]))
+    again.load_state_dict(load_checkpoint(tmp_path / "tied.pt")["model"])
+    assert again.out_head.weight is again.tok_emb.weight
+    torch.testing.assert_close(again.eval()(ids), model.eval()(ids))
