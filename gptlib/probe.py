@@ -16,7 +16,7 @@ from .attention_explorer import DEFAULT_SENTENCES, AttentionExplorer, AttentionM
 from .model import GPTModel
 from .runtime import evaluating
 
-__all__ = ["model_attention_maps", "ModelAttentionExplorer", "model_attention_explorer"]
+__all__ = ["model_attention_maps", "hidden_states", "ModelAttentionExplorer", "model_attention_explorer"]
 
 
 def model_attention_maps(model: GPTModel, token_ids: Sequence[int] | Tensor, layer: int, head: int, *,
@@ -44,6 +44,27 @@ def model_attention_maps(model: GPTModel, token_ids: Sequence[int] | Tensor, lay
         handle.remove()
     return attention_maps(q[0, head].float().cpu(), k[0, head].float().cpu(), causal=causal, scale=scale,
                           padding_mask=padding_mask, tokens=tokens)
+
+
+def hidden_states(model: GPTModel, token_ids: Sequence[int] | Tensor) -> list[Tensor]:
+    """The residual stream of one sequence, layer by layer: ``[embeddings, after block 1, ...,
+    after the last block]``, each (T, C), in eval mode.
+
+    Entry 0 is token + position embedding, the same for a token wherever it stands (up to its
+    position); the later entries are what attention made of it in this context.
+    """
+    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1).to(next(model.parameters()).device)
+    states: list[Tensor] = []
+    hooks = [model.drop_emb.register_forward_hook(lambda module, args, out: states.append(out[0]))]
+    hooks += [block.register_forward_hook(lambda module, args, out: states.append(out[0]))
+              for block in model.trf_blocks]
+    try:
+        with evaluating(model):
+            model(ids)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [state.float().cpu() for state in states]
 
 
 class ModelAttentionExplorer(AttentionExplorer):

@@ -12,7 +12,7 @@ text and of the tokenizer) and ``tokenizer.json``; ``load_trained`` refuses a to
 not the one the model learned with, and ``pretrain(..., resume=True)`` refuses to continue a
 run with other settings or other text, naming what differs.
 
-``trained_model(recipe)`` loads a recipe's checkpoint, or rebuilds it with the very same recipe
+``trained_model(recipe, corpus)`` loads a recipe's checkpoint, or rebuilds it with the very same recipe
 when it is missing or stale, so notebooks that need day 5's model also run on their own.
 Checkpoints live in ``<repo>/checkpoints/<recipe name>/`` when gptlib runs from the course's
 checkout, else in the user cache; ``GPTLIB_CHECKPOINT_DIR`` overrides both.
@@ -108,11 +108,12 @@ class Recipe:
         return cls(**{**data, "model": GPTConfig.from_dict(data["model"]), "train": TrainConfig(**data["train"])})
 
 
-DAY5 = Recipe(  # Tiny Shakespeare, on a 2-core CPU in about a minute
-    name="day5", version=2,
-    model=GPTConfig(vocab_size=1024, context_length=128, emb_dim=128, n_heads=4, n_layers=4, drop_rate=0.0),
-    train=TrainConfig(max_steps=500, lr=3e-3, min_lr_ratio=0.1, warmup_steps=30, weight_decay=0.1, grad_clip=1.0,
-                      eval_every=50, eval_batches=5))
+DAY5 = Recipe(  # Tiny Shakespeare: the best model 2 CPU cores train in three minutes (benchmarks/pretrain.py)
+    name="day5", version=3,
+    model=GPTConfig(vocab_size=2048, context_length=128, emb_dim=96, n_heads=4, n_layers=3, drop_rate=0.0,
+                    tie_weights=True),
+    train=TrainConfig(max_steps=2300, lr=3e-3, min_lr_ratio=0.1, warmup_steps=30, weight_decay=0.3, grad_clip=1.0,
+                      eval_every=100, eval_batches=5))
 
 
 @dataclass
@@ -248,13 +249,10 @@ def run_dir(recipe: Recipe, checkpoint_dir: str | os.PathLike | None = None) -> 
     return Path(checkpoint_dir or default_checkpoint_dir()) / recipe.name
 
 
-CORPORA: dict[str, Callable[[], str]] = {"day5": tiny_shakespeare}
-
-
-def trained_model(recipe: Recipe, device: str | torch.device | None = None,
+def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch.device | None = None,
                   checkpoint_dir: str | os.PathLike | None = None) -> tuple[GPTModel, BPETokenizer]:
-    """The model of ``recipe`` (eval mode) and its tokenizer: loaded, or rebuilt when the run folder
-    is missing, damaged, or made by another recipe (a few minutes on a 2-core CPU)."""
+    """The model of ``recipe`` trained on ``corpus()`` (eval mode) and its tokenizer: loaded, or
+    rebuilt when the run folder is missing, damaged, unfinished or made by another recipe."""
     folder = run_dir(recipe, checkpoint_dir)
     try:
         model, tokenizer, ckpt = load_trained(folder, device)
@@ -268,7 +266,7 @@ def trained_model(recipe: Recipe, device: str | torch.device | None = None,
         print(f"no usable {recipe.name} checkpoint ({reason}); training it with its recipe...", flush=True)
     for stale in (folder / "model.pt", folder / "tokenizer.json"):
         stale.unlink(missing_ok=True)  # ours to rebuild: this folder only ever holds the recipe's own run
-    run = pretrain(CORPORA[recipe.name](), recipe, folder, device, progress=False)
+    run = pretrain(corpus(), recipe, folder, device, progress=False)
     return run.model, run.tokenizer
 
 
@@ -285,4 +283,4 @@ def day5_tokenizer(train_text: str | None = None) -> BPETokenizer:
 def day5_model(device: str | torch.device | None = None, checkpoint_dir: str | os.PathLike | None = None
                ) -> tuple[GPTModel, BPETokenizer]:
     """Day 5's model and tokenizer, as days 6 and 7 use them (see ``trained_model``)."""
-    return trained_model(DAY5, device, checkpoint_dir)
+    return trained_model(DAY5, tiny_shakespeare, device, checkpoint_dir)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gptlib.model import GPTConfig, GPTModel
-from gptlib.probe import model_attention_explorer, model_attention_maps
+from gptlib.probe import hidden_states, model_attention_explorer, model_attention_maps
 
 
 def tiny_model() -> GPTModel:
@@ -55,3 +55,17 @@ def test_explorer_over_a_model_has_layer_and_head_sliders():
     expected = model_attention_maps(model, FakeTokenizer().encode("hello"), layer=1, head=2)
     torch.testing.assert_close(explorer.maps.weights, expected.weights)
     assert explorer.title() == "layer 1, head 2" and len(explorer.output.outputs) == 1
+
+
+def test_hidden_states_are_the_residual_stream_layer_by_layer():
+    model = tiny_model()
+    ids = [3, 14, 15, 9]
+    states = hidden_states(model, ids)
+    assert len(states) == 1 + 2 and all(s.shape == (4, 24) for s in states)
+    positions = torch.arange(4)
+    torch.testing.assert_close(states[0], (model.tok_emb(torch.tensor(ids)) + model.pos_emb(positions)).detach())
+    logits = model.out_head(model.final_norm(states[-1])).detach()
+    torch.testing.assert_close(logits, model(torch.tensor([ids]))[0].detach(), rtol=1e-5, atol=1e-5)
+    # a token's state after the blocks depends on what came before it; its embedding does not
+    other = hidden_states(model, [7, 14, 15, 9])
+    assert torch.equal(other[0][1:], states[0][1:]) and not torch.allclose(other[-1][1:], states[-1][1:])

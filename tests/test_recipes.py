@@ -92,7 +92,7 @@ def test_a_swapped_tokenizer_is_refused(tmp_path):
 def quick_day5(monkeypatch):
     """Day 5's recipe shrunk to seconds: the same code path on 60k characters and a tiny model."""
     monkeypatch.setattr(recipes, "DAY5", QUICK)
-    monkeypatch.setitem(recipes.CORPORA, "day5", lambda: TEXT)
+    monkeypatch.setattr(recipes, "tiny_shakespeare", lambda: TEXT)
     return recipes
 
 
