@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import Tensor
 
+from .exercises import Text
 from .tokenizer import end_of_text_id
 
 if TYPE_CHECKING:
@@ -132,6 +133,29 @@ def displayable_label(token: str) -> str:
     return "".join(c if ord(c) in covered and c.isprintable() else f"U+{ord(c):04X}" for c in token)
 
 
+# What the plots and controls say, in the language ``gptlib.exercises.set_language`` picked
+# (the Chinese edition of the course calls set_language("zh") in its first code cell).
+LABELS = {
+    "scores": Text("scores after mask (grey = -inf)", "掩码后的分数（灰色 = -inf）"),
+    "mask": Text("mask (black = hidden)", "掩码（黑色 = 遮住）"),
+    "weights": Text("weights = softmax of each row", "权重 = 每一行的 softmax"),
+    "key": Text("key (attended to)", "键 key（被关注的）"),
+    "query": Text("query (attending)", "查询 query（发出关注的）"),
+    "sentence": Text("sentence", "句子"),
+    "causal": Text("causal mask", "因果掩码"),
+    "scale": Text("divide by √d_k", "除以 √d_k"),
+    "padding": Text("padding", "填充"),
+    "none": Text("none", "无"),
+    "right": Text("right", "右侧"),
+    "left": Text("left", "左侧"),
+    "padding_mask": Text("padding mask", "填充掩码"),
+    "toy": Text("random toy projections", "随机的玩具投影"),
+    "layer": Text("layer", "层"),
+    "head": Text("head", "头"),
+    "layer_head": Text("layer {layer}, head {head}", "第 {layer} 层，第 {head} 个头"),
+}
+
+
 def plot_attention_maps(maps: AttentionMaps, title: str = "") -> "Figure":
     """Three heatmaps side by side: masked scores (-inf in grey), the mask, the softmax weights."""
     import matplotlib.pyplot as plt
@@ -143,22 +167,21 @@ def plot_attention_maps(maps: AttentionMaps, title: str = "") -> "Figure":
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.86, wspace=0.45)  # fixed: faster than a layout engine
     scores = np.ma.masked_invalid(maps.masked_scores.detach().cpu().numpy())
     cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
-    panels = [
-        (scores, cmap, "scores after mask (grey = -inf)"),
-        (maps.mask.cpu().numpy().astype(float), "Greys", "mask (black = hidden)"),
-        (maps.weights.detach().cpu().numpy(), "viridis", "weights = softmax of each row"),
+    panels = [  # (data, colours, title, its range is 0..1)
+        (scores, cmap, LABELS["scores"], False),
+        (maps.mask.cpu().numpy().astype(float), "Greys", LABELS["mask"], True),
+        (maps.weights.detach().cpu().numpy(), "viridis", LABELS["weights"], True),
     ]
-    for ax, (data, colors, name) in zip(axes, panels):
-        image = ax.imshow(data, cmap=colors, vmin=0 if name.startswith(("mask", "weights")) else None,
-                          vmax=1 if name.startswith(("mask", "weights")) else None)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("key (attended to)")
-        ax.set_ylabel("query (attending)")
+    for index, (ax, (data, colors, name, unit_range)) in enumerate(zip(axes, panels)):
+        image = ax.imshow(data, cmap=colors, vmin=0 if unit_range else None, vmax=1 if unit_range else None)
+        ax.set_title(name.format(), fontsize=10)
+        ax.set_xlabel(LABELS["key"].format())
+        ax.set_ylabel(LABELS["query"].format())
         if maps.tokens:
             labels = [displayable_label(t) for t in maps.tokens]
             ax.set_xticks(range(n), labels, rotation=90, fontsize=8, fontfamily=families)
             ax.set_yticks(range(n), labels, fontsize=8, fontfamily=families)
-        if name.startswith("weights") and n <= 12:
+        if index == 2 and n <= 12:
             hidden = maps.mask.cpu().numpy()
             for i in range(n):
                 for j in range(n):
@@ -167,7 +190,7 @@ def plot_attention_maps(maps: AttentionMaps, title: str = "") -> "Figure":
                     value = float(data[i, j])
                     ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
                             color="white" if value < 0.5 else "black")
-        if not name.startswith("mask"):
+        if index != 1:
             fig.colorbar(image, ax=ax, shrink=0.7)
     if title:
         fig.suptitle(title)
@@ -190,13 +213,14 @@ class AttentionExplorer:
         self.pad_id = pad_id if pad_id is not None else self._default_pad_id()
         self.pad_to = pad_to or max(len(self.tokenize(s)[0]) for s in sentences) + 2
         self.maps: AttentionMaps | None = None
-        self.sentence = widgets.Combobox(options=list(sentences), value=sentences[0], description="sentence",
-                                         ensure_option=False, continuous_update=False)
-        self.causal = widgets.Checkbox(value=True, description="causal mask")
-        self.scale = widgets.Checkbox(value=True, description="divide by √d_k")
-        self.pad_side = widgets.Dropdown(options=["none", "right", "left"], value="right",
-                                         description="padding")
-        self.mask_padding = widgets.Checkbox(value=True, description="padding mask")
+        self.sentence = widgets.Combobox(options=list(sentences), value=sentences[0],
+                                         description=LABELS["sentence"].format(), ensure_option=False,
+                                         continuous_update=False)
+        self.causal = widgets.Checkbox(value=True, description=LABELS["causal"].format())
+        self.scale = widgets.Checkbox(value=True, description=LABELS["scale"].format())
+        self.pad_side = widgets.Dropdown(options=[(LABELS[side].format(), side) for side in ("none", "right", "left")],
+                                         value="right", description=LABELS["padding"].format())
+        self.mask_padding = widgets.Checkbox(value=True, description=LABELS["padding_mask"].format())
         controls = [self.sentence, widgets.HBox([self.causal, self.scale]),
                     widgets.HBox([self.pad_side, self.mask_padding]), *self.extra_controls()]
         self.output = widgets.Output()
@@ -257,7 +281,7 @@ class AttentionExplorer:
                               padding_mask=pad if self.mask_padding.value else None, tokens=labels)
 
     def title(self) -> str:
-        return "random toy projections"
+        return LABELS["toy"].format()
 
     def update(self) -> None:
         """Recompute the maps and redraw the three heatmaps in the Output widget."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .exercises import Text
 from .generate import generate, next_token_probs
 
 __all__ = ["Candidate", "SamplingView", "sampling_view", "plot_sampling_view", "sampling_explorer"]
@@ -40,6 +41,21 @@ class SamplingView:
     entropy_before: float  # bits
     entropy_after: float  # bits
     samples: list[str] = field(default_factory=list)  # sampled continuations (prompt excluded)
+
+
+# What the chart and the controls say, in the language ``gptlib.exercises.set_language`` picked.
+LABELS = {
+    "before": Text("before the cut (after temperature)", "截断前（已除以温度）"),
+    "after": Text("after top-k / top-p, renormalised", "top-k / top-p 截断后，重新归一化"),
+    "probability": Text("probability", "概率"),
+    "off": Text("off", "关"),
+    "title": Text("T={t}, top-k={k}, top-p={p}: {kept} tokens can be sampled, entropy {before} → {after} bits",
+                  "T={t}，top-k={k}，top-p={p}：可采样 {kept} 个词元，熵 {before} → {after} 比特"),
+    "prompt": Text("prompt", "提示词"),
+    "temperature": Text("temperature", "温度"),
+    "top_k": Text("top-k (0=off)", "top-k（0=关）"),
+    "top_p": Text("top-p (1=off)", "top-p（1=关）"),
+}
 
 
 def _entropy_bits(probs: torch.Tensor) -> float:
@@ -95,21 +111,26 @@ def plot_sampling_view(view: SamplingView, ax=None):
     """Bar chart of the candidates' probabilities before (grey) and after (blue) the cut."""
     import matplotlib.pyplot as plt
 
+    from .fonts import use_cjk_font
+
+    use_cjk_font()  # candidates and labels may be Chinese
+
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.2))
     labels = [repr(c.text)[1:-1] or "∅" for c in view.candidates]
     x = range(len(labels))
     width = 0.4
     ax.bar([i - width / 2 for i in x], [c.prob_before for c in view.candidates], width,
-           color="0.7", label="before the cut (after temperature)")
+           color="0.7", label=LABELS["before"].format())
     ax.bar([i + width / 2 for i in x], [c.prob_after for c in view.candidates], width,
-           color="tab:blue", label="after top-k / top-p, renormalised")
+           color="tab:blue", label=LABELS["after"].format())
     ax.set_xticks(list(x), labels, rotation=45, ha="right")
-    ax.set_ylabel("probability")
-    k = "off" if view.top_k is None else view.top_k
-    p = "off" if view.top_p is None else f"{view.top_p:.2f}"
-    ax.set_title(f"T={view.temperature:.2f}, top-k={k}, top-p={p}: {view.kept:,} tokens can be sampled, "
-                 f"entropy {view.entropy_before:.2f} → {view.entropy_after:.2f} bits", fontsize=9)
+    ax.set_ylabel(LABELS["probability"].format())
+    k = LABELS["off"].format() if view.top_k is None else view.top_k
+    p = LABELS["off"].format() if view.top_p is None else f"{view.top_p:.2f}"
+    ax.set_title(LABELS["title"].format(t=f"{view.temperature:.2f}", k=k, p=p, kept=f"{view.kept:,}",
+                                        before=f"{view.entropy_before:.2f}", after=f"{view.entropy_after:.2f}"),
+                 fontsize=9)
     highest = max([c.prob_after for c in view.candidates] + [c.prob_before for c in view.candidates])
     ax.set_ylim(0, max(1e-6, highest) * 1.1)
     ax.legend(fontsize=8)
@@ -126,12 +147,12 @@ def sampling_explorer(model, tokenizer, prompt: str = "The", *, n_candidates: in
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    prompt_box = widgets.Text(value=prompt, description="prompt", continuous_update=False,
+    prompt_box = widgets.Text(value=prompt, description=LABELS["prompt"].format(), continuous_update=False,
                               layout=widgets.Layout(width="60%"))
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
+    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description=LABELS["temperature"].format(),
                                       continuous_update=False)
-    top_k = widgets.IntSlider(value=0, min=0, max=50, description="top-k (0=off)", continuous_update=False)
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p (1=off)",
+    top_k = widgets.IntSlider(value=0, min=0, max=50, description=LABELS["top_k"].format(), continuous_update=False)
+    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description=LABELS["top_p"].format(),
                                 continuous_update=False)
     style = {"description_width": "initial"}
     for w in (prompt_box, temperature, top_k, top_p):

@@ -145,3 +145,31 @@ def test_partial_utf8_tokens_are_labelled_by_their_bytes():
 
     explorer = attention_explorer(ByteTokenizer(), sentences=["a你"], pad_to=4)
     assert explorer.maps.tokens == ["a", "\\xe4", "\\xbd", "\\xa0"]
+
+
+@pytest.fixture
+def chinese():
+    """The Chinese edition's language for the test, English again afterwards."""
+    from gptlib.exercises import set_language
+
+    set_language("zh")
+    yield
+    set_language("en")
+
+
+def test_the_chinese_edition_labels_controls_and_plots_in_chinese(chinese, recwarn):
+    import matplotlib.pyplot as plt
+
+    explorer = attention_explorer(sentences=["你好世界"])
+    assert [explorer.sentence.description, explorer.causal.description, explorer.pad_side.description] == [
+        "句子", "因果掩码", "填充"]
+    assert [label for label, _ in explorer.pad_side.options] == ["无", "右侧", "左侧"]
+    explorer.pad_side.value = "none"  # the values stay the same in both languages
+    assert "<pad>" not in explorer.maps.tokens
+    figure = plot_attention_maps(explorer.maps)
+    assert [ax.get_title() for ax in figure.axes[:3]] == [
+        "掩码后的分数（灰色 = -inf）", "掩码（黑色 = 遮住）", "权重 = 每一行的 softmax"]
+    assert figure.axes[0].get_xlabel() == "键 key（被关注的）"
+    figure.savefig(__import__("io").BytesIO(), format="png")
+    plt.close(figure)
+    assert not [w for w in recwarn.list if "Glyph" in str(w.message)]  # the packaged font draws the labels

@@ -9,9 +9,17 @@ checks that the plot is redrawn with different pixels (the image's data URI chan
 redrawn state is screenshotted too. Screenshots go to $E2E_ARTIFACTS (default: a pytest
 temporary folder, printed at the end of the run). Fixtures (server, browser, skips) are in
 conftest.py.
+
+Day 3 is also opened in the Chinese edition (notebooks/zh/, whose first code cell calls
+set_language("zh")): its explorer's control labels must be the Chinese ones. For both editions of
+day 3 the test asks the notebook's kernel which tick labels the plot on screen has: the running
+example's 你 must be one of them (see `check_attention_explorer`).
 """
 from __future__ import annotations
 
+import ast
+import base64
+import hashlib
 import json
 import os
 import re
@@ -25,11 +33,17 @@ try:
 except ImportError:  # the browser fixture skips the test; this module must still import
     PlaywrightError = Exception
 
-# (notebook, seconds allowed for "run all"; $E2E_RUN_ALL_TIMEOUT_S overrides): day 6 retrains the
-# day 5 checkpoint when it is missing (about 3 minutes on an idle 2-core CPU, far more on a busy one).
+# (notebook under notebooks/, seconds allowed for "run all" ($E2E_RUN_ALL_TIMEOUT_S overrides),
+# what else to check): day 6 retrains the day 5 checkpoint when it is missing (about 3 minutes on
+# an idle 2-core CPU, far more on a busy one). "attention": the day 3 explorer's checks below;
+# "labels" / "options": texts its controls must show (the Chinese edition's); "chinese_titles":
+# every plot title must contain Chinese.
+DAY3_ZH = {"attention": True, "labels": ["句子", "因果掩码", "除以 √d_k", "填充", "填充掩码"],
+           "options": ["无", "右侧", "左侧"], "chinese_titles": True}
 NOTEBOOKS = [
-    pytest.param("day3_attention.ipynb", 300, id="day3-attention-explorer"),
-    pytest.param("day6_generate.ipynb", 900, id="day6-temperature-explorer"),
+    pytest.param("day3_attention.ipynb", 300, {"attention": True}, id="day3-attention-explorer"),
+    pytest.param("zh/day3_attention.ipynb", 300, DAY3_ZH, id="zh-day3-attention-explorer"),
+    pytest.param("day6_generate.ipynb", 900, {}, id="day6-temperature-explorer"),
 ]
 PAGE_LOAD_TIMEOUT_S = 180      # JupyterLab's first load plus a kernel start, on 2 busy cores
 RENDER_TIMEOUT_S = 60          # from "all cells ran" to the widget's plot on screen
@@ -90,6 +104,52 @@ JS_TAG_EXPLORERS = """
   return found.length;
 }
 """
+# Evaluate one Python expression in the notebook's kernel: a silent execute request's user
+# expression (no cell, no output, no history, execution count unchanged). Resolves to the
+# expression's {status, data: {'text/plain': repr}} or {status: 'error', ename, evalue}.
+JS_KERNEL_EXPRESSION = """
+async ([path, expression, timeoutMs]) => {
+  let panel = null;
+  for (const w of jupyterapp.shell.widgets('main')) if (w.context && w.context.path === path) panel = w;
+  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  if (!kernel) return {status: 'error', ename: 'NoKernel', evalue: 'the notebook has no kernel'};
+  const future = kernel.requestExecute({code: '', silent: true, store_history: false,
+                                        user_expressions: {value: expression}});
+  const reply = await Promise.race([future.done, new Promise(r => setTimeout(() => r(null), timeoutMs))]);
+  if (!reply) return {status: 'error', ename: 'Timeout', evalue: `no reply in ${timeoutMs} ms`};
+  return reply.content.user_expressions.value;
+}
+"""
+# Run in the kernel (by KERNEL_PROBE) after "run all", before any control moves. For each attention
+# explorer the notebook showed as a cell's value (IPython's Out) or holds in a variable: its
+# sentence, and the texts of the figure plot_attention_maps draws for its current maps, drawn and
+# saved as AttentionExplorer.update does (dpi=80), with the sha256 of that PNG and of the PNG the
+# explorer's Output widget holds. When the redrawn PNG equals the one in the browser's <img>, the
+# tick labels read here are those of the picture on screen.
+PY_ATTENTION_PROBE = '''
+import base64, hashlib, io
+import matplotlib.pyplot as plt
+from gptlib.attention_explorer import AttentionExplorer, plot_attention_maps
+
+result = []
+found = {id(v): v for v in [*user_ns.get("Out", {}).values(), *user_ns.values()] if isinstance(v, AttentionExplorer)}
+for explorer in found.values():
+    figure = plot_attention_maps(explorer.maps, title=explorer.title())
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=80)
+    plt.close(figure)
+    shown = [o["data"]["image/png"] for o in explorer.output.outputs if "image/png" in o.get("data", {})]
+    result.append({
+        "sentence": explorer.sentence.value,
+        "tick_labels": [t.get_text() for t in figure.axes[0].get_xticklabels()],
+        "titles": [ax.get_title() for ax in figure.axes[:3]] + [figure.get_suptitle()],
+        "redrawn_sha256": hashlib.sha256(png.getvalue()).hexdigest(),
+        "shown_sha256": [hashlib.sha256(base64.b64decode(s)).hexdigest() for s in shown],
+    })
+'''
+# One expression that runs a probe's statements in a private namespace and returns its `result`:
+# nothing is added to the learner's namespace.
+KERNEL_PROBE = "(lambda ns: (exec({source!r}, ns), ns['result'])[1])({{'user_ns': globals()}})"
 JS_IMAGES = """
 (root) => {
   const imgs = [...root.querySelectorAll('.widget-output img')];
@@ -192,6 +252,15 @@ class NotebookRun:
                 raise TimeoutError
             time.sleep(0.5)
 
+    def kernel_value(self, python_expression: str, timeout_s: float = 120):
+        """The value of a Python expression evaluated in the notebook's kernel (a silent request:
+        no cell, no output); it must return literals (str, numbers, lists, dicts)."""
+        reply = self.page.evaluate(JS_KERNEL_EXPRESSION, [self.path, python_expression, int(timeout_s * 1000)])
+        if not reply or reply.get("status") != "ok":
+            reply = reply or {}
+            self.fail(f"the kernel could not evaluate the test's probe: {reply.get('ename')}: {reply.get('evalue')}")
+        return ast.literal_eval(reply["data"]["text/plain"])
+
     def shutdown_kernel(self):
         try:
             self.page.evaluate("""(path) => {
@@ -201,6 +270,56 @@ class NotebookRun:
             }""", self.path)
         except Exception:
             pass
+
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def check_attention_explorer(run: NotebookRun, explorer, expect: dict, report: dict) -> None:
+    """Day 3's explorer, before any control moves: what its controls say, and its plot's tick labels.
+
+    The plot is a PNG, so its tick labels are not text in the page, and the test reads them in the
+    kernel instead (PY_ATTENTION_PROBE): the kernel redraws the explorer's current maps as the explorer
+    draws them and reads the figure's tick labels and titles. The check proves what it can: the
+    redrawn PNG is byte for byte the <img> in the browser, so these are the labels matplotlib was given
+    for the picture on screen, and the running example's 你 is one of them (not written as U+4F60, which
+    displayable_label does when no font can draw it). Whether the glyph's pixels look right is
+    tests/test_attention_explorer.py's check (no missing-glyph warnings with the packaged CJK font) and
+    the screenshots'. The sentence box in the page must show the same sentence.
+    """
+    sentence_box = explorer.locator("input[list]")  # the sentence Combobox: a text input with a datalist
+    assert sentence_box.count() == 1, f"the attention explorer has {sentence_box.count()} sentence boxes, not 1"
+    sentence = sentence_box.input_value()
+    labels = [t.strip() for t in explorer.locator(".widget-label, .widget-label-basic").all_inner_texts()]
+    labels = [t for t in labels if t and t != "\u200b"]
+    options = explorer.locator(".widget-dropdown select option").all_inner_texts()
+    src = explorer.evaluate(JS_IMAGES)["srcs"][0]
+    on_screen = hashlib.sha256(base64.b64decode(src.split(",", 1)[1])).hexdigest()
+    probed = run.kernel_value(KERNEL_PROBE.format(source=PY_ATTENTION_PROBE))
+    report["attention"] = {"sentence_box": sentence, "control_labels": labels, "dropdown_options": options,
+                           "plot_sha256": on_screen, "kernel": probed}
+
+    if not probed:
+        run.fail("the kernel holds no AttentionExplorer (the notebook must show it as a cell's value)")
+    drawn = [p for p in probed if p["redrawn_sha256"] == on_screen]
+    if not drawn:
+        why = ("the explorer's Output holds that picture, but redrawing its maps gives other bytes: "
+               "does AttentionExplorer.update still save the PNG as PY_ATTENTION_PROBE does (dpi=80)?"
+               if any(on_screen in p["shown_sha256"] for p in probed) else
+               "no explorer in the kernel holds the picture the browser shows")
+        run.fail(f"the explorer's plot is not the one the kernel redraws: {why}\nkernel: {probed}")
+    drawn = drawn[0]
+    assert "你" in sentence, f"the sentence box shows {sentence!r}, not the running example (你好世界啊)"
+    assert drawn["sentence"] == sentence, f"the kernel's sentence {drawn['sentence']!r} is not the box's {sentence!r}"
+    assert "你" in drawn["tick_labels"], (
+        f"the plot's tick labels lack 你 (U+4F60 means no font could draw it): {drawn['tick_labels']}")
+    missing = [label for label in expect.get("labels", []) if label not in labels]
+    assert not missing, f"the explorer's controls lack the labels {missing}; they show {labels}"
+    missing = [option for option in expect.get("options", []) if option not in options]
+    assert not missing, f"the padding dropdown lacks the options {missing}; it offers {options}"
+    if expect.get("chinese_titles"):
+        english = [title for title in drawn["titles"] if not CJK.search(title)]
+        assert not english, f"plot titles without Chinese: {english} (all: {drawn['titles']})"
 
 
 def _controls(explorer):
@@ -277,12 +396,12 @@ def _move(page, kind: str, box) -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("notebook, run_timeout_s", NOTEBOOKS)
-def test_explorer_renders_and_reacts(notebook, run_timeout_s, browser, lab_server, artifacts_dir):
+@pytest.mark.parametrize("notebook, run_timeout_s, expect", NOTEBOOKS)
+def test_explorer_renders_and_reacts(notebook, run_timeout_s, expect, browser, lab_server, artifacts_dir):
     source = lab_server.root / "notebooks" / notebook
     if not source.exists():
         pytest.fail(f"notebooks/{notebook} is missing: the browser test drives its explorer", pytrace=False)
-    stem = Path(notebook).stem
+    stem = notebook.removesuffix(".ipynb").replace("/", "-")  # zh/day3_attention -> zh-day3_attention
     run_timeout_s = float(os.environ.get("E2E_RUN_ALL_TIMEOUT_S") or run_timeout_s)
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
     context.set_default_timeout(60_000)  # element actions, on 2 busy cores
@@ -309,6 +428,8 @@ def test_explorer_renders_and_reacts(notebook, run_timeout_s, browser, lab_serve
             images = explorer.evaluate(JS_IMAGES)
             assert images["loaded"], f"explorer {index}: its plot did not load: {images['sizes']}"
             explorer.screenshot(path=str(artifacts_dir / f"{stem}-explorer{index}-0-initial.png"))
+            if expect.get("attention") and explorer.locator("input[list]").count():  # its sentence box
+                check_attention_explorer(run, explorer, expect, report)
 
             tried = []
             for step, (kind, label, control) in enumerate(_controls(explorer)[:MAX_CONTROLS], start=1):
@@ -343,6 +464,8 @@ def test_explorer_renders_and_reacts(notebook, run_timeout_s, browser, lab_serve
                 run.fail(f"explorer {index} shows an error after its controls moved:\n{text[:1500]}")
             if not any(entry["plot_changed"] for entry in tried):
                 run.fail(f"explorer {index}: no control changed its plot; tried: {tried}")
+        if expect.get("attention") and "attention" not in report:
+            run.fail("no attention explorer (a widget with a sentence box and a plot) rendered")
         report["seconds_rendering_and_interacting"] = round(time.monotonic() - interacting, 1)
         page.screenshot(path=str(artifacts_dir / f"{stem}-page.png"))
     finally:

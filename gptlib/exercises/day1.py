@@ -152,7 +152,7 @@ def _merge_cases() -> list[tuple[list[int], Pair, int]]:
 
 @exercise("1.2", todo=Text("return a new list in which every occurrence of pair in ids, left to right, is "
                            "replaced by new_id",
-                           "返回一个新列表：把 ids 中这一对的每次出现（从左到右）都替换成 new_id"),
+                           "返回一个新列表，其中 ids 里 pair 的每次出现（从左到右）都替换成了 new_id"),
           done=Text("one merge step is right, overlaps included. It equals gptlib.tokenizer.merge; the library's "
                     "training (bpe_fast.learn_merges) merges only the chunks that hold the pair and fixes the "
                     "pair counts as it goes, instead of recounting everything.",
@@ -264,8 +264,8 @@ def _encode_cases() -> list[tuple[list[int], dict[Pair, int]]]:
 
 @exercise("1.3", todo=Text("return the ids of one chunk after replaying the learned merges {{(left, right): new id}}: "
                            "again and again, merge the adjacent pair with the lowest new id, until none is in merges",
-                           "返回一个块重放已学合并 {{(左, 右): 新 id}} 之后的 id：反复合并新 id 最小的相邻一对，"
-                           "直到没有一对在 merges 中"),
+                           "返回一个块在重放已学到的合并 {{(左, 右): 新 id}} 之后的 id：反复合并新 id 最小的相邻一对，"
+                           "直到没有相邻的一对在 merges 中"),
           done=Text("encoding replays the merges in the order they were learned, like gptlib.tokenizer.apply_merges. "
                     "BPETokenizer.encode adds the pre-split, a cache of encoded chunks, special tokens, and "
                     "bpe_fast.apply_merges_fast (a heap instead of rescanning the chunk after every merge).",

@@ -162,7 +162,7 @@ def _token_and_position(embed_fn) -> None:
                   "你加上了整张位置表（{context} 行）；只取位置 0..T-1 的那些行"), {"context": context}),
             ((square, tok.clone(), pos.clone()), right(square),
              Text("the positions were counted along the batch (B = ids.shape[0]); count them along the sequence: "
-                  "T = ids.shape[1]", "位置是沿批次维数的（B = ids.shape[0]）；应沿序列维数：T = ids.shape[1]"), {}),
+                  "T = ids.shape[1]", "位置是沿批次维计数的（B = ids.shape[0]）；应沿序列维计数：T = ids.shape[1]"), {}),
         ])
         _expect_tensor(got)
         got = got.detach()

@@ -87,7 +87,7 @@ def _causal_mistakes(scores: torch.Tensor) -> dict[str, tuple[torch.Tensor, Text
 
 
 @exercise("3.2", todo=Text("return the causal attention weights: mask future keys with -inf, then softmax each row",
-                           "返回因果注意力权重：用 -inf 遮住未来的键，再对每一行做 softmax"),
+                           "返回因果注意力权重——用 -inf 遮住未来的键，再对每一行做 softmax"),
           done=Text("causal weights are right: each row sums to 1 and the future gets exactly 0. The library "
                     "passes is_causal=True to F.scaled_dot_product_attention, which never builds the mask.",
                     "因果权重正确：每行之和为 1，未来位置的权重恰好为 0。库里把 is_causal=True 交给 "
@@ -129,7 +129,7 @@ def _causal_weights(weights_fn) -> None:
 
 # ---------------------------------------------------------------------------- 3.3 the attention class
 @exercise("3.3", todo=Text("complete CausalAttention: __init__ makes the layers, forward maps (B, T, d_in) to (B, T, d_out)",
-                           "补全 CausalAttention：__init__ 建层，forward 把 (B, T, d_in) 变成 (B, T, d_out)"),
+                           "补全 CausalAttention（__init__ 建层，forward 把 (B, T, d_in) 变成 (B, T, d_out)）"),
           done=Text("your multi-head attention equals gptlib's MultiHeadAttention with the same weights. The library "
                     "fuses W_query, W_key and W_value into one qkv matrix, calls the fused SDPA kernel, drops out "
                     "attention weights in training, and takes day 6's KV cache.",

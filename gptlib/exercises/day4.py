@@ -242,7 +242,7 @@ def _gelu(x: torch.Tensor, mistake: str) -> torch.Tensor:
           done=Text("your GELU equals F.gelu(x, approximate='tanh'). The library's GELU calls that fused kernel "
                     "(use_fused=False runs this formula); GPT-2 was trained with this approximation, so its weights need it.",
                     "你的 GELU 与 F.gelu(x, approximate='tanh') 一致。库里的 GELU 调用这个融合内核（use_fused=False "
-                    "时运行这个公式）；GPT-2 是用这个近似训练的，所以它的权重需要它。"))
+                    "时运行这个公式）；GPT-2 是用这个近似训练的，加载它的权重时也必须用这个近似。"))
 @_own_rng
 def _gelu_fn(gelu_fn) -> None:
     g = torch.Generator().manual_seed(4)
@@ -400,12 +400,12 @@ COUNT_MISTAKES = {  # a usual miscount: (its count for width d, qkv_bias; the ri
 
 @exercise("4.4", todo=Text("return the number of parameters of one Transformer block of width d, with or without "
                            "query/key/value biases",
-                           "返回宽度为 d 的一个 Transformer 块的参数个数，分有无 query/key/value 偏置两种情况"),
+                           "返回宽度为 d 的一个 Transformer 块的参数个数（是否带 query/key/value 偏置由 qkv_bias 决定）"),
           done=Text("your count matches gptlib's TransformerBlock: 12d^2 + 13d with qkv biases, 12d^2 + 10d without; "
                     "two thirds of it (8d^2) is the feed-forward. GPT-2 small's 12 blocks hold 85.1M of its 124.4M "
                     "parameters; the embeddings hold nearly all the rest.",
                     "你的计数与 gptlib 的 TransformerBlock 一致：有 qkv 偏置时 12d^2 + 13d，没有时 12d^2 + 10d；"
-                    "其中三分之二（8d^2）在前馈网络里。GPT-2 small 的 12 个块共有 8510 万个参数（全部 1.244 亿），其余几乎都在嵌入层。"))
+                    "其中三分之二（8d^2）在前馈网络里。GPT-2 small 的 1.244 亿个参数中，12 个块占 8510 万，其余几乎都在嵌入层。"))
 def _count(count_fn) -> None:
     answers = {}                                              # (d, qkv_bias) -> (the learner's count, the right one)
     for d in (8, 64, 768):
