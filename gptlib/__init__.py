@@ -25,8 +25,8 @@ MODULE_DAYS: dict[str, int] = {
     "weights": 4,
     # day 5: windows, the loop, checkpoints, several processes, the pipeline, what the model learned
     "data": 5, "train": 5, "checkpoint": 5, "distributed": 5, "recipes": 5, "probe": 5,
-    # day 6: sampling and the KV cache, the temperature explorer, GPT-2's real weights
-    "generate": 6, "sampling_explorer": 6, "download": 6,
+    # day 6: sampling and the KV cache, the temperature explorer, GPT-2's real weights, a Chinese model
+    "generate": 6, "sampling_explorer": 6, "download": 6, "chinese": 6,
     # day 7: finetuning, a classifier, an instruction follower and its offline tasks, LoRA
     "finetune": 7, "classify": 7, "instruct": 7, "tasks": 7, "lora": 7,
     # each day's exercise checks use only what the days so far introduced

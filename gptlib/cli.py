@@ -2,13 +2,15 @@
 
     python -m gptlib train --data my_text.txt --out my_run           # day 1's BPE + a small GPT (day 5's recipe)
     python -m gptlib train --data my_text.txt --out my_run --resume  # continue an interrupted run
+    python -m gptlib train --data poems.txt --recipe chinese         # Chinese text: day 6's recipe (one token per character)
     torchrun --nproc_per_node=2 -m gptlib train --data my_text.txt   # the same on 2 processes (DDP)
     python -m gptlib generate --checkpoint my_run --prompt "ROMEO:" --temperature 0.8 --top-k 40
     python -m gptlib figures --out figures                           # redraw the course's pictures
     python -m gptlib doctor                                          # is this machine ready for the course?
 
 ``train``'s options are the fields of ``gptlib.recipes.Recipe`` and default to day 5's recipe,
-so ``train --data tiny_shakespeare.txt`` reproduces day 5 exactly. A user mistake is printed on
+so ``train --data tiny_shakespeare.txt`` reproduces day 5 exactly; ``--recipe chinese`` starts from
+day 6's Chinese recipe instead (``gptlib.chinese.CHINESE``), for any UTF-8 Chinese text. A user mistake is printed on
 stderr as one line and exits with status 2, never with a traceback (``GPTLIB_DEBUG=1`` shows it);
 ``tests/test_bad_inputs.py`` lists the inputs this is checked for.
 """
@@ -51,6 +53,14 @@ RECIPE_OPTIONS = {  # Recipe field -> (option, help); every other field keeps th
 }
 
 
+def base_recipes() -> dict:
+    """The recipes ``train --recipe`` starts from."""
+    from .chinese import CHINESE
+    from .recipes import DAY5
+
+    return {"day5": DAY5, "chinese": CHINESE}
+
+
 def add_train_command(subparsers) -> None:
     from .model import GPTConfig
     from .recipes import DAY5, Recipe
@@ -58,15 +68,18 @@ def add_train_command(subparsers) -> None:
 
     p = subparsers.add_parser("train", help="pretrain a small GPT on your own text file",
                               description="Train a BPE tokenizer and a GPT model on a UTF-8 text file. "
-                                          "Options default to day 5's recipe.")
+                                          "Options default to day 5's recipe (or --recipe chinese).")
     p.add_argument("--data", required=True, type=Path, help="UTF-8 text file to train on")
     p.add_argument("--out", type=Path, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out, with its settings")
+    p.add_argument("--recipe", choices=list(base_recipes()), default=None,
+                   help="the settings every other option starts from: day5 (English, Tiny Shakespeare; the default) "
+                        "or chinese (day 6's Tang-poem model: one token per character)")
     types = {f.name: f.type for part in (Recipe, GPTConfig, TrainConfig) for f in fields(part)}
     for name, (option, text) in RECIPE_OPTIONS.items():
         kind = {"int": int, "float": float, "str": str}.get(types[name].split(" ")[0], float)
         p.add_argument(option, dest=name, type=kind, default=None, metavar=kind.__name__.upper(),
-                       help=f"{text} (default {DAY5.setting(name)})")
+                       help=f"{text} (day5: {DAY5.setting(name)})")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--sample-tokens", type=int, default=60, help="tokens sampled at each evaluation (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,7 +89,7 @@ def add_train_command(subparsers) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from . import distributed
     from .checkpoint import load_checkpoint
-    from .recipes import DAY5, Recipe, pretrain
+    from .recipes import Recipe, pretrain
     from .tokenizer import END_OF_TEXT
 
     try:
@@ -98,10 +111,13 @@ def run_train(args: argparse.Namespace) -> int:
         if not checkpoint.is_file():
             raise CommandError(f"--resume: no checkpoint at {checkpoint}; train without --resume first")
         base = Recipe.from_dict(load_checkpoint(checkpoint).get("extra", {}).get("recipe"))
+        if args.recipe is not None and base_recipes()[args.recipe].name != base.name:
+            raise CommandError(f"--recipe {args.recipe}: the run in {args.out} was started from recipe "
+                               f"{base.name!r}; leave out --recipe when resuming (the run keeps its settings)")
     elif checkpoint.exists():
         raise CommandError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
     else:
-        base = DAY5
+        base = base_recipes()[args.recipe or "day5"]
     recipe = base.with_settings(**given)
     device = distributed.init_distributed(args.device)
     main = distributed.is_main_process()

@@ -1,22 +1,29 @@
-"""Day 5: looking inside a trained model — what its attention heads do.
+"""Day 5: looking inside a trained model — what its attention heads do, where its tokens live.
 
 ``model_attention_maps`` takes the queries and keys of one head of one block of a ``GPTModel``
 and returns day 3's ``AttentionMaps`` (scores, mask, weights), so day 3's plots show what a
 trained model really attends to; ``model_attention_explorer`` is day 3's widget with layer and
-head sliders over such a model.
+head sliders over such a model. ``layer_attention_weights``, ``head_statistics`` and
+``plot_layer_heads`` put all heads of a block side by side, each with numbers that say what it
+does; ``nearest_tokens`` and ``cosine_similarity_matrix`` compare rows of the token embedding.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import Tensor
 
-from .attention_explorer import DEFAULT_SENTENCES, AttentionExplorer, AttentionMaps, attention_maps
+from .attention_explorer import (DEFAULT_SENTENCES, LABELS, AttentionExplorer, AttentionMaps, _label_fonts,
+                                 attention_maps, displayable_label)
 from .model import GPTModel
 from .runtime import evaluating
 
-__all__ = ["model_attention_maps", "hidden_states", "ModelAttentionExplorer", "model_attention_explorer"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["model_attention_maps", "hidden_states", "layer_attention_weights", "head_statistics", "plot_layer_heads",
+           "cosine_similarity_matrix", "nearest_tokens", "ModelAttentionExplorer", "model_attention_explorer"]
 
 
 def model_attention_maps(model: GPTModel, token_ids: Sequence[int] | Tensor, layer: int, head: int, *,
@@ -67,6 +74,80 @@ def hidden_states(model: GPTModel, token_ids: Sequence[int] | Tensor) -> list[Te
     return [state.float().cpu() for state in states]
 
 
+def layer_attention_weights(model: GPTModel, token_ids: Sequence[int] | Tensor, layer: int) -> Tensor:
+    """The attention weights of every head of block ``layer`` on ``token_ids``: (heads, T, T), each row
+    summing to 1, exactly the weights the model used (see ``model_attention_maps``)."""
+    return torch.stack([model_attention_maps(model, token_ids, layer, head).weights
+                        for head in range(model.cfg.n_heads)])
+
+
+def head_statistics(weights: Tensor) -> dict[str, Tensor]:
+    """What each head of ``weights`` (heads, T, T) does, as numbers: one (heads,) tensor per statistic.
+
+    Averaged over the query positions t >= 1 (position 0 can only look at itself):
+    ``previous`` the weight on the token just before, ``first`` the weight on position 0,
+    ``itself`` the weight on its own position, ``distance`` how far back the weight sits on average
+    (in tokens), ``entropy`` of the row in bits (0: one token gets all the weight; log2(t + 1):
+    spread evenly over the t + 1 tokens it may see).
+    """
+    if weights.dim() != 3 or weights.shape[1] != weights.shape[2] or weights.shape[1] < 2:
+        raise ValueError(f"weights must be (heads, T, T) with T >= 2, got {tuple(weights.shape)}")
+    w = weights.detach().float().cpu()[:, 1:, :]                  # (H, T-1, T): row r is query r + 1
+    t = w.shape[-1]
+    rows, queries = torch.arange(t - 1), torch.arange(1, t)
+    back = (queries[:, None] - torch.arange(t)[None, :]).clamp(min=0).float()  # query - key (0 for the future)
+    logs = torch.where(w > 0, torch.log2(w.clamp(min=1e-30)), torch.zeros(()))  # 0 * log 0 counts as 0
+    return {
+        "previous": w[:, rows, queries - 1].mean(-1),
+        "first": w[..., 0].mean(-1),
+        "itself": w[:, rows, queries].mean(-1),
+        "distance": (w * back).sum(-1).mean(-1),
+        "entropy": -(w * logs).sum(-1).mean(-1),
+    }
+
+
+def plot_layer_heads(weights: Tensor, tokens: Sequence[str] | None = None, title: str = "") -> "Figure":
+    """Every head of one block side by side: a heatmap of its (T, T) weights (rows: queries), titled
+    with its ``head_statistics``."""
+    import matplotlib.pyplot as plt
+
+    stats = head_statistics(weights)
+    heads, n = weights.shape[0], weights.shape[-1]
+    families, _ = _label_fonts()
+    fig, axes = plt.subplots(1, heads, figsize=(3.2 * heads, 3.9), squeeze=False)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.2, top=0.8, wspace=0.3)  # fixed: no layout engine
+    for head, ax in enumerate(axes[0]):
+        ax.imshow(weights[head].detach().float().cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"head {head}\nprevious {stats['previous'][head]:.2f}, first {stats['first'][head]:.2f}\n"
+                     f"entropy {stats['entropy'][head]:.2f} bits", fontsize=9)
+        if tokens is not None:
+            labels = [displayable_label(token) for token in tokens]
+            ax.set_xticks(range(n), labels, rotation=90, fontsize=7, fontfamily=families)
+            ax.set_yticks(range(n), labels if head == 0 else [], fontsize=7, fontfamily=families)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def cosine_similarity_matrix(vectors: Tensor) -> Tensor:
+    """(N, C) -> (N, N): the cosine of the angle between every two rows (1: same direction)."""
+    unit = torch.nn.functional.normalize(vectors.detach().float().cpu(), dim=-1)
+    return unit @ unit.T
+
+
+def nearest_tokens(embedding: Tensor, token_id: int, k: int = 5, exclude: Sequence[int] = ()) -> list[tuple[int, float]]:
+    """The ``k`` rows of ``embedding`` (vocab, C) closest in cosine to row ``token_id`` (itself and
+    ``exclude`` left out), as ``(token id, cosine)`` pairs, closest first."""
+    unit = torch.nn.functional.normalize(embedding.detach().float().cpu(), dim=-1)
+    cosines = unit @ unit[token_id]
+    cosines[[token_id, *exclude]] = float("-inf")
+    values, ids = cosines.topk(k)
+    return [(int(i), float(v)) for i, v in zip(ids, values)]
+
+
 class ModelAttentionExplorer(AttentionExplorer):
     """Day 3's explorer over a trained ``GPTModel``: sliders pick the block and the head."""
 
@@ -78,8 +159,10 @@ class ModelAttentionExplorer(AttentionExplorer):
     def extra_controls(self) -> list:
         import ipywidgets as widgets
 
-        self.layer = widgets.IntSlider(value=0, min=0, max=len(self.model.trf_blocks) - 1, description="layer")
-        self.head = widgets.IntSlider(value=0, min=0, max=self.model.cfg.n_heads - 1, description="head")
+        self.layer = widgets.IntSlider(value=0, min=0, max=len(self.model.trf_blocks) - 1,
+                                       description=LABELS["layer"].format())
+        self.head = widgets.IntSlider(value=0, min=0, max=self.model.cfg.n_heads - 1,
+                                      description=LABELS["head"].format())
         return [widgets.HBox([self.layer, self.head])]
 
     def compute(self) -> AttentionMaps:
@@ -91,7 +174,7 @@ class ModelAttentionExplorer(AttentionExplorer):
                                     tokens=labels)
 
     def title(self) -> str:
-        return f"layer {self.layer.value}, head {self.head.value}"
+        return LABELS["layer_head"].format(layer=self.layer.value, head=self.head.value)
 
 
 def model_attention_explorer(model: GPTModel, tokenizer: Any, sentences: Sequence[str] | None = None, *,

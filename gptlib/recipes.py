@@ -254,16 +254,25 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
     """The model of ``recipe`` trained on ``corpus()`` (eval mode) and its tokenizer: loaded, or
     rebuilt when the run folder is missing, damaged, unfinished or made by another recipe."""
     folder = run_dir(recipe, checkpoint_dir)
+    resume = False
     try:
         model, tokenizer, ckpt = load_trained(folder, device)
         if ckpt.get("extra", {}).get("recipe") != recipe.to_dict():
             raise CheckpointError("it was made by another version of the recipe")
         if "val_bits_per_byte" not in ckpt["extra"]:  # written by pretrain only once the run is complete
+            resume = True  # same recipe, interrupted: resuming is exact (pretrain refuses any other text)
             raise CheckpointError(f"its run stopped at step {ckpt.get('step')}, before the end")
         return model, tokenizer
     except (FileNotFoundError, CheckpointError) as exc:
         reason = "none found" if isinstance(exc, FileNotFoundError) else str(exc).split(";")[0]
-        print(f"no usable {recipe.name} checkpoint ({reason}); training it with its recipe...", flush=True)
+        action = "resuming it" if resume else "training it with its recipe"
+        print(f"no usable {recipe.name} checkpoint ({reason}); {action}...", flush=True)
+    if resume:
+        try:
+            run = pretrain(corpus(), recipe, folder, device, resume=True, progress=False)
+            return run.model, run.tokenizer
+        except (CheckpointError, ValueError) as exc:
+            print(f"cannot resume it ({str(exc).split(';')[0]}); training it again...", flush=True)
     for stale in (folder / "model.pt", folder / "tokenizer.json"):
         stale.unlink(missing_ok=True)  # ours to rebuild: this folder only ever holds the recipe's own run
     run = pretrain(corpus(), recipe, folder, device, progress=False)
@@ -284,3 +293,39 @@ def day5_model(device: str | torch.device | None = None, checkpoint_dir: str | o
                ) -> tuple[GPTModel, BPETokenizer]:
     """Day 5's model and tokenizer, as days 6 and 7 use them (see ``trained_model``)."""
     return trained_model(DAY5, tiny_shakespeare, device, checkpoint_dir)
+
+
+# --------------------------------------------------------------------------- the running example, trained
+RUNNING_EXAMPLE_LINES = ("你好世界啊", "你好世界啊", "你好世界啊", "你好中国", "你好朋友", "世界很大", "世界你好",
+                         "我爱世界", "你是谁啊", "好的")
+
+RUNNING_EXAMPLE = Recipe(  # 你好世界 -> 啊, learned from a 306-character corpus in a few CPU seconds
+    name="running_example", version=1,
+    model=GPTConfig(vocab_size=288, context_length=8, emb_dim=32, n_heads=2, n_layers=2, drop_rate=0.0,
+                    tie_weights=True),
+    train=TrainConfig(max_steps=150, lr=1e-2, min_lr_ratio=0.1, warmup_steps=10, weight_decay=0.0, grad_clip=1.0,
+                      eval_every=50, eval_batches=None),
+    tokenizer="chars",  # one token per character: the course's table 你->好, 你好->世, ... is one prediction per row
+    batch_size=8)
+
+
+def running_example_text() -> str:
+    """The running example's corpus: ten short lines, each six times, in a fixed shuffled order (306 characters).
+
+    ``你好世界啊`` is three of the ten lines, so after ``你好`` the next character is ``世`` half of the
+    time (``中``, ``朋`` or a line break otherwise) and after ``你好世界`` it is always ``啊``: the
+    counts a model trained on it should reproduce. With the ``chars`` tokenizer every character
+    is one token, and 288 ids (256 bytes, 31 merges, ``<|endoftext|>``) are all the merges this text allows.
+    """
+    import random
+
+    lines = [line for line in RUNNING_EXAMPLE_LINES for _ in range(6)]
+    random.Random(0).shuffle(lines)
+    return "\n".join(lines) + "\n"
+
+
+def running_example_model(device: str | torch.device | None = None, checkpoint_dir: str | os.PathLike | None = None
+                          ) -> tuple[GPTModel, BPETokenizer]:
+    """The running example's tiny model (trained on ``running_example_text``) and its character tokenizer,
+    as day 5 trains it and day 6 reloads it (see ``trained_model``)."""
+    return trained_model(RUNNING_EXAMPLE, running_example_text, device, checkpoint_dir)

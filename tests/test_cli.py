@@ -170,3 +170,22 @@ def test_a_temperature_too_small_to_divide_by_is_greedy_not_nan(run_folder, caps
 def test_a_prompt_may_hold_the_end_of_text_token(run_folder, capsys):
     out = _generate(run_folder, capsys, "--prompt", "<|endoftext|>ROMEO:")
     assert out.startswith("<|endoftext|>ROMEO:")
+
+
+def test_recipe_chinese_starts_from_day_6s_recipe_on_chinese_text(tmp_path, capsys):
+    from gptlib.chinese import CHINESE
+
+    poems = tmp_path / "poems.txt"
+    poems.write_text("床前明月光，疑是地上霜。\n举头望明月，低头思故乡。\n" * 40, encoding="utf-8")
+    out = tmp_path / "run"
+    small = [a for a in SMALL if a not in ("--vocab-size", "300")]
+    assert main(["train", "--data", str(poems), "--out", str(out), "--recipe", "chinese", "--steps", "3",
+                 "--vocab-size", "290", "--sample-tokens", "0", *small]) == 0
+    recipe = load_checkpoint(out / "model.pt")["extra"]["recipe"]
+    assert recipe["name"] == CHINESE.name and recipe["tokenizer"] == "chars"
+    assert recipe["train"]["lr"] == CHINESE.train.lr and recipe["model"]["emb_dim"] == 16  # given options win
+    _, tokenizer, _ = load_trained(out, device="cpu")
+    assert len(tokenizer.encode("明月")) == 2  # one token per frequent character
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(poems), "--out", str(out), "--resume", "--recipe", "day5", *small])
+    assert info.value.code == 2 and "leave out --recipe" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""Day 5's exercises: the untouched stub is "not done", plausible mistakes get their intended hint, and the
+reference solution and a differently written correct one pass."""
+from __future__ import annotations
+
+import pytest
+from exercise_harness import exercise_sources, verdict
+
+STUBS = exercise_sources("notebooks/day5_pretrain.ipynb")
+SOLUTIONS = exercise_sources("notebooks/solutions/day5_solutions.ipynb")
+
+PAIRS = ("def input_target_pairs(token_ids, max_length, stride):\n"
+         "    starts = {starts}\n"
+         "    inputs = torch.stack([token_ids[s:s + max_length] for s in starts])\n"
+         "    targets = torch.stack([token_ids[{target}] for s in starts])\n"
+         "    return {result}")  # the windows with one mistake filled in
+
+
+def pairs(starts="range(0, len(token_ids) - max_length, stride)", target="s + 1:s + max_length + 1",
+          result="inputs, targets") -> str:
+    return PAIRS.format(starts=starts, target=target, result=result)
+
+
+LOSS = ("def cross_entropy(logits, targets):\n"
+        "    log_probs = torch.log_softmax(logits, dim=-1)\n"
+        "    return {}")  # a loss with the mistake filled in
+PICK = "log_probs.gather(-1, targets.unsqueeze(-1))"
+
+
+def loop_with(*replacements: tuple[str, str]) -> str:
+    """The reference solution of 5.3 with some of its lines made wrong on purpose."""
+    source = SOLUTIONS["5.3"][0]
+    for old, new in replacements:
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
+
+
+ZERO = "        optimizer.zero_grad()\n"
+BACKWARD = "        loss.backward()\n"
+STEP = "        optimizer.step()\n"
+
+WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
+    "5.1": [
+        (pairs(target="s:s + max_length"), "targets equal the inputs"),
+        (pairs(result="targets, inputs"), "swapped"),
+        (pairs(starts="range(0, len(token_ids) - max_length)"), "not every stride"),
+        (pairs(starts="range(0, len(token_ids) - max_length, max_length)"), "not every stride"),
+        (pairs(starts="range(0, len(token_ids) - max_length - 1, stride)"), "the last window is missing"),
+        (pairs(starts="range(0, len(token_ids) - max_length + 1, stride)"), "runs past the end"),
+        ("def input_target_pairs(token_ids, max_length, stride):\n"
+         "    return [(token_ids[s:s + max_length], token_ids[s + 1:s + max_length + 1])\n"
+         "            for s in range(0, len(token_ids) - max_length, stride)]", "list of"),
+    ],
+    "5.2": [
+        (LOSS.format("-torch.softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).mean()"), "without the log"),
+        (LOSS.format("-torch.log(logits.gather(-1, targets.unsqueeze(-1))).mean()"), "not of the logits"),
+        (LOSS.format(f"-{PICK}.sum()"), "summed over"),
+        (LOSS.format(f"-{PICK}.squeeze(-1).sum(-1).mean()"), "averaged only over the batch"),
+        (LOSS.format("-torch.log_softmax(logits, dim=1).gather(-1, targets.unsqueeze(-1)).mean()"),
+         "wrong dimension"),
+        (LOSS.format("-log_probs.mean()"), "every vocabulary entry"),
+        (LOSS.format("-log_probs.max(dim=-1).values.mean()"), "most likely token"),
+        ("def cross_entropy(logits, targets):\n"
+         "    probs = torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)\n"
+         "    return -torch.log(probs.gather(-1, targets.unsqueeze(-1))).mean()", "overflows"),
+        ("def cross_entropy(logits, targets):\n"
+         "    return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()", "return a tensor"),
+        ("def cross_entropy(logits, targets):\n"
+         "    return torch.tensor(F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item())",
+         "no gradient"),
+    ],
+    "5.3": [
+        (loop_with((ZERO, "")), "gradients accumulate"),
+        (loop_with((STEP, ""), ("        logits = model(inputs)", STEP + "        logits = model(inputs)")),
+         "the last batch's step is missing"),
+        (loop_with((ZERO + BACKWARD + STEP, STEP + ZERO + BACKWARD)), "between the forward pass and backward()"),
+        (loop_with((ZERO + BACKWARD + STEP, ZERO + STEP + BACKWARD)), "never change"),
+        (loop_with((BACKWARD, "")), "never change"),
+        (loop_with((BACKWARD + STEP, BACKWARD + ZERO + STEP)), "never change"),
+        (loop_with(("loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())",
+                    "loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()"),
+                   ("losses.append(loss.item())", "losses.append(loss)")), "plain number"),
+        (loop_with(("F.cross_entropy(logits.flatten(0, 1), targets.flatten())", "F.cross_entropy(logits, targets)")),
+         "flatten"),
+        (loop_with(("    return losses", "    return losses[:-1]")), "3 losses for 4 batches"),
+    ],
+}
+
+ALTERNATIVE = {  # exercise -> a correct answer written differently from the reference
+    "5.1": "def input_target_pairs(token_ids, max_length, stride):\n"
+           "    windows = token_ids.unfold(0, max_length + 1, stride)   # (N, max_length + 1)\n"
+           "    return windows[:, :-1], windows[:, 1:]",
+    "5.2": "def cross_entropy(logits, targets):\n"
+           "    target_logits = logits.gather(-1, targets[..., None])[..., 0]\n"
+           "    return (torch.logsumexp(logits, dim=-1) - target_logits).sum() / targets.numel()",
+    "5.3": "def train_steps(model, batches, optimizer):\n"
+           "    model.train()\n"
+           "    history = []\n"
+           "    for x, y in batches:\n"
+           "        logits = model(x)\n"
+           "        log_p = torch.log_softmax(logits, dim=-1)\n"
+           "        loss = -log_p.gather(-1, y.unsqueeze(-1)).mean()\n"
+           "        loss.backward()\n"
+           "        optimizer.step()\n"
+           "        optimizer.zero_grad(set_to_none=False)   # cleared after the step, ready for the next batch\n"
+           "        history.append(float(loss.detach()))\n"
+           "    return history",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STUBS))
+def test_untouched_stub_is_not_done(name):
+    result = verdict(name, *STUBS[name])
+    assert result.status == "not done", result.line
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_reference_solution_passes(name):
+    result = verdict(name, *SOLUTIONS[name])
+    assert result.passed, result.line
+
+
+@pytest.mark.parametrize("name, source, hint", [(n, s, h) for n, cases in WRONG.items() for s, h in cases])
+def test_plausible_mistakes_get_their_hint(name, source, hint):
+    result = verdict(name, source, STUBS[name][1])
+    assert result.status == "wrong" and hint in result.line, result.line
+
+
+@pytest.mark.parametrize("name", sorted(ALTERNATIVE))
+def test_a_differently_written_solution_passes(name):
+    result = verdict(name, ALTERNATIVE[name], STUBS[name][1])
+    assert result.passed, result.line
+
+
+def test_every_exercise_is_covered():
+    assert set(STUBS) == set(SOLUTIONS) == set(WRONG) == set(ALTERNATIVE) == {"5.1", "5.2", "5.3"}
+    assert all(len(cases) >= 2 for cases in WRONG.values())

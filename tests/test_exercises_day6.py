@@ -1,0 +1,173 @@
+"""Day 6's exercises: the untouched stub is "not done", plausible mistakes get their intended hint, and the
+reference solution and a differently written correct one pass."""
+from __future__ import annotations
+
+import pytest
+import torch
+from exercise_harness import exercise_sources, verdict
+
+from gptlib.exercises.day6 import TOP_K_CASES, TOP_P_CASES
+from gptlib.generate import next_token_probs, top_k_filter, top_p_filter
+
+STUBS = exercise_sources("notebooks/day6_generate.ipynb")
+SOLUTIONS = exercise_sources("notebooks/solutions/day6_solutions.ipynb")
+
+TEMPERATURE = "def probs_at_temperature(logits, temperature):\n    return {}"
+
+TOP_K = ("def top_k_probs(logits, k):\n    top = torch.topk(logits, {k}, dim=-1{largest}).indices\n"
+         "    keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top, True)\n    return {out}")
+SOFTMAX_KEPT = 'torch.softmax(logits.masked_fill(~keep, float("-inf")), dim=-1)'
+
+TOP_P = ("def top_p_probs(logits, p):\n    probs = torch.softmax(logits, dim=-1)\n"
+         "    sorted_probs, order = torch.sort({sort_what}, dim=-1, descending=True)\n"
+         "    keep_sorted = {keep_sorted}\n"
+         "    keep = {keep}\n    return {out}")
+MASS_BEFORE = "torch.cumsum(sorted_probs, dim=-1) - sorted_probs < p"
+SCATTER = "torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)"
+
+
+def top_p(sort_what="probs", keep_sorted=MASS_BEFORE, keep=SCATTER, out=SOFTMAX_KEPT):
+    return TOP_P.format(sort_what=sort_what, keep_sorted=keep_sorted, keep=keep, out=out)
+
+
+SAMPLE = ("def sample_token(logits, temperature, generator):\n{greedy}"
+          "    probs = torch.softmax({scaled}, dim=-1)\n    return {draw}")
+GREEDY = "    if temperature == 0:\n        return logits.argmax(dim=-1)\n"
+DRAW = "torch.multinomial(probs, 1, generator=generator).squeeze(-1)"
+
+
+def sample(greedy=GREEDY, scaled="logits / temperature", draw=DRAW):
+    return SAMPLE.format(greedy=greedy, scaled=scaled, draw=draw)
+
+
+WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
+    "6.1": [
+        (TEMPERATURE.format("torch.softmax(logits * temperature, dim=-1)"), "multiplied by T"),
+        (TEMPERATURE.format("torch.softmax(logits, dim=-1) ** (1 / temperature)"), "must be renormalised"),
+        (TEMPERATURE.format("torch.softmax(logits, dim=-1) ** temperature"), "applied to the probabilities"),
+        (TEMPERATURE.format("torch.softmax(logits, dim=-1) / temperature"), "divided the probabilities"),
+        (TEMPERATURE.format("torch.softmax(logits, dim=-1)"), "changes nothing"),
+        (TEMPERATURE.format("torch.softmax(logits / temperature, dim=0)"), "wrong dimension"),
+        (TEMPERATURE.format("torch.exp(logits / temperature)"), "divided by its row's sum"),
+        ("def probs_at_temperature(logits, temperature):\n    e = torch.exp(logits / temperature)\n"
+         "    return e / e.sum(dim=-1, keepdim=True)", "overflowed"),
+    ],
+    "6.2": [
+        (TOP_K.format(k="k + 1", largest="", out=SOFTMAX_KEPT), "off by one"),
+        (TOP_K.format(k="k", largest=", largest=False", out=SOFTMAX_KEPT), "least likely"),
+        (TOP_K.format(k="k", largest="", out="torch.softmax(logits.masked_fill(~keep, 0.0), dim=-1)"),
+         "set to 0 instead of -inf"),
+        (TOP_K.format(k="k", largest="", out="torch.softmax(logits, dim=-1) * keep"), "renormalise"),
+        (TOP_K.format(k="k", largest="", out='logits.masked_fill(~keep, float("-inf"))'), "holds -inf"),
+        ("def top_k_probs(logits, k):\n    kth = torch.topk(logits, k, dim=-1).values[..., -1:]\n"
+         "    return torch.softmax(logits.masked_fill(logits < kth, float('-inf')), dim=-1)", "tied"),
+        ("def top_k_probs(logits, k):\n    return torch.softmax(logits, dim=-1)", "nothing was cut"),
+    ],
+    "6.3": [
+        (top_p(keep_sorted="torch.cumsum(sorted_probs, dim=-1) <= p"), "crosses p"),
+        (top_p(keep_sorted="torch.cumsum(sorted_probs, dim=-1) < p"), "crosses p"),
+        (top_p(keep="torch.cumsum(probs, dim=-1) - probs < p"), "sort the probabilities"),
+        (top_p(keep="keep_sorted"), "wrong places"),
+        (top_p(sort_what="logits", keep_sorted="torch.cumsum(sorted_probs, dim=-1) - sorted_probs < p"),
+         "cumulative logits"),
+        (top_p(out="probs * keep"), "renormalise"),
+        ("def top_p_probs(logits, p):\n    return torch.softmax(logits, dim=-1)", "nothing was cut"),
+        (top_p(out="torch.softmax(logits.masked_fill(~keep, 0.0), dim=-1)"), "set to 0 instead of -inf"),
+        (top_p(keep_sorted="torch.cumsum(sorted_probs, dim=-1) - sorted_probs <= p + 0.05"), "stop as soon as"),
+    ],
+    "6.4": [
+        (sample(draw="probs.argmax(dim=-1)"), "is the most likely token"),
+        (sample(draw="torch.multinomial(probs, 1).squeeze(-1)"), "same seed gave different tokens"),
+        (sample(scaled="logits"), "follow temperature 1"),
+        (sample(scaled="logits * temperature"), "don't multiply"),
+        (sample(greedy=""), "T = 0 means greedy"),
+        (sample(greedy="    if temperature == 0:\n        return torch.multinomial(torch.softmax(logits, -1), 1, "
+                       "generator=generator).squeeze(-1)\n"), "argmax(-1): greedy"),
+        (sample(draw="probs"), "one integer token id per row"),
+    ],
+}
+
+ALTERNATIVE = {  # exercise -> a correct answer written differently from the reference
+    "6.1": "def probs_at_temperature(logits, temperature):\n"
+           "    z = (logits - logits.max(dim=-1, keepdim=True).values) / temperature\n"
+           "    e = z.exp()\n"
+           "    return e / e.sum(dim=-1, keepdim=True)",
+    "6.2": "def top_k_probs(logits, k):\n"
+           "    probs = torch.softmax(logits, dim=-1)\n"
+           "    flat = probs.reshape(-1, probs.shape[-1])\n"
+           "    out = torch.zeros_like(flat)\n"
+           "    for row, o in zip(flat, out):\n"
+           "        best = row.argsort(descending=True)[:k]\n"
+           "        o[best] = row[best] / row[best].sum()\n"
+           "    return out.reshape(probs.shape)",
+    "6.3": "def top_p_probs(logits, p):\n"
+           "    probs = torch.softmax(logits, dim=-1)\n"
+           "    flat = probs.reshape(-1, probs.shape[-1])\n"
+           "    out = torch.zeros_like(flat)\n"
+           "    for row, o in zip(flat, out):\n"
+           "        mass = 0.0\n"
+           "        for i in row.argsort(descending=True).tolist():\n"
+           "            if mass >= p:\n"
+           "                break\n"
+           "            o[i] = row[i]\n"
+           "            mass += float(row[i])\n"
+           "        o /= o.sum()\n"
+           "    return out.reshape(probs.shape)",
+    "6.4": "def sample_token(logits, temperature, generator):\n"
+           "    if not temperature:\n"
+           "        return logits.argmax(-1)\n"
+           "    cdf = torch.softmax(logits / temperature, -1).cumsum(-1)\n"
+           "    u = torch.rand(logits.shape[0], 1, generator=generator)\n"
+           "    return (cdf < u).sum(-1).clamp(max=logits.shape[-1] - 1)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STUBS))
+def test_untouched_stub_is_not_done(name):
+    result = verdict(name, *STUBS[name])
+    assert result.status == "not done", result.line
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_reference_solution_passes(name):
+    result = verdict(name, *SOLUTIONS[name])
+    assert result.passed, result.line
+
+
+@pytest.mark.parametrize("name, source, hint", [(n, s, h) for n, cases in WRONG.items() for s, h in cases])
+def test_plausible_mistakes_get_their_hint(name, source, hint):
+    result = verdict(name, source, STUBS[name][1])
+    assert result.status == "wrong" and hint in result.line, result.line
+
+
+@pytest.mark.parametrize("name", sorted(ALTERNATIVE))
+def test_a_differently_written_solution_passes(name):
+    result = verdict(name, ALTERNATIVE[name], STUBS[name][1])
+    assert result.passed, result.line
+
+
+def test_every_exercise_is_covered():
+    assert set(STUBS) == set(SOLUTIONS) == set(WRONG) == set(ALTERNATIVE) == {"6.1", "6.2", "6.3", "6.4"}
+    assert all(len(cases) >= 2 for cases in WRONG.values())
+
+
+def test_the_library_passes_its_own_checks():
+    """The checks hold gptlib.generate to the same standard as a learner: its processors pass."""
+    library = {
+        "6.1": lambda logits, t: next_token_probs(logits, t),
+        "6.2": lambda logits, k: torch.softmax(top_k_filter(logits, k), dim=-1),
+        "6.3": lambda logits, p: torch.softmax(top_p_filter(logits, p), dim=-1),
+    }
+    from gptlib.exercises import run
+    for name, fn in library.items():
+        assert run(name, fn).passed, run(name, fn).line
+
+
+def test_the_cases_test_what_they_claim():
+    """A tie at the k-th value really is in the top-k cases, and a row whose top token alone holds more
+    than p really is in the top-p cases (so 'keeps a tie' and 'drops the crossing token' are caught)."""
+    logits, k = TOP_K_CASES[-1]
+    kth = torch.topk(logits, k, dim=-1).values[:, -1:]
+    assert bool(((logits == kth).sum(-1) > 1).all())
+    logits, p = TOP_P_CASES[-1]
+    assert float(torch.softmax(logits, dim=-1).max()) > p
