@@ -20,9 +20,11 @@ more text than one of a 1,024-token vocabulary.
   no dropout, fused AdamW.
 - ``previous``: the recipe it replaced (day 5 v1) — 1,024-token BPE, 128 wide × 4 blocks,
   untied, weight decay 0.1, 500 steps (2.567 bits/byte after 78 s on the CI machine).
-- ``wider``: 128 wide × 4 blocks, tied, the shipped settings otherwise, fitted to ``--budget``
-  seconds by ``TrainConfig.time_budget_s`` (fewer, costlier steps).
-- ``narrower``: 64 wide × 4 blocks of 2 heads, fitted to the same budget (more, cheaper steps).
+- ``wider``: 128 wide × 4 blocks, tied, the shipped settings otherwise, fitted by
+  ``TrainConfig.time_budget_s`` to the seconds the shipped recipe took in this run (fewer, costlier
+  steps): the same wall-clock on the same machine under the same load, so the comparison is fair on
+  any machine (``--budget`` sets the seconds instead).
+- ``narrower``: 64 wide × 4 blocks of 2 heads, fitted to the same seconds (more, cheaper steps).
 
 **What was tried** (2 quiet CPU cores, 180 s budgets, steps set from the measured step time,
 whole-validation bits/byte; the logs of this study are not in the repository):
@@ -62,6 +64,7 @@ is a matmul) plus attention's ``12 * n_layers * emb_dim * T`` (the PaLM paper's 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -207,7 +210,8 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--recipes", default="shipped,previous,wider,narrower",
                         help="comma-separated, from: shipped, previous, wider, narrower")
-    parser.add_argument("--budget", type=float, default=180.0, help="seconds for the recipes fitted to the clock")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for the recipes fitted to the clock (default: what the shipped recipe took)")
     parser.add_argument("--figure", type=Path, default=Path("figures/pretrain_curves.png"))
     parser.add_argument("--speed-only", action="store_true", help="skip the training curves")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per speed configuration")
@@ -215,16 +219,21 @@ def main() -> None:
     parser.add_argument("--skip-gpt2", action="store_true", help="speed of the day 5 configuration only")
     args = parser.parse_args()
     device = pick_device(args.device)
-    print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}")
+    print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     if not args.speed_only:
-        chosen, text = recipes(args.budget), tiny_shakespeare()
+        text = tiny_shakespeare()
         names = [n.strip() for n in args.recipes.split(",")]
+        names.sort(key=lambda n: n != "shipped")  # first: its seconds are the others' budget
+        chosen = recipes(args.budget or 180.0)
         unknown = [n for n in names if n not in chosen]
         if unknown:
             parser.error(f"unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(chosen)}")
         curves = {}
         with tempfile.TemporaryDirectory() as folder:
             for name in names:
+                if "shipped" in curves and args.budget is None:  # the others get the shipped recipe's seconds
+                    chosen = recipes(curves["shipped"]["train_seconds"])
                 curves[name] = curve(name, chosen[name], text, device, Path(folder))
                 c = curves[name]
                 print(f"{name:<9} {c['final_bpb']:.3f} bits/byte (whole validation split) after "
@@ -234,7 +243,7 @@ def main() -> None:
             print("ratio to the shipped recipe (bits/byte; > 1 is worse): " +
                   ", ".join(f"{n} {c['final_bpb'] / base:.3f}" for n, c in curves.items()))
         plot(curves, args.figure, device)
-        print(f"figure: {args.figure}")
+        print(f"figure: {args.figure}; load average now {os.getloadavg()[0]:.1f}")
     speed(device, args.steps, args.matmul_size, args.skip_gpt2)
 
 

@@ -153,11 +153,11 @@ def _loss_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, tup
     p_pick = pick.exp()
     return {
         "sum": (-pick.sum(), Text("the loss is {ratio:.0f}x too large: you summed over the {n} positions; take "
-                                  "the mean", "损失大了 {ratio:.0f} 倍：你对 {n} 个位置求了和；应求平均")),
+                                  "the mean", "损失是正确值的 {ratio:.0f} 倍：你对 {n} 个位置求了和；应求平均")),
         "mean_over_batch": (-pick.sum(-1).mean(), Text("the loss is T = {t}x too large: summed over the positions "
                                                         "of a sequence, averaged only over the batch; average over "
-                                                        "all B*T positions", "损失大了 T = {t} 倍：在一个序列内对"
-                                                        "位置求和，只对批次求平均；应对全部 B*T 个位置求平均")),
+                                                        "all B*T positions", "损失是正确值的 T = {t} 倍：你在每个"
+                                                        "序列内对位置求和，只在批次上求了平均；应对全部 B*T 个位置求平均")),
         "no_log": (-p_pick.mean(), Text("the loss is negative: you averaged -p(target), the probability without "
                                         "the log; the loss is -log p(target)", "损失是负的：你平均的是 -p(target)，"
                                         "也就是没取对数的概率；损失是 -log p(target)")),
@@ -328,7 +328,7 @@ def _call_loop(loop_fn: Callable, model: nn.Module, batches: list, optimizer: to
                     "when the loss is not finite, evaluations, checkpoints and resuming, a time budget, and "
                     "several processes (DDP).",
                     "你的循环与参考实现训练得完全一样：损失相同，权重也相同。gptlib.train.train 在此之上加了学习率"
-                    "预热和余弦衰减、梯度裁剪、损失非有限值时停止、评估、检查点与续训、时间预算，以及多进程（DDP）。"))
+                    "预热和余弦衰减、梯度裁剪、损失不是有限值时停止、评估、检查点与续训、时间预算，以及多进程（DDP）。"))
 def _training_loop(loop_fn) -> None:
     for seed in (53, 7):
         model, batches = _tiny_setup(seed)
@@ -361,6 +361,6 @@ def _training_loop(loop_fn) -> None:
         step = next(i for i, (a, b) in enumerate(zip(losses, want)) if not close(a, b, 1e-4))
         raise Wrong(Text("the losses follow the reference until step {step}, then differ ({got:.4f} vs {want:.4f}): "
                          "one zero_grad, one backward and one step per batch, in that order",
-                         "损失在第 {step} 步之前与参考一致，之后不同（{got:.4f} 对 {want:.4f}）：每个批次一次 "
+                         "损失从第 {step} 步起与参考不同（你的 {got:.4f}，参考 {want:.4f}）：每个批次一次 "
                          "zero_grad、一次 backward、一次 step，按这个顺序"), step=step + 1, got=losses[step],
                     want=want[step])

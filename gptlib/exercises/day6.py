@@ -53,8 +53,8 @@ def _temperature_mistakes(logits: torch.Tensor, t: float) -> dict[str, tuple[tor
                                       "then softmax", "每行之和是 {s:.4g} = 1/T：你把概率除以了 T；应先把 logits 除以 T，再做 softmax")),
         "power": (p ** (1 / t), Text("rows sum to {low:.3g}..{high:.3g}: p ** (1/T) has the right shape but must be "
                                      "renormalised; dividing the logits by T before the softmax does both",
-                                     "每行之和是 {low:.3g}..{high:.3g}：p ** (1/T) 形状对了，但还要重新归一化；"
-                                     "在 softmax 之前把 logits 除以 T 两件事一起做了")),
+                                     "每行之和是 {low:.3g}..{high:.3g}：p ** (1/T) 的形状对了，但还要重新归一化；"
+                                     "在 softmax 之前把 logits 除以 T，一步就能做到这两点")),
         "power_t": (p ** t, Text("rows sum to {low:.3g}..{high:.3g}: temperature was applied to the probabilities "
                                  "(p ** T), unnormalised; divide the logits by T before the softmax",
                                  "每行之和是 {low:.3g}..{high:.3g}：温度被用在了概率上（p ** T），而且没有归一化；"
@@ -253,13 +253,13 @@ TOP_P_CASES = (  # (logits, p): a confident row (its top token alone holds more 
 
 @exercise("6.3", todo=Text("return top-p (nucleus) probabilities: the smallest set of most likely tokens whose "
                            "probabilities add up to at least p, renormalised; every other token gets exactly 0",
-                           "返回 top-p（核采样）概率：概率之和至少为 p 的、由最可能的词元组成的最小集合，重新归一化；"
-                           "其余词元恰好为 0"),
+                           "返回 top-p（核采样）概率：由最可能的词元组成、概率之和至少为 p 的最小集合保留概率，"
+                           "并重新归一化；其余词元的概率恰好为 0"),
           done=Text("top-p is right: the smallest set of most likely tokens reaching p, renormalised, the token that "
                     "crosses p included, so the top token always survives. Unlike top-k the set adapts: one token "
                     "where the model is sure, hundreds where it hesitates. The library's top_p_filter does it on "
                     "logits, one sort per row, for whole batches.",
-                    "top-p 正确：累计概率达到 p 的、由最可能的词元组成的最小集合，重新归一化，越过 p 的那个词元也在内，"
+                    "top-p 正确：由最可能的词元组成、累计概率达到 p 的最小集合保留概率并重新归一化，越过 p 的那个词元也在内，"
                     "所以最可能的词元总会留下。与 top-k 不同，这个集合会自适应：模型有把握时只留一个，犹豫时留几百个。"
                     "库里的 top_p_filter 在 logits 上操作，每行只排序一次，一次处理整批。"))
 def _top_p(top_p_fn) -> None:
