@@ -169,17 +169,17 @@ def day5_checkpoint() -> tuple[Path, bool | None]:
 
 
 def check_day5_checkpoint() -> Check:
-    """Days 6 and 7 load day 5's model; without a usable one they retrain it first (about 2 minutes on 2 cores)."""
+    """Days 6 and 7 load day 5's model; without a usable one they retrain it first (about 3 minutes on 2 cores)."""
     from .checkpoint import CheckpointError
 
-    retrain = "days 6 and 7 retrain it when they need it (about 2 minutes on 2 cores), or run day 5"
+    retrain = "days 6 and 7 retrain it when they need it (about 3 minutes on 2 cores), or run day 5"
     try:
         path, current = day5_checkpoint()
     except (CheckpointError, OSError) as exc:
         return Check("day 5 model", WARN, f"unreadable checkpoint ({str(exc).split(';')[0]})", retrain)
     if current is None:
         return Check("day 5 model", OK,
-                     f"not trained yet: day 5 trains it (about 2 minutes on 2 cores) into {path.parent}")
+                     f"not trained yet: day 5 trains it (about 3 minutes on 2 cores) into {path.parent}")
     if not current:
         return Check("day 5 model", WARN, f"{path} was made by another version of the day 5 recipe", retrain)
     return Check("day 5 model", OK, f"{path} (current recipe)")
