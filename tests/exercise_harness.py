@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from gptlib.exercises import Verdict, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,3 +39,38 @@ def verdict(name: str, source: str, answer_name: str) -> Verdict:
     namespace: dict = {}
     exec(compile(PRELUDE + source, f"<exercise {name}>", "exec"), namespace)
     return run(name, namespace[answer_name])
+
+
+def four_way_tests(stubs: dict, solutions: dict, wrong: dict, alternative: dict, exercises: set[str]) -> tuple:
+    """A day's four-way proof of its checks, as pytest tests: the untouched stub is "not done", each
+    plausible mistake (``wrong``: name -> [(source, hint fragment)]) gets its hint, and the reference
+    solution and one written differently (``alternative``: name -> source) pass; plus a test that
+    every exercise in ``exercises`` has all four. Assign the five functions to module-level names
+    starting with ``test_`` so pytest collects them."""
+
+    @pytest.mark.parametrize("name", sorted(stubs))
+    def test_untouched_stub_is_not_done(name):
+        result = verdict(name, *stubs[name])
+        assert result.status == "not done", result.line
+
+    @pytest.mark.parametrize("name", sorted(solutions))
+    def test_reference_solution_passes(name):
+        result = verdict(name, *solutions[name])
+        assert result.passed, result.line
+
+    @pytest.mark.parametrize("name, source, hint", [(n, s, h) for n, cases in wrong.items() for s, h in cases])
+    def test_plausible_mistakes_get_their_hint(name, source, hint):
+        result = verdict(name, source, stubs[name][1])
+        assert result.status == "wrong" and hint in result.line, result.line
+
+    @pytest.mark.parametrize("name", sorted(alternative))
+    def test_a_differently_written_solution_passes(name):
+        result = verdict(name, alternative[name], stubs[name][1])
+        assert result.passed, result.line
+
+    def test_every_exercise_is_covered():
+        assert set(stubs) == set(solutions) == set(wrong) == set(alternative) == exercises
+        assert all(len(cases) >= 2 for cases in wrong.values())
+
+    return (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+            test_a_differently_written_solution_passes, test_every_exercise_is_covered)

@@ -2,8 +2,7 @@
 reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-import pytest
-from exercise_harness import exercise_sources, verdict
+from exercise_harness import exercise_sources, four_way_tests
 
 STUBS = exercise_sources("notebooks/day5_pretrain.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day5_solutions.ipynb")
@@ -108,30 +107,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
-@pytest.mark.parametrize("name", sorted(STUBS))
-def test_untouched_stub_is_not_done(name):
-    result = verdict(name, *STUBS[name])
-    assert result.status == "not done", result.line
-
-
-@pytest.mark.parametrize("name", sorted(SOLUTIONS))
-def test_reference_solution_passes(name):
-    result = verdict(name, *SOLUTIONS[name])
-    assert result.passed, result.line
-
-
-@pytest.mark.parametrize("name, source, hint", [(n, s, h) for n, cases in WRONG.items() for s, h in cases])
-def test_plausible_mistakes_get_their_hint(name, source, hint):
-    result = verdict(name, source, STUBS[name][1])
-    assert result.status == "wrong" and hint in result.line, result.line
-
-
-@pytest.mark.parametrize("name", sorted(ALTERNATIVE))
-def test_a_differently_written_solution_passes(name):
-    result = verdict(name, ALTERNATIVE[name], STUBS[name][1])
-    assert result.passed, result.line
-
-
-def test_every_exercise_is_covered():
-    assert set(STUBS) == set(SOLUTIONS) == set(WRONG) == set(ALTERNATIVE) == {"5.1", "5.2", "5.3"}
-    assert all(len(cases) >= 2 for cases in WRONG.values())
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3"})
