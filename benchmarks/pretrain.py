@@ -77,7 +77,7 @@ from gptlib.data import train_val_split
 from gptlib.model import GPTConfig, GPTModel
 from gptlib.recipes import DAY5, Recipe, pretrain
 from gptlib.runtime import pick_device, synchronize
-from gptlib.train import TrainConfig, batch_loss, make_optimizer, make_scheduler
+from gptlib.train import TrainConfig, batch_loss, bits_per_byte, make_optimizer, make_scheduler
 
 PREVIOUS = Recipe(name="day5-v1", version=1,
                   model=GPTConfig(vocab_size=1024, context_length=128, emb_dim=128, n_heads=4, n_layers=4,
@@ -103,11 +103,11 @@ def curve(name: str, recipe: Recipe, text: str, device: torch.device, folder: Pa
     """Train ``recipe`` and return its evaluations (seconds, estimated bits/byte) and final numbers."""
     train_text, val_text = train_val_split(text, recipe.val_fraction)
     run = pretrain(text, recipe, folder / name, device, progress=False)
-    val_tokens = len(run.tokenizer.encode(val_text))
-    nats_to_bpb = val_tokens / len(val_text.encode("utf-8")) / torch.log(torch.tensor(2.0)).item()
+    val_tokens, val_bytes = len(run.tokenizer.encode(val_text)), len(val_text.encode("utf-8"))
     history = run.history
     train_tokens = len(run.tokenizer.encode(train_text))
-    return {"seconds": history["elapsed"], "bpb": [loss * nats_to_bpb for loss in history["val_loss"]],
+    return {"seconds": history["elapsed"],
+            "bpb": [bits_per_byte(loss, val_tokens, val_bytes) for loss in history["val_loss"]],
             "final_bpb": run.val_bits_per_byte, "train_seconds": run.seconds, "steps": history["step"][-1],
             "epochs": history["tokens_seen"][-1] / train_tokens}
 

@@ -96,17 +96,25 @@ def _temperature(probs_fn) -> None:
         expected = torch.softmax(logits.double() / t, dim=-1)
         if close(got, expected):
             continue
-        sums = got.sum(-1)
-        values = {"t": t, "s": float(sums.mean()), "low": float(sums.min()), "high": float(sums.max()),
-                  "got": "flatter" if t < 1 else "sharper", "got_zh": "平" if t < 1 else "尖"}
-        for mistake, hint in _temperature_mistakes(logits.double(), t).values():
-            if close(got, mistake):
-                raise Wrong(hint, **values)
-        expect(close(sums, torch.ones_like(sums)), Text("rows must sum to 1 (they sum to {low:.3g}..{high:.3g})",
-                                                         "每一行之和应为 1（实际 {low:.3g}..{high:.3g}）"), **values)
-        raise Wrong(Text("at T = {t} the probabilities differ from softmax(logits / T) by up to {err:.3g}",
-                         "T = {t} 时概率与 softmax(logits / T) 最多相差 {err:.3g}"),
-                    t=t, err=float((got - expected).abs().max()))
+        _diagnose(got, expected, _temperature_mistakes(logits.double(), t),
+                  Text("at T = {t} the probabilities differ from softmax(logits / T) by up to {err:.3g}",
+                       "T = {t} 时概率与 softmax(logits / T) 最多相差 {err:.3g}"),
+                  t=t, s=float(got.sum(-1).mean()), got="flatter" if t < 1 else "sharper",
+                  got_zh="平" if t < 1 else "尖")
+
+
+def _diagnose(answer: torch.Tensor, reference: torch.Tensor, mistakes: dict[str, tuple[torch.Tensor, Text]],
+              differ: Text, **values) -> None:
+    """``answer`` is not ``reference``: say which usual mistake it is, or that rows do not sum to 1, or by how
+    much it differs (``differ``, with ``err``). Hints may use ``low``/``high`` (the row sums) and ``values``."""
+    sums = answer.sum(-1)
+    values = {"low": float(sums.min()), "high": float(sums.max()), **values}
+    for mistake, hint in mistakes.values():
+        if close(answer, mistake):
+            raise Wrong(hint, **values)
+    expect(close(sums, torch.ones_like(sums)), Text("each row must sum to 1 (yours sum to {low:.3g}..{high:.3g})",
+                                                    "每一行之和应为 1（你的是 {low:.3g}..{high:.3g}）"), **values)
+    raise Wrong(differ, **values, err=float((answer - reference).abs().max()))
 
 
 # ---------------------------------------------------------------------------- 6.2 top-k
@@ -144,18 +152,10 @@ def _cut_mistakes(logits: torch.Tensor, kept: torch.Tensor) -> dict[str, tuple[t
 def _check_probabilities(got: torch.Tensor, logits: torch.Tensor, kept: torch.Tensor) -> None:
     """``got`` keeps exactly ``kept`` and equals the renormalised softmax over it; hints for the usual mistakes."""
     expected = _renormalised(logits, kept)
-    if close(got, expected):
-        return
-    sums = got.sum(-1)
-    values = {"low": float(sums.min()), "high": float(sums.max())}
-    for mistake, hint in _cut_mistakes(logits, kept).values():
-        if close(got, mistake):
-            raise Wrong(hint, **values)
-    expect(close(sums, torch.ones_like(sums)), Text("each row must sum to 1 (yours sum to {low:.3g}..{high:.3g})",
-                                                    "每一行之和应为 1（你的是 {low:.3g}..{high:.3g}）"), **values)
-    raise Wrong(Text("the kept tokens' probabilities differ from the softmax over the kept logits by up to {err:.3g}",
-                     "留下的词元的概率与只在它们的 logits 上做 softmax 的结果最多相差 {err:.3g}"),
-                err=float((got - expected).abs().max()))
+    if not close(got, expected):
+        _diagnose(got, expected, _cut_mistakes(logits, kept),
+                  Text("the kept tokens' probabilities differ from the softmax over the kept logits by up to {err:.3g}",
+                       "留下的词元的概率与只在它们的 logits 上做 softmax 的结果最多相差 {err:.3g}"))
 
 
 TOP_K_CASES = (  # (logits, k): a tie at the k-th value in the last case
