@@ -101,13 +101,14 @@ def tokenizer_comparison(out_dir: str | os.PathLike, text: str | None = None, re
     under each tokenizer. Each run is saved in ``out_dir/<tokenizer>`` (which must not exist).
     """
     text = chinese_corpus() if text is None else text
-    val_bytes = len(train_val_split(text, recipe.val_fraction)[1].encode("utf-8"))
+    val_text = train_val_split(text, recipe.val_fraction)[1]  # the text pretrain holds out
+    val_bytes = len(val_text.encode("utf-8"))
     results = {}
     for name in tokenizers:
         start = time.perf_counter()
         run = pretrain(text, recipe.with_settings(tokenizer=name, name=f"{recipe.name}-{name}"),
                        Path(out_dir) / name, device, progress=False)
-        val_tokens = len(run.tokenizer.encode(train_val_split(text, recipe.val_fraction)[1]))
+        val_tokens = len(run.tokenizer.encode(val_text))
         results[name] = {"bytes_per_token": val_bytes / val_tokens, "val_bits_per_byte": run.val_bits_per_byte,
                          "seconds": run.seconds, "total_seconds": time.perf_counter() - start}
     return results
