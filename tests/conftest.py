@@ -26,6 +26,16 @@ def _offline(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
+@pytest.fixture
+def chinese_edition():
+    """The Chinese edition's language (``set_language("zh")``) for one test, English again afterwards."""
+    from gptlib.exercises import set_language
+
+    set_language("zh")
+    yield
+    set_language("en")
+
+
 # --------------------------------------------------------------------------- the device fixture
 def pytest_generate_tests(metafunc):
     """A test that takes ``device`` runs once per device this machine has: always ``cpu``, and

@@ -147,17 +147,7 @@ def test_partial_utf8_tokens_are_labelled_by_their_bytes():
     assert explorer.maps.tokens == ["a", "\\xe4", "\\xbd", "\\xa0"]
 
 
-@pytest.fixture
-def chinese():
-    """The Chinese edition's language for the test, English again afterwards."""
-    from gptlib.exercises import set_language
-
-    set_language("zh")
-    yield
-    set_language("en")
-
-
-def test_the_chinese_edition_labels_controls_and_plots_in_chinese(chinese, recwarn):
+def test_the_chinese_edition_labels_controls_and_plots_in_chinese(chinese_edition, recwarn):
     import matplotlib.pyplot as plt
 
     explorer = attention_explorer(sentences=["你好世界"])

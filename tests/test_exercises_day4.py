@@ -108,15 +108,9 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
-def test_hints_exist_in_chinese_too():
-    from gptlib.exercises import set_language
-
-    set_language("zh")
-    try:
-        wrong = verdict("4.3", WRONG["4.3"][0][0], "block_forward")
-        stub = verdict("4.1", *STUBS["4.1"])
-    finally:
-        set_language("en")
+def test_hints_exist_in_chinese_too(chinese_edition):
+    wrong = verdict("4.3", WRONG["4.3"][0][0], "block_forward")
+    stub = verdict("4.1", *STUBS["4.1"])
     assert wrong.status == "wrong" and "post-LN" in wrong.line and "归一化" in wrong.line, wrong.line
     assert stub.line.startswith("⏳ 4.1 还没有完成："), stub.line
 

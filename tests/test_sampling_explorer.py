@@ -125,21 +125,15 @@ def test_samples_are_drawn_with_a_cpu_generator_seeded_with_seed(model):
     assert view.samples[0] != view.samples[1]  # two different draws: the generator is really used
 
 
-def test_the_chinese_edition_labels_the_chart_and_sliders_in_chinese(model, recwarn):
+def test_the_chinese_edition_labels_the_chart_and_sliders_in_chinese(model, chinese_edition, recwarn):
     import ipywidgets
     import matplotlib.pyplot as plt
 
-    from gptlib.exercises import set_language
-
-    set_language("zh")
-    try:
-        fig = plot_sampling_view(sampling_view(model, TOK, PROMPT, top_k=5, n_samples=0))
-        assert fig.axes[0].get_ylabel() == "概率" and "可采样" in fig.axes[0].get_title()
-        fig.savefig(__import__("io").BytesIO(), format="png")
-        plt.close(fig)
-        ui = sampling_explorer(model, TOK, PROMPT, n_samples=0)
-        sliders = [w for w in ui.children[1].children if isinstance(w, ipywidgets.widgets.ValueWidget)]
-        assert [w.description for w in sliders] == ["温度", "top-k（0=关）", "top-p（1=关）"]
-    finally:
-        set_language("en")
+    fig = plot_sampling_view(sampling_view(model, TOK, PROMPT, top_k=5, n_samples=0))
+    assert fig.axes[0].get_ylabel() == "概率" and "可采样" in fig.axes[0].get_title()
+    fig.savefig(__import__("io").BytesIO(), format="png")
+    plt.close(fig)
+    ui = sampling_explorer(model, TOK, PROMPT, n_samples=0)
+    sliders = [w for w in ui.children[1].children if isinstance(w, ipywidgets.widgets.ValueWidget)]
+    assert [w.description for w in sliders] == ["温度", "top-k（0=关）", "top-p（1=关）"]
     assert not [w for w in recwarn.list if "Glyph" in str(w.message)]
