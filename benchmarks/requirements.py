@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/requirements.py                                  # disk only (a second)
     .venv/bin/python benchmarks/requirements.py notebooks/day5_pretrain.ipynb    # and day 5's memory (minutes)
 
-Each measurement is printed next to the value README.md states (kept in ``gptlib.doctor``, which
+Each measurement is printed next to the value README.md states (kept in ``gptlib.course.doctor``, which
 also uses them to judge free disk space), so a drift shows up here rather than on a learner's
 machine:
 
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gptlib.doctor import COURSE_NEEDS, folder_size
+from gptlib.course.doctor import COURSE_NEEDS, folder_size
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1e6

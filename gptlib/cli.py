@@ -1,4 +1,5 @@
-"""The command line, ``python -m gptlib <command>``: train, generate, figures, doctor.
+"""The command line, ``python -m gptlib <command>``: train and generate here; figures and doctor are the
+classroom's (``gptlib.course.commands``), added by ``gptlib.__main__``.
 
     python -m gptlib train --data my_text.txt --out my_run           # day 1's BPE + a small GPT (day 5's recipe)
     python -m gptlib train --data my_text.txt --out my_run --resume  # continue an interrupted run
@@ -224,52 +225,27 @@ def _continue(model, tokenizer, prompt: str, n_tokens: int, temperature: float, 
     return tokenizer.decode(out[len(ids):].tolist())
 
 
-# --------------------------------------------------------------------------- figures, doctor
-def add_figures_command(subparsers) -> None:
-    p = subparsers.add_parser("figures", help="regenerate the course's figures (PNG) from gptlib",
-                              description="Draw the course's figures from gptlib and day 5's model "
-                                          "(trained first if its checkpoint is missing).")
-    p.add_argument("--out", default="figures", help="folder for the PNG files (default: figures)")
-    p.add_argument("--checkpoint-dir", default=None, help="where the runs live (default: checkpoints/)")
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    p.set_defaults(func=run_figures)
-
-
-def run_figures(args: argparse.Namespace) -> int:
-    from .figures import make_figures
-
-    for path in make_figures(args.out, args.checkpoint_dir, args.device):
-        print(path)
-    return 0
-
-
-def add_doctor_command(subparsers) -> None:
-    p = subparsers.add_parser("doctor", help="check that this machine is ready for the course",
-                              description="Python, torch, device, data files, fonts, checkpoints, disk: "
-                                          "one line each, with the fix when something would break a notebook.")
-    p.set_defaults(func=lambda args: __import__("gptlib.doctor", fromlist=["run_doctor"]).run_doctor())
-
-
 # --------------------------------------------------------------------------- main
-COMMANDS = [add_train_command, add_generate_command, add_figures_command, add_doctor_command]
+COMMANDS = [add_train_command, add_generate_command]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_commands: tuple = ()) -> argparse.ArgumentParser:
+    """The parser of the GPT's commands, plus ``extra_commands`` (the classroom's, wired by ``__main__``)."""
     parser = argparse.ArgumentParser(prog="python -m gptlib",
                                      description="GPT from scratch in seven days: the course's command line.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add_command in COMMANDS:
+    for add_command in [*COMMANDS, *extra_commands]:
         add_command(subparsers)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, extra_commands: tuple = ()) -> int:
     """Run a command; user mistakes become one line on stderr and exit status 2."""
     from .checkpoint import CheckpointError
     from .download import DownloadError
     from .train import LossNotFiniteError
 
-    parser = build_parser()
+    parser = build_parser(extra_commands)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

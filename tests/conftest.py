@@ -29,7 +29,7 @@ def _offline(monkeypatch):
 @pytest.fixture
 def chinese_edition():
     """The Chinese edition's language (``set_language("zh")``) for one test, English again afterwards."""
-    from gptlib.exercises import set_language
+    from gptlib.course.exercises import set_language
 
     set_language("zh")
     yield

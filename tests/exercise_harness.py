@@ -1,5 +1,5 @@
 """Shared by the per-day exercise tests: read the learner's stubs and the reference solutions from the
-notebooks (one source for each), run them through gptlib.exercises, and return the verdicts."""
+notebooks (one source for each), run them through gptlib.course.exercises, and return the verdicts."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gptlib.exercises import Verdict, run
+from gptlib.course.exercises import Verdict, run
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK_CALL = re.compile(r'^check\("(\d\.\d+)", (\w+)\)\s*$', re.M)

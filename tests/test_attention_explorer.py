@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from gptlib.attention_explorer import (AttentionExplorer, attention_explorer, attention_maps,
+from gptlib.course.attention_explorer import (AttentionExplorer, attention_explorer, attention_maps,
                                        plot_attention_maps, split_words, toy_queries_keys)
 
 WORDS = ["the", "cat", "sat", "on", "the", "mat"]
@@ -119,12 +119,12 @@ def test_plot_has_three_panels(qk):
 def test_labels_any_font_can_draw_and_no_warnings(recwarn):
     import matplotlib.pyplot as plt
 
-    from gptlib.attention_explorer import displayable_label
+    from gptlib.course.attention_explorer import displayable_label
 
     assert displayable_label(" cat") == "\u00b7cat"
     assert displayable_label("a\n") == "a\\n"
     assert displayable_label("\x80") == "U+0080"
-    assert displayable_label("你") == "你"  # the course's packaged CJK font draws it (gptlib.fonts)
+    assert displayable_label("你") == "你"  # the course's packaged CJK font draws it (gptlib.course.fonts)
     tokens = split_words("你好世界啊")
     figure = plot_attention_maps(attention_maps(*toy_queries_keys(tokens), tokens=tokens))
     figure.savefig(__import__("io").BytesIO(), format="png")

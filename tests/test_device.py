@@ -247,7 +247,7 @@ def test_a_seed_gives_the_same_sample_on_every_device(device, sharp_model):
 
 
 def test_the_explorer_samples_the_same_on_every_device(device, sharp_model):
-    from gptlib.sampling_explorer import sampling_view
+    from gptlib.course.sampling_explorer import sampling_view
 
     tokenizer = _Letters()
     on_device = copy.deepcopy(sharp_model).to(device)
@@ -274,7 +274,7 @@ def test_the_explorer_draws_from_a_cpu_generator_wherever_the_model_lives(monkey
     """On a CPU-only machine: a model whose parameters live on ``meta`` (standing in for a GPU)
     must still be sampled with a CPU generator seeded with ``seed``; a device generator gives
     other text on each device (and cannot even be made for ``meta``)."""
-    import gptlib.sampling_explorer as explorer
+    import gptlib.course.sampling_explorer as explorer
 
     class OnAnotherDevice(torch.nn.Module):
         cfg = GPTConfig(vocab_size=97, context_length=16, emb_dim=8, n_heads=2, n_layers=1)

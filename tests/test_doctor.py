@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gptlib import assets, doctor
+from gptlib import assets
+from gptlib.course import doctor
 from gptlib.runtime import pick_device
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from exercise_harness import exercise_sources, four_way_tests
 
-from gptlib.exercises.day6 import TOP_K_CASES, TOP_P_CASES
+from gptlib.course.exercises.day6 import TOP_K_CASES, TOP_P_CASES
 from gptlib.generate import next_token_probs, top_k_filter, top_p_filter
 
 STUBS = exercise_sources("notebooks/day6_generate.ipynb")
@@ -130,7 +130,7 @@ def test_the_library_passes_its_own_checks():
         "6.2": lambda logits, k: torch.softmax(top_k_filter(logits, k), dim=-1),
         "6.3": lambda logits, p: torch.softmax(top_p_filter(logits, p), dim=-1),
     }
-    from gptlib.exercises import run
+    from gptlib.course.exercises import run
     for name, fn in library.items():
         assert run(name, fn).passed, run(name, fn).line
 

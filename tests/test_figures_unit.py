@@ -1,4 +1,4 @@
-"""The diagrams of ``gptlib.diagrams``, as ``gptlib.figures`` saves them: drawn without a model, in
+"""The diagrams of ``gptlib.course.diagrams``, as ``gptlib.course.figures`` saves them: drawn without a model, in
 Chinese with no missing glyph, at their intended sizes, showing what they claim, and saved to the
 same bytes every time.
 
@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from gptlib import diagrams, figures, get_encoding
+from gptlib import get_encoding
+from gptlib.course import diagrams, figures
 
 # Each diagram's size in inches: notebook width is about 9-11 inches at 110 dpi; the pipeline is a banner.
 DIAGRAMS: dict[str, tuple[Callable[[], Figure], tuple[float, float]]] = {

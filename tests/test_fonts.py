@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 
 import pytest
 
-from gptlib.fonts import covered_code_points, use_cjk_font
+from gptlib.course.fonts import covered_code_points, use_cjk_font
 
 # Run in a fresh process with a fresh MPLCONFIGDIR (so a new font cache is built from what this
 # process can see); HIDE_FONTS=list also drops every font but matplotlib's own from that list,
@@ -28,12 +28,12 @@ SCRIPT = textwrap.dedent("""
         data = matplotlib.get_data_path()
         font_manager.fontManager.ttflist = [f for f in font_manager.fontManager.ttflist if f.fname.startswith(data)]
         font_manager.fontManager._findfont_cached.cache_clear()
-    from gptlib.fonts import covered_code_points, use_cjk_font
+    from gptlib.course.fonts import covered_code_points, use_cjk_font
     visible = sorted({f.name for f in font_manager.fontManager.ttflist})
     print("before:", 0x4F60 in covered_code_points(visible))
     print("family:", use_cjk_font())
     import matplotlib.pyplot as plt
-    from gptlib.attention_explorer import displayable_label
+    from gptlib.course.attention_explorer import displayable_label
     print("label:", displayable_label("你"))
     sys.stderr.write("--- render ---\\n")
     fig, ax = plt.subplots()

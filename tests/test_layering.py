@@ -1,5 +1,7 @@
-"""The day rule, enforced: a gptlib module imports only modules of its own day or earlier, and the
-day N notebook (either edition) imports only modules of days 1..N (day 0 helpers everywhere).
+"""The day rule and the two floors, enforced: a gptlib module imports only modules of its own day or
+earlier, the day N notebook (either edition) imports only modules of days 1..N (day 0 helpers
+everywhere), and no module of the GPT (gptlib's top level) imports the classroom (``gptlib.course``),
+except ``__main__``, which wires the classroom's commands into the command line.
 
 ``gptlib.MODULE_DAYS`` is the one mapping; README's day table must list the same modules. Every
 import is found with ``ast``, including imports inside functions and relative imports.
@@ -23,7 +25,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("day*.ipynb")) + sorted((REPO / "no
 def gptlib_imports(source: str, package: str | None) -> list[tuple[int, str]]:
     """(line, module) of every gptlib module that ``source`` imports, at any depth.
 
-    ``package``: the package the source lives in ("gptlib", "gptlib.exercises"), so relative
+    ``package``: the package the source lives in ("gptlib", "gptlib.course.exercises"), so relative
     imports resolve; None for a notebook. Modules are named as in ``MODULE_DAYS`` ("tokenizer",
     "exercises.day3"); ``from gptlib import x`` names module x when x is one.
     """
@@ -46,7 +48,7 @@ def gptlib_imports(source: str, package: str | None) -> list[tuple[int, str]]:
             if parts[0] != "gptlib" or len(parts) < 2:
                 continue
             inner = parts[1:]
-            known = next((".".join(inner[:d]) for d in (2, 1) if ".".join(inner[:d]) in MODULE_DAYS), None)
+            known = next((".".join(inner[:d]) for d in (3, 2, 1) if ".".join(inner[:d]) in MODULE_DAYS), None)
             if known or strict:
                 found.add((node.lineno, known or inner[0]))
     return sorted(found)
@@ -85,8 +87,45 @@ def test_every_module_has_a_day():
 @pytest.mark.parametrize("module", sorted(MODULE_DAYS))
 def test_modules_import_only_earlier_days(module):
     path = module_path(module)
-    package = "gptlib." + module if path.name == "__init__.py" else ".".join(["gptlib", *module.split(".")[:-1]])
-    assert not violations(path.name, path.read_text(encoding="utf-8"), MODULE_DAYS[module], package)
+    assert not violations(path.name, path.read_text(encoding="utf-8"), MODULE_DAYS[module], module_package(module))
+
+
+def module_package(module: str) -> str:
+    """The package a module's relative imports start from ("gptlib.course" for "course.probe")."""
+    is_package = module_path(module).name == "__init__.py"
+    return "gptlib." + module if is_package else ".".join(["gptlib", *module.split(".")[:-1]])
+
+
+CLASSROOM_WIRING = {"__main__"}  # the command line's front door adds the classroom's commands
+
+
+def classroom_imports(name: str, source: str, package: str) -> list[str]:
+    """Every import of a classroom module (``gptlib.course...``) in a module of the GPT's floor."""
+    return [f"{name}:{line} imports gptlib.{module}: the GPT must not depend on the classroom"
+            for line, module in gptlib_imports(source, package) if module.split(".")[0] == "course"]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULE_DAYS if not m.startswith("course")))
+def test_the_gpt_never_imports_the_classroom(module):
+    if module in CLASSROOM_WIRING:
+        pytest.skip("the command line's front door wires in the classroom's commands")
+    path = module_path(module)
+    assert not classroom_imports(path.name, path.read_text(encoding="utf-8"), module_package(module))
+
+
+def test_the_floor_check_catches_a_classroom_import():
+    """The test above can fail: a model module reaching into the classroom, directly, relatively
+    or inside a function, is reported; a classroom module importing the GPT is fine."""
+    source = "from .course.fonts import use_cjk_font\n\ndef f():\n    from .course import probe\n    import gptlib.course.exercises.day3\n"
+    assert classroom_imports("train.py", source, "gptlib") == [
+        "train.py:1 imports gptlib.course.fonts: the GPT must not depend on the classroom",
+        "train.py:4 imports gptlib.course: the GPT must not depend on the classroom",
+        "train.py:4 imports gptlib.course.probe: the GPT must not depend on the classroom",
+        "train.py:5 imports gptlib.course.exercises.day3: the GPT must not depend on the classroom"]
+    assert classroom_imports("probe.py", "from ..model import GPTModel\nfrom .fonts import x", "gptlib.course") == [
+        "probe.py:2 imports gptlib.course.fonts: the GPT must not depend on the classroom"]
+    assert not classroom_imports("probe.py", "from ..model import GPTModel", "gptlib.course")
+    assert CLASSROOM_WIRING == {"__main__"}, "only the command line's front door may wire the floors together"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO / "notebooks")))
@@ -103,11 +142,13 @@ def test_the_check_catches_a_later_day_import():
         "synthetic.py:4 (day 3) imports gptlib.generate, introduced on day 6"]
     assert violations("day2.ipynb", "from gptlib import model\nimport gptlib.runtime", 2, None) == [
         "day2.ipynb:1 (day 2) imports gptlib.model, introduced on day 3"]
-    exercise = "from ..train import train\nfrom . import Text\n"  # inside gptlib/exercises/day4.py
-    assert violations("day4.py", exercise, 4, "gptlib.exercises") == [
+    exercise = "from ...train import train\nfrom . import Text\n"  # inside gptlib/course/exercises/day4.py
+    assert violations("day4.py", exercise, 4, "gptlib.course.exercises") == [
         "day4.py:1 (day 4) imports gptlib.train, introduced on day 5"]
-    assert violations("nb", "from gptlib.exercises import check\nfrom gptlib.exercises.day6 import x", 3, None) == [
-        "nb:2 (day 3) imports gptlib.exercises.day6, introduced on day 6"]
+    assert violations("nb", "from gptlib.course.exercises import check\nfrom gptlib.course.exercises.day6 import x",
+                      3, None) == ["nb:2 (day 3) imports gptlib.course.exercises.day6, introduced on day 6"]
+    assert violations("nb", "from gptlib.course import probe", 4, None) == [
+        "nb:1 (day 4) imports gptlib.course.probe, introduced on day 5"]
     assert violations("x.py", "from .nosuch import y", 0, "gptlib") == [
         "x.py:1 imports gptlib.nosuch, which MODULE_DAYS does not list"]
 
@@ -115,8 +156,10 @@ def test_the_check_catches_a_later_day_import():
 def test_readme_day_table_is_module_days():
     rows = re.findall(r"^\| (\d) \| `notebooks/day\d_\w+\.ipynb` \|[^|]*\| ([^|]*) \|$",
                       (REPO / "README.md").read_text(encoding="utf-8"), flags=re.M)
-    in_readme = {int(day): set(re.findall(r"`(\w+)`", modules)) for day, modules in rows}
-    # each day also has its exercise checks, gptlib.exercises.dayN: the table leaves them out
-    introduced = {day: {m for m, d in MODULE_DAYS.items() if d == day and "." not in m} for day in range(1, 8)}
+    in_readme = {int(day): set(re.findall(r"`([\w.]+)`", modules)) for day, modules in rows}
+    # each day also has its exercise checks, gptlib.course.exercises.dayN: the table leaves them out
+    # classroom modules are named with their subpackage (`course.probe`)
+    introduced = {day: {m for m, d in MODULE_DAYS.items() if d == day and not m.startswith("course.exercises")}
+                  for day in range(1, 8)}
     introduced[4] |= {"model"}  # model.py is begun on day 3 and completed on day 4: both rows name it
     assert in_readme == introduced

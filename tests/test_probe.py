@@ -1,4 +1,4 @@
-"""gptlib.probe: a trained model's attention heads, through day 3's plain functions and explorer."""
+"""gptlib.course.probe: a trained model's attention heads, through day 3's plain functions and explorer."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gptlib.model import GPTConfig, GPTModel
-from gptlib.probe import (cosine_similarity_matrix, head_statistics, hidden_states, layer_attention_weights,
+from gptlib.course.probe import (cosine_similarity_matrix, head_statistics, hidden_states, layer_attention_weights,
                           model_attention_explorer, model_attention_maps, nearest_tokens, plot_layer_heads)
 
 

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from gptlib.generate import generate  # noqa: E402
-from gptlib.sampling_explorer import plot_sampling_view, sampling_explorer, sampling_view  # noqa: E402
+from gptlib.course.sampling_explorer import plot_sampling_view, sampling_explorer, sampling_view  # noqa: E402
 
 
 class ByteTokenizer:

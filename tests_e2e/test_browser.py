@@ -129,7 +129,7 @@ async ([path, expression, timeoutMs]) => {
 PY_ATTENTION_PROBE = '''
 import base64, hashlib, io
 import matplotlib.pyplot as plt
-from gptlib.attention_explorer import AttentionExplorer, plot_attention_maps
+from gptlib.course.attention_explorer import AttentionExplorer, plot_attention_maps
 
 result = []
 found = {id(v): v for v in [*user_ns.get("Out", {}).values(), *user_ns.values()] if isinstance(v, AttentionExplorer)}

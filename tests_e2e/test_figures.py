@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gptlib.diagrams import DAYS
-from gptlib.figures import DIAGRAM_NAMES, FIGURE_NAMES, MODEL_FIGURE_NAMES
+from gptlib.course.diagrams import DAYS
+from gptlib.course.figures import DIAGRAM_NAMES, FIGURE_NAMES, MODEL_FIGURE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 # day N's notebook, from DAYS' titles ("3 attention" -> notebooks/day3_attention.ipynb)

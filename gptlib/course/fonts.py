@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 
-from .assets import AssetError, asset_path, read_asset
+from ..assets import AssetError, asset_path, read_asset
 
 __all__ = ["CJK_FONT_ASSET", "use_cjk_font", "cjk_font_available", "covered_code_points"]
 

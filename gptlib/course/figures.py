@@ -3,7 +3,7 @@
 Each ``*_figure`` function returns one matplotlib Figure built from library code (never from
 copied notebook outputs); ``make_figures`` saves them all. Two kinds:
 
-- diagrams (``DIAGRAM_NAMES``, drawn by ``gptlib.diagrams``): the pipeline, query/key/value, the
+- diagrams (``DIAGRAM_NAMES``, drawn by ``gptlib.course.diagrams``): the pipeline, query/key/value, the
   Transformer block, the input/target shift. They need no model and draw in seconds;
 - model figures (``MODEL_FIGURE_NAMES``, below): drawn from day 5's model (``recipes.day5_model``:
   loaded from its checkpoint, or retrained in about a minute).
@@ -78,7 +78,7 @@ def finetune_figure(model, tokenizer, *, max_length: int = 64, seed: int = 123):
     """Day 7 in one picture: spam test accuracy before/after finetuning the last block, and its confusion matrix."""
     import matplotlib.pyplot as plt
 
-    from .classify import (accuracy, balanced_split, classification_loader, confusion_matrix,
+    from ..classify import (accuracy, balanced_split, classification_loader, confusion_matrix,
                            plot_confusion_matrix, predict, prepare_classifier, read_sms_spam,
                            train_classifier)
 
@@ -138,9 +138,9 @@ def make_figures(out_dir: str | Path = "figures", checkpoint_dir: str | Path | N
 
 def _model_drawers(checkpoint_dir: str | Path | None, device: str | None) -> dict[str, Callable[[], Figure]]:
     """The drawers of ``MODEL_FIGURE_NAMES``, bound to day 5's model (loaded, or trained first)."""
-    from .checkpoint import load_checkpoint
-    from .recipes import DAY5, day5_model, run_dir
-    from .runtime import seed_everything
+    from ..checkpoint import load_checkpoint
+    from ..recipes import DAY5, day5_model, run_dir
+    from ..runtime import seed_everything
 
     seed_everything(123)
     model, tokenizer = day5_model(device, checkpoint_dir)

@@ -21,7 +21,7 @@ Why our own checker and not otter-grader or nbgrader: those print a doctest tran
 failed case (long for a learner) and bring ~90 packages; what a learner needs here is one
 targeted line, and nbval must compare it exactly. The whole mechanism is this module: an
 ``@exercise`` registry, a ``Wrong``/``NotDone`` signal, and ``check``. Each day's checks live in
-``gptlib.exercises.dayN`` and may use only what days 1..N introduced.
+``gptlib.course.exercises.dayN`` and may use only what days 1..N introduced.
 
 Language: verdicts are in English, or Chinese after ``set_language("zh")`` (the Chinese edition
 does this in its setup cell) or with ``GPTLIB_LANG=zh`` in the environment.

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import GPTDataset
-from ..model import GPTConfig, GPTModel
+from ...data import GPTDataset
+from ...model import GPTConfig, GPTModel
 from . import Text, Wrong, call, close, exercise, expect
 
 

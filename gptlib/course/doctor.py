@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
-from .assets import ASSETS, AssetError, read_asset
+from ..assets import ASSETS, AssetError, read_asset
 
 __all__ = ["Check", "Requirements", "COURSE_NEEDS", "folder_size", "run_checks", "run_doctor"]
 
@@ -107,7 +107,7 @@ def check_device() -> Check:
     """The device ``runtime.pick_device()`` will choose, and why."""
     import torch
 
-    from .runtime import DEVICE_FIX, device_problem, pick_device
+    from ..runtime import DEVICE_FIX, device_problem, pick_device
 
     wanted = os.environ.get("GPTLIB_DEVICE")
     if wanted:
@@ -159,8 +159,8 @@ def day5_checkpoint() -> tuple[Path, bool | None]:
 
     The only place doctor depends on ``gptlib.recipes``. Raises ``CheckpointError`` for a damaged file.
     """
-    from .checkpoint import load_checkpoint
-    from .recipes import DAY5, run_dir
+    from ..checkpoint import load_checkpoint
+    from ..recipes import DAY5, run_dir
 
     model_path = run_dir(DAY5) / "model.pt"
     if not model_path.is_file():
@@ -170,7 +170,7 @@ def day5_checkpoint() -> tuple[Path, bool | None]:
 
 def check_day5_checkpoint() -> Check:
     """Days 6 and 7 load day 5's model; without a usable one they retrain it first (about 3 minutes on 2 cores)."""
-    from .checkpoint import CheckpointError
+    from ..checkpoint import CheckpointError
 
     retrain = "days 6 and 7 retrain it when they need it (about 3 minutes on 2 cores), or run day 5"
     try:
@@ -197,7 +197,7 @@ def check_disk() -> Check:
 
 def check_tiktoken_cache() -> Check:
     """tiktoken reads the vocabularies from a cache that ``import gptlib`` fills; it must be writable or full."""
-    from .vocab import tiktoken_cache_dir, use_offline_vocabularies
+    from ..vocab import tiktoken_cache_dir, use_offline_vocabularies
 
     folder = tiktoken_cache_dir()
     try:

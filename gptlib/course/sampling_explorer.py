@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .exercises import Text
-from .generate import generate, next_token_probs
+from ..generate import generate, next_token_probs
 
 __all__ = ["Candidate", "SamplingView", "sampling_view", "plot_sampling_view", "sampling_explorer"]
 
@@ -43,7 +43,7 @@ class SamplingView:
     samples: list[str] = field(default_factory=list)  # sampled continuations (prompt excluded)
 
 
-# What the chart and the controls say, in the language ``gptlib.exercises.set_language`` picked.
+# What the chart and the controls say, in the language ``gptlib.course.exercises.set_language`` picked.
 LABELS = {
     "before": Text("before the cut (after temperature)", "截断前（已除以温度）"),
     "after": Text("after top-k / top-p, renormalised", "top-k / top-p 截断后，重新归一化"),

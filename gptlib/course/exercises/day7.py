@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..classify import class_logits
-from ..instruct import IGNORE_INDEX, collate_instructions
+from ...classify import class_logits
+from ...instruct import IGNORE_INDEX, collate_instructions
 from . import NotDone, Text, Wrong, call, close, exercise, expect
 
 

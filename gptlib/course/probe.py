@@ -16,8 +16,8 @@ from torch import Tensor
 
 from .attention_explorer import (DEFAULT_SENTENCES, LABELS, AttentionExplorer, AttentionMaps, _label_fonts,
                                  attention_maps, displayable_label)
-from .model import GPTModel
-from .runtime import evaluating
+from ..model import GPTModel
+from ..runtime import evaluating
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,4 +1,4 @@
-"""The look of the course's diagrams (``gptlib.diagrams``), in a few drawing helpers.
+"""The look of the course's diagrams (``gptlib.course.diagrams``), in a few drawing helpers.
 
 Every diagram is drawn on a canvas whose data units are inches (``canvas``), so a position reads as
 "this far from the bottom-left corner of the picture", and with the same few shapes (``box``,

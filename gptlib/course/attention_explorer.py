@@ -10,7 +10,7 @@ matrices the widget draws:
 3. ``weights``: the row-wise softmax — each row sums to 1, hidden entries are exactly 0.
 
 ``toy_queries_keys`` makes deterministic queries and keys for any sentence (day 3 has no trained
-model yet; day 5's ``gptlib.probe`` plugs a trained model's heads into the same explorer).
+model yet; day 5's ``gptlib.course.probe`` plugs a trained model's heads into the same explorer).
 ``attention_explorer(...)`` builds the ipywidgets UI; it only wires controls to these
 functions and to ``plot_attention_maps``. ``tests/test_attention_explorer.py`` tests them all.
 """
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from .exercises import Text
-from .tokenizer import end_of_text_id
+from ..tokenizer import end_of_text_id
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -113,7 +113,7 @@ _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Wen
 @functools.lru_cache(maxsize=1)
 def _label_fonts() -> tuple[list[str], frozenset[int]]:
     """Font families for tick labels and the code points they cover: matplotlib's default for Latin,
-    then the course's packaged CJK font (``gptlib.fonts``), then any CJK font the system has."""
+    then the course's packaged CJK font (``gptlib.course.fonts``), then any CJK font the system has."""
     from matplotlib import font_manager
 
     from .fonts import covered_code_points, use_cjk_font
@@ -133,7 +133,7 @@ def displayable_label(token: str) -> str:
     return "".join(c if ord(c) in covered and c.isprintable() else f"U+{ord(c):04X}" for c in token)
 
 
-# What the plots and controls say, in the language ``gptlib.exercises.set_language`` picked
+# What the plots and controls say, in the language ``gptlib.course.exercises.set_language`` picked
 # (the Chinese edition of the course calls set_language("zh") in its first code cell).
 LABELS = {
     "scores": Text("scores after mask (grey = -inf)", "掩码后的分数（灰色 = -inf）"),
@@ -202,7 +202,7 @@ class AttentionExplorer:
 
     ``maps`` holds the ``AttentionMaps`` last drawn; ``update()`` recomputes and redraws (every
     control calls it when its value changes). Displaying the object displays ``ui``. Subclasses
-    (day 5's ``gptlib.probe.ModelAttentionExplorer``) add controls and compute the maps another way.
+    (day 5's ``gptlib.course.probe.ModelAttentionExplorer``) add controls and compute the maps another way.
     """
 
     def __init__(self, tokenizer: Any, sentences: Sequence[str], pad_to: int | None, pad_id: int | None,

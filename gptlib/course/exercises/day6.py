@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..generate import top_k_filter, top_p_filter
+from ...generate import top_k_filter, top_p_filter
 from . import Text, Wrong, call, close, exercise, expect
 
 INF = float("-inf")

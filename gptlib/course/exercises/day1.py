@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 
-from ..tokenizer import apply_merges, get_stats, merge, most_frequent_pair
+from ...tokenizer import apply_merges, get_stats, merge, most_frequent_pair
 from . import Text, Wrong, call, exercise, expect
 
 Pair = tuple[int, int]

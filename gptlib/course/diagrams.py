@@ -2,8 +2,8 @@
 
 The seven-day pipeline (plain for the README, and with each day highlighted for the top of its
 notebook), query/key/value (day 3), the Transformer block (day 4) and the input/target shift
-(day 5). They follow the running example 你好世界 → 啊, in the look of ``gptlib.drawing``.
-``DIAGRAMS`` maps each name to its drawer; ``gptlib.figures.make_figures`` saves them as PNGs.
+(day 5). They follow the running example 你好世界 → 啊, in the look of ``gptlib.course.drawing``.
+``DIAGRAMS`` maps each name to its drawer; ``gptlib.course.figures.make_figures`` saves them as PNGs.
 """
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def block_figure() -> Figure:
     arrows, carry the input around each sub-layer untouched. The sizes are GPT-2 small's, read
     from ``model.PRESETS`` (768 wide, 12 heads, 3072 in the feed-forward layer).
     """
-    from .model import PRESETS
+    from ..model import PRESETS
 
     cfg = PRESETS["gpt2-small"]
     hidden = 4 * cfg.emb_dim  # FeedForward's expansion

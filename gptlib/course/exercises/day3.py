@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..model import MultiHeadAttention, causal_mask
+from ...model import MultiHeadAttention, causal_mask
 from . import NotDone, Text, Wrong, call, close, exercise, expect
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import GPTConfig, TransformerBlock
+from ...model import GPTConfig, TransformerBlock
 from . import Text, Wrong, call, close, exercise, expect
 
 

@@ -1,7 +1,7 @@
 """Small helpers for the notebooks: show library code instead of pasting it; Chinese in plots.
 
 Notebooks import this module in their set-up cell, and importing it makes matplotlib draw
-Chinese with the course's packaged font (``gptlib.fonts.use_cjk_font``), on any machine.
+Chinese with the course's packaged font (``gptlib.course.fonts.use_cjk_font``), on any machine.
 """
 from __future__ import annotations
 

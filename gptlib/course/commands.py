@@ -1,0 +1,41 @@
+"""The classroom's commands, ``python -m gptlib figures`` and ``python -m gptlib doctor``.
+
+``gptlib.__main__`` adds them to the GPT's command line (``gptlib.cli``), which never imports the classroom.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_figures_command(subparsers) -> None:
+    p = subparsers.add_parser("figures", help="regenerate the course's figures (PNG) from gptlib",
+                              description="Draw the course's figures from gptlib and day 5's model "
+                                          "(trained first if its checkpoint is missing).")
+    p.add_argument("--out", default="figures", help="folder for the PNG files (default: figures)")
+    p.add_argument("--checkpoint-dir", default=None, help="where the runs live (default: checkpoints/)")
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    p.set_defaults(func=run_figures)
+
+
+def run_figures(args: argparse.Namespace) -> int:
+    from .figures import make_figures
+
+    for path in make_figures(args.out, args.checkpoint_dir, args.device):
+        print(path)
+    return 0
+
+
+def add_doctor_command(subparsers) -> None:
+    p = subparsers.add_parser("doctor", help="check that this machine is ready for the course",
+                              description="Python, torch, device, data files, fonts, checkpoints, disk: "
+                                          "one line each, with the fix when something would break a notebook.")
+    p.set_defaults(func=run_doctor)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor as doctor
+
+    return doctor()
+
+
+COMMANDS = (add_figures_command, add_doctor_command)
