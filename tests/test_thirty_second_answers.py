@@ -56,7 +56,7 @@ KNOWN: dict[str, dict[str, str]] = {
     "day5_pretrain": {
         "4,096": "constant: the tokens of the over-fitting experiment",
         "120": "constant: the last step of the over-fitting experiment",
-        "112": "varies: steps that fit in the 8-second budget (a timing)",
+        "110": "varies: steps that fit in the 8-second budget (a timing; 112 when last run)",
         "7": "varies: steps that fit in the 8-second budget with GPT-2's vocabulary (a timing)",
         "3.1": "varies: bits/byte after a time-budgeted run",
         "4.2": "varies: bits/byte after a time-budgeted run",
