@@ -210,8 +210,8 @@ def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperatur
         top_k, top_p: sample only among the k most likely tokens / from the nucleus p (None: no cut).
         eos_id: stop once every row has produced this token (kept in the output; rows that
             finished early are padded with it).
-        use_cache: reuse earlier positions' keys and values (``KVCache``); greedy output is
-            the same either way (the two paths' logits agree to float rounding).
+        use_cache: reuse earlier positions' keys and values (``KVCache``). The two paths' logits
+            agree to float rounding: the same tokens, unless two candidates tie within it.
         generator: a seeded ``torch.Generator`` makes sampling reproducible (a CPU one gives the
             same text on every device); None uses torch's global random state.
 
