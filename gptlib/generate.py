@@ -9,7 +9,7 @@ the parts apart:
   explorer and the tests call them directly. Their order is the usual one (Hugging Face,
   nanoGPT): divide by the temperature, cut to the top k, cut to the nucleus p, softmax, sample;
 - ``KVCache`` keeps the keys and values of the tokens already seen, so each step feeds the
-  model only the new token (attention's one hook, ``kv_cache.append``, is in ``gptlib.model``);
+  model only the new token (``KVCache.forward``: the model's forward pass, fed only the new tokens);
 - the loop, ``generate``, with or without the cache.
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ import torch
 from torch import Tensor
 
 from .checks import fraction, token_ids_in_range, whole_number
+from .checks import token_batch as _check_ids
+from .model import GPTModel
 from .runtime import evaluating
 
 __all__ = ["apply_temperature", "top_k_filter", "top_p_filter", "next_token_probs", "sample_next",
@@ -116,66 +118,58 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
 
 # --------------------------------------------------------------------------- the KV cache
 class KVCache:
-    """Keys and values of the tokens seen so far, for every layer: incremental decoding.
+    """The keys and values of the tokens one model has seen so far, in every layer: incremental decoding.
 
     Without a cache, generating token n+1 recomputes the keys and values of all n earlier tokens
-    in every layer, though they never change (an old token never sees a new one). With it, each
-    step feeds the model only the new token(s): layer i's attention calls ``cache[i].append(k, v)``
-    and attends over everything cached. ``KVCache.for_model(model, batch_size)`` sizes one for a
-    ``GPTModel``; ``length`` is the number of cached tokens; ``reset()`` empties it.
+    in every layer, though they never change (an old token never sees a new one). ``forward`` runs
+    ``GPTModel.forward`` on the new tokens only: each block's attention adds their keys and values
+    to the cached ones and attends over all of them. A cache belongs to the model it was made for;
+    ``reset()`` empties it.
     """
 
-    def __init__(self, n_layers: int, batch_size: int | None = None, max_length: int | None = None) -> None:
-        whole_number("n_layers", n_layers)
-        self.batch_size = None if batch_size is None else whole_number("batch_size", batch_size)
-        self.max_length = None if max_length is None else whole_number("max_length", max_length)
-        self.layers = [_LayerCache(self) for _ in range(n_layers)]
-
-    @classmethod
-    def for_model(cls, model, batch_size: int = 1) -> KVCache:
-        return cls(model.cfg.n_layers, batch_size=batch_size, max_length=model.cfg.context_length)
+    def __init__(self, model: GPTModel) -> None:
+        if not isinstance(model, GPTModel):
+            raise TypeError(f"KVCache(model) needs the GPTModel it caches for, got {type(model).__name__}")
+        self.model = model
+        self.keys: list[Tensor] = []    # one (B, H, length, D) tensor per layer
+        self.values: list[Tensor] = []  # the same shapes
 
     @property
     def length(self) -> int:
-        keys = self.layers[0].keys
-        return 0 if keys is None else keys.size(2)
+        """How many tokens are cached."""
+        return self.keys[0].size(2) if self.keys else 0
 
     def reset(self) -> None:
-        for layer in self.layers:
-            layer.keys = layer.values = None
+        self.keys, self.values = [], []
 
-    def __getitem__(self, i: int) -> _LayerCache:
-        if not 0 <= i < len(self.layers):
-            raise ValueError(f"this KV cache has {len(self.layers)} layers, the model asked for layer {i}: "
-                             "make the cache with KVCache.for_model(model)")
-        return self.layers[i]
+    def forward(self, new_ids: Tensor) -> Tensor:
+        """The model's logits for ``new_ids`` (B, T_new), the tokens after the cached ones: (B, T_new, vocab_size)."""
+        model, start = self.model, self.length
+        _check_ids(new_ids, start, model.cfg.context_length)
+        if self.keys and new_ids.size(0) != self.keys[0].size(0):
+            raise ValueError(f"this KV cache holds a batch of {self.keys[0].size(0)} rows, the input has "
+                             f"{new_ids.size(0)}: reset() it, or make another KVCache(model)")
+        positions = torch.arange(start, start + new_ids.size(1), device=new_ids.device)  # (T_new,): after the cached
+        x = model.drop_emb(model.tok_emb(new_ids) + model.pos_emb(positions))  # (B, T_new, C)
+        for i, block in enumerate(model.trf_blocks):  # TransformerBlock.forward, with its attention opened up
+            q, k, v = block.att.project_qkv(block.norm1(x))                    # each (B, H, T_new, D)
+            k, v = self._append(i, k, v)                                       # (B, H, start + T_new, D)
+            x = x + block.drop_shortcut(block.att.attend(q, k, v))            # (B, T_new, C)
+            x = x + block.drop_shortcut(block.ff(block.norm2(x)))
+        return model.out_head(model.final_norm(x))                             # (B, T_new, vocab_size)
+
+    def _append(self, layer: int, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """Add one layer's new keys and values to its cache; return all of them."""
+        if layer == len(self.keys):  # the first tokens this layer sees
+            self.keys.append(keys)
+            self.values.append(values)
+        else:
+            self.keys[layer] = torch.cat([self.keys[layer], keys], dim=2)      # along the tokens
+            self.values[layer] = torch.cat([self.values[layer], values], dim=2)
+        return self.keys[layer], self.values[layer]
 
     def __repr__(self) -> str:
-        return f"KVCache(n_layers={len(self.layers)}, length={self.length}, batch_size={self.batch_size})"
-
-
-class _LayerCache:
-    """One layer's cached keys and values, each (B, H, tokens, D), grown with ``torch.cat``."""
-
-    def __init__(self, owner: KVCache) -> None:
-        self.owner, self.keys, self.values = owner, None, None
-
-    def append(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        """Add this step's keys/values (B, H, new, D); return all of them (B, H, cached + new, D)."""
-        limit, batch = self.owner.max_length, self.owner.batch_size
-        if batch is not None and keys.size(0) != batch:
-            raise ValueError(f"this KV cache holds a batch of {batch} but the input has {keys.size(0)} rows; "
-                             f"make one with KVCache.for_model(model, batch_size={keys.size(0)})")
-        if self.keys is not None:
-            if self.keys.shape[:2] + self.keys.shape[3:] != keys.shape[:2] + keys.shape[3:]:
-                raise ValueError(f"the cached keys have shape {tuple(self.keys.shape)}, the new ones "
-                                 f"{tuple(keys.shape)}: the cache was filled by another model or batch; reset() it")
-            keys, values = torch.cat([self.keys, keys], dim=2), torch.cat([self.values, values], dim=2)
-        if limit is not None and keys.size(2) > limit:
-            raise ValueError(f"the KV cache would hold {keys.size(2)} tokens, more than the context length "
-                             f"{limit}; reset() it and feed the last {limit} tokens again")
-        self.keys, self.values = keys, values
-        return keys, values
+        return f"KVCache(n_layers={self.model.cfg.n_layers}, length={self.length})"
 
 
 # --------------------------------------------------------------------------- the loop
@@ -216,8 +210,8 @@ def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperatur
         top_k, top_p: sample only among the k most likely tokens / from the nucleus p (None: no cut).
         eos_id: stop once every row has produced this token (kept in the output; rows that
             finished early are padded with it).
-        use_cache: reuse earlier positions' keys and values (``KVCache``); greedy output is
-            the same either way (the two paths' logits agree to float rounding).
+        use_cache: reuse earlier positions' keys and values (``KVCache``). The two paths' logits
+            agree to float rounding: the same tokens, unless two candidates tie within it.
         generator: a seeded ``torch.Generator`` makes sampling reproducible (a CPU one gives the
             same text on every device); None uses torch's global random state.
 
@@ -234,15 +228,11 @@ def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperatur
     out, single = _as_batch(ids, model.cfg.vocab_size)
     out = out.to(device)
     finished = torch.zeros(out.size(0), dtype=torch.bool, device=device)
-    cache = None
+    cache = KVCache(model) if use_cache else None
     with evaluating(model):
         for _ in range(max_new_tokens):
-            if use_cache and out.size(1) <= context:
-                if cache is None:  # prefill: the whole prompt once
-                    cache = KVCache.for_model(model, out.size(0))
-                    logits = model(out, kv_cache=cache)
-                else:  # one new token, attending to everything cached
-                    logits = model(out[:, -1:], kv_cache=cache)
+            if cache is not None and out.size(1) <= context:
+                logits = cache.forward(out[:, cache.length:])  # the whole prompt once, then each new token
             else:  # no cache, or past the context window: recompute the last `context` tokens
                 logits = model(out[:, -context:])
             next_id = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)

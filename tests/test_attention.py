@@ -1,4 +1,4 @@
-"""MultiHeadAttention: both paths equal each other and torch's references; the KV cache is exact."""
+"""MultiHeadAttention: both paths equal each other and torch's references; later queries alone are exact."""
 from __future__ import annotations
 
 import math
@@ -8,18 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gptlib.generate import KVCache
 from gptlib.model import MultiHeadAttention, causal_mask
 
 D, H, CTX = 32, 4, 16
 
 
-def make_attention(use_sdpa: bool = True, **kwargs) -> MultiHeadAttention:
+def make_attention(use_fused: bool = True, **kwargs) -> MultiHeadAttention:
     torch.manual_seed(0)
     args = dict(d_in=D, d_out=D, dropout=0.0, num_heads=H, qkv_bias=True)
     args.update(kwargs)
     mha = MultiHeadAttention(**args).eval()
-    mha.use_sdpa = use_sdpa
+    mha.use_fused = use_fused
     return mha
 
 
@@ -32,18 +31,18 @@ def test_causal_mask_plain_and_offset():
         causal_mask(3, 2)
 
 
-def test_sdpa_and_explicit_paths_are_equal():
+def test_fused_and_explicit_paths_are_equal():
     mha = make_attention()
     x = torch.randn(3, 11, D)
     fast = mha(x)
-    mha.use_sdpa = False
+    mha.use_fused = False
     slow = mha(x)
     assert fast.shape == (3, 11, D)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
 
 
 def test_equals_torch_multihead_attention_with_same_weights():
-    mha = make_attention(use_sdpa=False)
+    mha = make_attention(use_fused=False)
     ref = nn.MultiheadAttention(D, H, bias=True, batch_first=True).eval()
     with torch.no_grad():  # nn.MultiheadAttention stacks W_q, W_k, W_v the same way as our qkv
         ref.in_proj_weight.copy_(mha.qkv.weight)
@@ -53,7 +52,7 @@ def test_equals_torch_multihead_attention_with_same_weights():
     x = torch.randn(2, 9, D)
     expected, _ = ref(x, x, x, attn_mask=causal_mask(9), need_weights=False)
     torch.testing.assert_close(mha(x), expected, rtol=1e-5, atol=1e-6)
-    mha.use_sdpa = True
+    mha.use_fused = True
     torch.testing.assert_close(mha(x), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -69,9 +68,9 @@ def test_explicit_formula_equals_scaled_dot_product_attention():
     torch.testing.assert_close(by_hand, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("use_sdpa", [True, False])
-def test_causal_future_tokens_do_not_change_the_past(use_sdpa):
-    mha = make_attention(use_sdpa=use_sdpa)
+@pytest.mark.parametrize("use_fused", [True, False])
+def test_causal_future_tokens_do_not_change_the_past(use_fused):
+    mha = make_attention(use_fused=use_fused)
     x = torch.randn(1, 8, D)
     y = x.clone()
     y[:, 5:] = torch.randn(1, 3, D)
@@ -79,50 +78,27 @@ def test_causal_future_tokens_do_not_change_the_past(use_sdpa):
     assert not torch.allclose(mha(x)[:, 5:], mha(y)[:, 5:])
 
 
-@pytest.mark.parametrize("use_sdpa", [True, False])
+@pytest.mark.parametrize("use_fused", [True, False])
 @pytest.mark.parametrize("chunks", [[1] * 10, [4, 1, 1, 4], [3, 3, 2, 2], [10]])
-def test_kv_cache_incremental_equals_full_recompute(use_sdpa, chunks):
-    mha = make_attention(use_sdpa=use_sdpa)
+def test_later_queries_over_all_earlier_keys_equal_the_full_pass(use_fused, chunks):
+    """What day 6's KV cache does: the last queries alone, over every key so far, give the same rows."""
+    mha = make_attention(use_fused=use_fused)
     x = torch.randn(2, 10, D)
     full = mha(x)
-    cache = KVCache(n_layers=1, batch_size=2, max_length=CTX)
+    q, k, v = mha.project_qkv(x)
     outs, start = [], 0
-    for size in chunks:  # several new tokens after a non-empty cache need the offset mask
-        outs.append(mha(x[:, start:start + size], cache[0]))
-        start += size
-        assert cache.length == start
+    for size in chunks:  # several new queries after earlier keys need the offset mask
+        end = start + size
+        outs.append(mha.attend(q[:, :, start:end], k[:, :, :end], v[:, :, :end]))
+        start = end
     torch.testing.assert_close(torch.cat(outs, dim=1), full, rtol=1e-5, atol=1e-6)
-
-
-def test_kv_cache_bookkeeping_and_errors():
-    mha = make_attention()
-    cache = KVCache(n_layers=1, batch_size=2, max_length=4)
-    assert cache.length == 0
-    mha(torch.randn(2, 3, D), cache[0])
-    assert cache.length == 3 and cache.layers[0].keys.shape == (2, H, 3, D // H)
-    with pytest.raises(ValueError, match="context length 4"):
-        mha(torch.randn(2, 2, D), cache[0])
-    cache.reset()
-    assert cache.length == 0
-    with pytest.raises(ValueError, match="batch_size=3"):
-        mha(torch.randn(3, 2, D), cache[0])
-    with pytest.raises(ValueError, match="1 layers"):
-        cache[1]
-    with pytest.raises(ValueError, match="n_layers"):
-        KVCache(0)
-    with pytest.raises(ValueError, match="n_layers"):
-        KVCache("2")
-    other = MultiHeadAttention(16, 16, 0.0, num_heads=2).eval()  # another model's shapes
-    mha(torch.randn(2, 1, D), cache[0])
-    with pytest.raises(ValueError, match="another model"):
-        other(torch.randn(2, 1, 16), cache[0])
 
 
 def test_dropout_only_in_training():
     mha = make_attention(dropout=0.5)
     x = torch.randn(2, 6, D)
-    for use_sdpa in (True, False):
-        mha.use_sdpa = use_sdpa
+    for use_fused in (True, False):
+        mha.use_fused = use_fused
         mha.eval()
         torch.testing.assert_close(mha(x), mha(x))
         mha.train()
@@ -139,8 +115,8 @@ def test_gradients_agree_between_paths():
     mha = make_attention()
     x = torch.randn(2, 5, D)
     grads = []
-    for use_sdpa in (True, False):
-        mha.use_sdpa = use_sdpa
+    for use_fused in (True, False):
+        mha.use_fused = use_fused
         mha.zero_grad()
         mha(x).pow(2).sum().backward()
         grads.append(mha.qkv.weight.grad.clone())

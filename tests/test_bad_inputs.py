@@ -212,12 +212,29 @@ def generate_from(ids, **options):
 
 
 def cache_of_another_model(tmp_path):
+    """A cache belongs to its model (KVCache(model)); the models take no cache argument."""
     from gptlib.generate import KVCache
 
-    other, model = _tiny_model(emb_dim=32), _tiny_model()
-    cache = KVCache.for_model(other, 1)
-    other(torch.tensor([[1, 2, 3]]), kv_cache=cache)
+    other, model = _tiny_model(), _tiny_model()
+    cache = KVCache(other)
+    cache.forward(torch.tensor([[1, 2, 3]]))
     return model(torch.tensor([[4]]), kv_cache=cache)
+
+
+def cache_indexed_with(key):
+    def act(tmp_path):
+        from gptlib.generate import KVCache
+
+        return KVCache(_tiny_model())[key]
+    return act
+
+
+def cache_fed_another_batch(tmp_path):
+    from gptlib.generate import KVCache
+
+    cache = KVCache(_tiny_model())
+    cache.forward(torch.tensor([[1, 2, 3]]))
+    return cache.forward(torch.tensor([[4], [5]]))
 
 
 def saved_checkpoint(change=None, **load_options):
@@ -345,8 +362,6 @@ def _api_table():
         ("generate(model, ids, eos_id='x')", generate_from([1, 2], eos_id="x"), ValueError, ["eos_id", "'x'"]),
         ("generate(model, 'a str prompt')", generate_from("hello"), TypeError, ["str", "encode the text"]),
         ("generate(model, [1.7, 2.2]) (float ids)", generate_from([1.7, 2.2]), TypeError, ["whole numbers", "1.7"]),
-        ("KVCache('2')", lambda tmp_path: KVCache("2"), ValueError, ["n_layers", "'2'"]),
-        ("a KV cache filled by another model", cache_of_another_model, ValueError, ["another model"]),
         ("GPTConfig(context_length=10**12)", huge_config, ValueError, ["too big", "GB", "context_length"]),
         ("load_checkpoint: no 'model' entry", saved_checkpoint(lambda c: c.pop("model")), CheckpointError,
          ["c.pt", "'model'"]),
@@ -386,6 +401,14 @@ def _api_table():
         ("gpt2_weights_path('355M', expected_sha256='0'*64), offline", wrong_hash_for_a_verified_file,
          DownloadError, ["recorded sha256", "kept"]),  # was: both files deleted
         ("a full disk while saving", disk_full, WriteError, ["disk is full", "last good model.pt is intact"]),
+        # ---- the KV cache (helper "model"): it belongs to the model it was made for
+        ("KVCache('2')", lambda tmp_path: KVCache("2"), TypeError, ["GPTModel", "str"]),
+        ("model(ids, kv_cache=a cache of another model)", cache_of_another_model, TypeError,
+         ["kv_cache"]),  # was: a same-shape cache of another model silently used
+        ("KVCache(model)['0']", cache_indexed_with("0"), TypeError, ["not subscriptable"]),  # was: int <= str
+        ("KVCache(model)[0]", cache_indexed_with(0), TypeError, ["not subscriptable"]),
+        ("a KV cache fed another batch size", cache_fed_another_batch, ValueError,
+         ["batch of 1 rows", "has 2", "reset()"]),
     ]
 
 

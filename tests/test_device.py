@@ -317,8 +317,8 @@ def test_kv_cache_logits_match_the_full_forward_on_every_device(device, sharp_mo
     ids = torch.randint(0, 97, (2, 12), generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
         full = model(ids)
-        cache = KVCache.for_model(model, batch_size=2)
-        steps = [model(ids[:, :5], kv_cache=cache)] + [model(ids[:, i:i + 1], kv_cache=cache) for i in range(5, 12)]
+        cache = KVCache(model)
+        steps = [cache.forward(ids[:, :5])] + [cache.forward(ids[:, i:i + 1]) for i in range(5, 12)]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-5)
 
 

@@ -219,6 +219,20 @@ def test_cache_gives_exactly_the_uncached_greedy_tokens(tiny_model, prompt_len):
     assert cached.tolist() == naive_greedy(tiny_model, prompt.tolist(), 20, context=16)
 
 
+def test_cached_generate_feeds_the_prompt_once_then_one_token_per_step(tiny_model, monkeypatch):
+    """Within the context the cache is used (not silently bypassed); past it, the full window is recomputed."""
+    from gptlib.generate import KVCache
+
+    fed = []
+    forward = KVCache.forward
+    monkeypatch.setattr(KVCache, "forward", lambda cache, ids: fed.append(ids.size(1)) or forward(cache, ids))
+    generate(tiny_model, [1, 2, 3, 4, 5], 14)  # the last two steps see 17 and 18 tokens > 16
+    assert fed == [5] + [1] * 11
+    fed.clear()
+    generate(tiny_model, [1, 2, 3], 4, use_cache=False)
+    assert fed == []
+
+
 def test_long_prompt_is_cropped_to_the_last_context_tokens(tiny_model):
     prompt = torch.randint(0, 97, (40,), generator=torch.Generator().manual_seed(5))
     out = generate(tiny_model, prompt, 3)

@@ -39,7 +39,7 @@ def test_maps_equal_the_layers_real_attention_weights(layer, head):
     model = tiny_model()
     ids = [3, 14, 15, 9, 2, 6, 5]
     attention = model.trf_blocks[layer].att
-    attention.use_sdpa = False  # the explicit path passes its softmax weights through att.dropout
+    attention.use_fused = False  # the explicit path passes its softmax weights through att.dropout
     seen = []
     attention.dropout.register_forward_hook(lambda module, args, out: seen.append(out.detach()))
     maps = model_attention_maps(model, ids, layer=layer, head=head)

@@ -55,7 +55,7 @@ def test_logits_match_hugging_face(hf_model, ids):
 
 
 def test_explicit_paths_match_too(hf_model, ids):
-    model = load_hf_gpt2(our_model(hf_model), hf_model.state_dict()).use_explicit_paths()
+    model = load_hf_gpt2(our_model(hf_model), hf_model.state_dict()).set_use_fused(False)
     with torch.no_grad():
         assert (model(ids[:, :20]) - hf_model(ids[:, :20]).logits).abs().max().item() < 1e-4
 

@@ -329,9 +329,9 @@ def _block(x: torch.Tensor, block: TransformerBlock, mistake: str) -> torch.Tens
 @exercise("4.3", todo=Text("return the output of GPT-2's pre-LN block for x (B, T, C), built from att, ff, norm1 and norm2",
                            "用 att、ff、norm1 和 norm2 算出 GPT-2 的 pre-LN 块对 x (B, T, C) 的输出并返回"),
           done=Text("your block equals gptlib's TransformerBlock, and gradients flow through it. The library adds "
-                    "dropout on each branch (drop_shortcut, training only) and hands day 6's kv_cache to the attention.",
+                    "dropout on each branch (drop_shortcut, training only).",
                     "你的块与 gptlib 的 TransformerBlock 一致，梯度也能穿过它。库里还在每个分支上加了 dropout"
-                    "（drop_shortcut，只在训练时生效），并把第 6 天的 kv_cache 交给注意力。"))
+                    "（drop_shortcut，只在训练时生效）。"))
 @_own_rng
 def _block_forward(block_fn) -> None:
     block = TransformerBlock(GPTConfig(vocab_size=16, context_length=16, emb_dim=16, n_heads=4, n_layers=1,
