@@ -2,6 +2,7 @@
 off exactly GPTModel. Each equality is paired with a wrong variant that the same check rejects."""
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import replace
@@ -11,13 +12,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gptlib.checkpoint import CheckpointError, load_checkpoint
+from gptlib.data import create_dataloader
 from gptlib.generate import KVCache, generate
 from gptlib.model import GPTConfig, GPTModel, LayerNorm, MultiHeadAttention
 from gptlib.modern import (GroupedQueryAttention, ModernConfig, ModernGPT, Muon, RMSNorm, SwiGLU, apply_rope,
                            kv_cache_bytes_per_token, muon_split, newton_schulz, rope_cos_sin)
+from gptlib.train import TrainConfig, batch_loss, evaluate, train
 
 TINY = GPTConfig(vocab_size=61, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
 SWITCHES = {"norm": "rms", "positions": "rope", "ffn": "swiglu", "n_kv_heads": 2, "qk_norm": True}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny shapes gain nothing from threads, and on a busy machine two threads wait on each other (40x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def modern(**switches) -> ModernConfig:
@@ -291,3 +304,49 @@ def test_muon_step_is_the_orthogonalised_momentum():
     matrices, others = muon_split(model)
     assert len(matrices) == 2 * 4 and all(p.dim() == 2 for p in matrices)  # qkv, out_proj, gate_up, down
     assert len(matrices) + len(others) == len(list(model.parameters()))
+
+
+# ---------------------------------------------------------------------------- day 5's pipeline
+def pattern_loaders():
+    """Mostly "next = previous + 1 (mod 61)", with noise: learnable in a few dozen steps."""
+    g = torch.Generator().manual_seed(1)
+    ids = [0]
+    for _ in range(599):
+        ids.append((ids[-1] + 1) % 61 if torch.rand((), generator=g) < 0.8 else int(torch.randint(61, (), generator=g)))
+    return (create_dataloader(ids[:500], 4, 16, seed=7),
+            create_dataloader(ids[500:], 4, 16, shuffle=False, drop_last=False))
+
+
+def test_trains_with_day5_loop_and_reloads_from_its_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = ModernGPT(modern(**SWITCHES))
+    cfg = TrainConfig(max_steps=40, lr=1e-2, warmup_steps=5, eval_every=20, progress=False,
+                      checkpoint_path=str(tmp_path / "modern.pt"))
+    history = train(model, *pattern_loaders(), cfg)
+    assert history["val_loss"][-1] < history["val_loss"][0] - 0.6
+    again = ModernGPT(ModernConfig.from_dict(load_checkpoint(tmp_path / "modern.pt")["config"]))
+    load_checkpoint(tmp_path / "modern.pt", again)
+    ids = torch.randint(0, 61, (2, 12))
+    torch.testing.assert_close(again.eval()(ids), model.eval()(ids), rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="n_kv_heads"):  # the check can fail: another switch is refused
+        load_checkpoint(tmp_path / "modern.pt", ModernGPT(modern(**{**SWITCHES, "n_kv_heads": 4})))
+
+
+@pytest.mark.parametrize("lr", [0.05, -0.05])
+def test_muon_lowers_the_loss(lr):
+    """Muon on the blocks' matrices, AdamW on the rest; a negative learning rate (the wrong sign) must not."""
+    torch.manual_seed(0)
+    model = ModernGPT(modern(**SWITCHES))
+    matrices, others = muon_split(model)
+    muon = Muon(matrices, lr=abs(lr))
+    muon.param_groups[0]["lr"] = lr                                       # bypass the check for the wrong variant
+    adam = torch.optim.AdamW(others, lr=1e-2)
+    train_loader, val_loader = pattern_loaders()
+    before = evaluate(model, val_loader)
+    for (inputs, targets), _ in zip(itertools.cycle(train_loader), range(40)):
+        loss = batch_loss(model, inputs, targets)
+        model.zero_grad()
+        loss.backward()
+        for optimizer in (muon, adam):
+            optimizer.step()
+    assert (evaluate(model, val_loader) < before - 0.6) == (lr > 0)
