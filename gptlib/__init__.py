@@ -38,6 +38,8 @@ MODULE_DAYS: dict[str, int] = {
     "finetune": 7, "classify": 7, "instruct": 7, "tasks": 7, "lora": 7,
     # after the course: the command line (``__main__`` also wires in the classroom's commands)
     "cli": 8, "__main__": 8,
+    # the bonus day: from GPT-2 to today's LLMs
+    "modern": 8,
     # ---- the classroom (gptlib/course/) ----
     "course": 0, "course.exercises": 0,  # the exercise checker
     "course.notebook": 1, "course.fonts": 1,  # notebook helpers, the packaged CJK font

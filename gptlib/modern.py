@@ -1,0 +1,350 @@
+"""After the seven days: GPT-2's parts replaced one at a time by those of today's LLMs (Llama, Qwen, the
+NanoGPT speedrun), each behind its own switch in ``ModernConfig``.
+
+- ``norm="rms"``: RMSNorm for LayerNorm (no mean, no shift: one statistic per token instead of two);
+- ``positions="rope"``: rotary position embeddings for learned ones (positions turn q and k, so a score
+  depends on how far apart two tokens are, not where they sit);
+- ``ffn="swiglu"``: a gated SiLU feed-forward net for GELU's (same parameter count);
+- ``n_kv_heads``: grouped-query attention, several query heads sharing one key/value head (a smaller
+  KV cache: ``kv_cache_bytes_per_token``);
+- ``qk_norm=True``: RMSNorm on every head's queries and keys, so no score can blow up;
+- ``Muon``: an optimiser for the weight matrices that orthogonalises each update.
+
+With every switch off ``ModernGPT`` is ``gptlib.model.GPTModel``: the same modules in the same order,
+so the same seed gives the same weights and the same logits; each switch changes one part only.
+``tests/test_modern.py`` proves every part equal to its reference (``torch.nn.RMSNorm``, Hugging
+Face's Llama rotary embedding, ``F.scaled_dot_product_attention(enable_gqa=True)``) or to a
+by-hand formula. Shapes: B batch, T tokens, C ``emb_dim``, H query heads, K key/value heads,
+G = H / K queries per key/value head, D ``head_dim``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .checks import positive_number, whole_number
+from .checks import token_batch as _check_ids
+from .model import GELU, FeedForward, GPTConfig, LayerNorm, causal_mask
+
+__all__ = ["RMSNorm", "rope_cos_sin", "apply_rope", "SwiGLU", "GroupedQueryAttention", "ModernConfig",
+           "ModernBlock", "ModernGPT", "kv_cache_bytes_per_token", "newton_schulz", "Muon", "muon_split"]
+
+CHOICES = {"norm": ("layer", "rms"), "positions": ("learned", "rope"), "ffn": ("gelu", "swiglu")}
+
+
+# ---------------------------------------------------------------------------- RMSNorm
+class RMSNorm(nn.Module):
+    """``scale * x / sqrt(mean(x^2) + eps)``: LayerNorm without the mean and the shift (Llama, Qwen).
+
+    Centring barely helps once the size is fixed, and one reduction per token is cheaper than two.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.use_fused = True  # False: the explicit formula
+        self.scale = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.use_fused:
+            return F.rms_norm(x, self.scale.shape, self.scale, self.eps)
+        return self.explicit_forward(x)
+
+    def explicit_forward(self, x: Tensor) -> Tensor:
+        mean_square = x.pow(2).mean(dim=-1, keepdim=True)                  # (..., 1): per token
+        return self.scale * x / torch.sqrt(mean_square + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.scale.numel()}, eps={self.eps}, use_fused={self.use_fused}"
+
+
+# ---------------------------------------------------------------------------- rotary positions
+def rope_cos_sin(positions: Tensor, head_dim: int, base: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """Cosines and sines of the rotation angles at ``positions`` (T,): two (T, D) float32 tensors.
+
+    Dimensions i and i + D/2 form a pair (Llama's layout) that turns by ``position * base^(-2i/D)``:
+    the first pairs spin fast (local order), the last ones slowly (long distances).
+    """
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=positions.device) / head_dim)
+    angles = positions.float()[:, None] * inv_freq                          # (T, D/2)
+    angles = torch.cat([angles, angles], dim=-1)                            # (T, D): both halves of each pair
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate every pair (x_i, x_{i+D/2}) of ``x`` (..., T, D) by its angle: a 2-D rotation per pair.
+
+    Since rotations compose, q_m . k_n after rotating depends on m - n only: attention sees distances.
+    """
+    x1, x2 = x.chunk(2, dim=-1)                                             # (..., T, D/2) each
+    rotated_half = torch.cat([-x2, x1], dim=-1)                             # the pair turned by 90 degrees
+    return x * cos.to(x.dtype) + rotated_half * sin.to(x.dtype)
+
+
+# ---------------------------------------------------------------------------- SwiGLU
+class SwiGLU(nn.Module):
+    """``down(silu(gate(x)) * up(x))``: C -> hidden -> C, where one projection gates the other (Llama).
+
+    Each hidden unit multiplies a SiLU-shaped gate by a plain linear value, so the net can switch
+    features on and off per token. Three matrices instead of two, so hidden is 8C/3 (rounded up to a
+    multiple of 8) to keep the parameter count of GPT-2's 4C MLP; no biases, as Llama and Qwen.
+    """
+
+    def __init__(self, emb_dim: int) -> None:
+        super().__init__()
+        self.hidden = 8 * math.ceil(8 * emb_dim / 3 / 8)
+        self.gate_up = nn.Linear(emb_dim, 2 * self.hidden, bias=False)    # gate and up, one matmul
+        self.down = nn.Linear(self.hidden, emb_dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:                                 # (B, T, C) -> (B, T, C)
+        gate, up = self.gate_up(x).chunk(2, dim=-1)                         # (B, T, hidden) each
+        return self.down(F.silu(gate) * up)
+
+
+# ---------------------------------------------------------------------------- grouped-query attention
+class GroupedQueryAttention(nn.Module):
+    """Causal self-attention whose H query heads share K key/value heads, G = H / K each: (B, T, C) -> (B, T, C).
+
+    K = H is GPT-2's multi-head attention (the same ``qkv`` and ``out_proj`` weights), K = 1 is
+    multi-query attention. Generation caches only K heads of keys and values, H / K times fewer bytes.
+    ``qk_norm`` puts an RMSNorm (over D, shared by the heads) on queries and keys before the rotation.
+    """
+
+    def __init__(self, cfg: ModernConfig) -> None:
+        super().__init__()
+        self.num_heads, self.num_kv_heads, self.head_dim = cfg.n_heads, cfg.kv_heads, cfg.head_dim
+        self.dropout_p = cfg.drop_rate
+        self.use_sdpa = True  # False: the explicit grouped formula (_explicit)
+        kv_dim = self.num_kv_heads * self.head_dim
+        self.split = [cfg.emb_dim, kv_dim, kv_dim]
+        self.qkv = nn.Linear(cfg.emb_dim, sum(self.split), bias=cfg.qkv_bias)
+        self.out_proj = nn.Linear(cfg.emb_dim, cfg.emb_dim)
+        self.dropout = nn.Dropout(cfg.drop_rate)  # on the attention weights
+        self.q_norm = RMSNorm(self.head_dim) if cfg.qk_norm else None
+        self.k_norm = RMSNorm(self.head_dim) if cfg.qk_norm else None
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None = None, kv_cache=None) -> Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(self.split, dim=2)                      # (B, T, H*D), (B, T, K*D) x2
+        q = q.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)      # (B, H, T, D)
+        k, v = (z.view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2) for z in (k, v))  # (B, K, T, D)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if kv_cache is not None:  # day 6's cache stores K heads only
+            k, v = kv_cache.append(k, v)                                    # (B, K, cached + T, D)
+        context = self._sdpa(q, k, v) if self.use_sdpa else self._explicit(q, k, v)  # (B, H, T, D)
+        return self.out_proj(context.transpose(1, 2).reshape(b, t, c))
+
+    def _explicit(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Day 3's formula with the query heads grouped by the key/value head they share (no copies)."""
+        b, _, t_q, d = q.shape
+        q = q.view(b, self.num_kv_heads, -1, t_q, d)                        # (B, K, G, T_q, D): head h in group h // G
+        scores = q @ k.unsqueeze(2).transpose(-2, -1) / math.sqrt(d)        # (B, K, G, T_q, T_k)
+        scores = scores.masked_fill(causal_mask(t_q, k.size(2), q.device), float("-inf"))
+        weights = self.dropout(torch.softmax(scores, dim=-1))
+        return (weights @ v.unsqueeze(2)).view(b, self.num_heads, t_q, d)  # (B, H, T_q, D)
+
+    def _sdpa(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """The same maths in PyTorch's fused kernel (the mask as in ``MultiHeadAttention._sdpa``)."""
+        t_q, t_k = q.size(2), k.size(2)
+        allowed = None if t_q in (1, t_k) else ~causal_mask(t_q, t_k, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=t_q == t_k and t_q > 1,
+                                              dropout_p=self.dropout_p if self.training else 0.0,
+                                              enable_gqa=self.num_kv_heads != self.num_heads)
+
+    def extra_repr(self) -> str:
+        return f"num_heads={self.num_heads}, num_kv_heads={self.num_kv_heads}, head_dim={self.head_dim}"
+
+
+def kv_cache_bytes_per_token(cfg: GPTConfig, bytes_per_number: int = 4) -> int:
+    """Bytes day 6's KV cache holds per token: keys and values, every layer, K heads of D numbers.
+
+    ``replace(cfg, n_kv_heads=None)`` gives multi-head attention's, H / K times more.
+    """
+    kv_heads = getattr(cfg, "kv_heads", cfg.n_heads)
+    return 2 * cfg.n_layers * kv_heads * cfg.head_dim * bytes_per_number
+
+
+# ---------------------------------------------------------------------------- the model
+@dataclass
+class ModernConfig(GPTConfig):
+    """``GPTConfig`` plus one switch per modern part; the defaults are GPT-2's choices.
+
+    ``ModernConfig(**gpt_config.to_dict(), norm="rms")`` turns one switch on for a day 5 model.
+    """
+
+    norm: str = "layer"          # "layer" (GPT-2) or "rms"
+    positions: str = "learned"   # "learned" (GPT-2) or "rope"
+    ffn: str = "gelu"            # "gelu" (GPT-2) or "swiglu"
+    n_kv_heads: int | None = None  # key/value heads; None: n_heads (GPT-2's multi-head attention)
+    qk_norm: bool = False        # RMSNorm on queries and keys
+    rope_base: float = 10000.0   # the slowest pair turns once in about 2 * pi * rope_base positions
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"ModernConfig.{name} must be one of {', '.join(map(repr, choices))}, "
+                                 f"got {getattr(self, name)!r}")
+        if self.n_kv_heads is not None and self.n_heads % whole_number("ModernConfig.n_kv_heads", self.n_kv_heads):
+            raise ValueError(f"ModernConfig.n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads}); "
+                             "pick one of its divisors")
+        if not isinstance(self.qk_norm, bool):
+            raise ValueError(f"ModernConfig.qk_norm must be True or False, got {self.qk_norm!r}")
+        positive_number("ModernConfig.rope_base", self.rope_base)
+        if self.positions == "rope" and self.head_dim % 2:
+            raise ValueError(f"rotary positions turn pairs of numbers: head_dim ({self.head_dim}) must be even; "
+                             "change emb_dim or n_heads")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> ModernConfig:
+        """A named ``GPTConfig`` preset with switches: ``ModernConfig.preset("cpu-small", norm="rms")``."""
+        return cls(**{**GPTConfig.preset(name).to_dict(), **overrides})
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
+
+
+def make_norm(cfg: ModernConfig) -> nn.Module:
+    return RMSNorm(cfg.emb_dim) if cfg.norm == "rms" else LayerNorm(cfg.emb_dim)
+
+
+class ModernBlock(nn.Module):
+    """Day 4's pre-norm block, each of its parts chosen by the config (same names, same order)."""
+
+    def __init__(self, cfg: ModernConfig) -> None:
+        super().__init__()
+        self.att = GroupedQueryAttention(cfg)
+        self.ff = SwiGLU(cfg.emb_dim) if cfg.ffn == "swiglu" else FeedForward(cfg.emb_dim)
+        self.norm1, self.norm2 = make_norm(cfg), make_norm(cfg)
+        self.drop_shortcut = nn.Dropout(cfg.drop_rate)
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None = None, kv_cache=None) -> Tensor:
+        x = x + self.drop_shortcut(self.att(self.norm1(x), rope, kv_cache))  # (B, T, C)
+        return x + self.drop_shortcut(self.ff(self.norm2(x)))
+
+    @property
+    def residual_projections(self) -> list[nn.Linear]:
+        """The two layers that write into the residual stream (initialised smaller, see GPTModel)."""
+        return [self.att.out_proj, self.ff.down if isinstance(self.ff, SwiGLU) else self.ff.layers[2]]
+
+
+class ModernGPT(nn.Module):
+    """``GPTModel`` with switchable parts: token ids (B, T) -> logits (B, T, vocab_size).
+
+    Initialised as GPT-2 (``GPTModel.reset_parameters``); works with day 6's ``generate`` and ``KVCache``.
+    """
+
+    def __init__(self, cfg: ModernConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
+        self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim) if cfg.positions == "learned" else None
+        self.drop_emb = nn.Dropout(cfg.drop_rate)
+        self.trf_blocks = nn.ModuleList(ModernBlock(cfg) for _ in range(cfg.n_layers))
+        self.final_norm = make_norm(cfg)
+        self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+        if cfg.tie_weights:
+            self.out_head.weight = self.tok_emb.weight
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Weights ~ N(0, 0.02), biases 0, norms 1 (and 0), residual projections 0.02 / sqrt(2 * n_layers)."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (LayerNorm, RMSNorm)):
+                nn.init.ones_(module.scale)
+                if isinstance(module, LayerNorm):
+                    nn.init.zeros_(module.shift)
+        for block in self.trf_blocks:
+            for layer in block.residual_projections:
+                nn.init.normal_(layer.weight, mean=0.0, std=0.02 / math.sqrt(2 * self.cfg.n_layers))
+
+    def forward(self, in_idx: Tensor, kv_cache=None) -> Tensor:
+        start = 0 if kv_cache is None else kv_cache.length
+        _check_ids(in_idx, start, self.cfg.context_length)
+        positions = torch.arange(start, start + in_idx.size(1), device=in_idx.device)  # (T,)
+        x = self.tok_emb(in_idx)                                            # (B, T, C)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(positions)
+        x = self.drop_emb(x)
+        rope = None if self.pos_emb is not None else rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_base)
+        for i, block in enumerate(self.trf_blocks):
+            x = block(x, rope, None if kv_cache is None else kv_cache[i])
+        return self.out_head(self.final_norm(x))                           # (B, T, vocab_size)
+
+    def use_explicit_paths(self, explicit: bool = True) -> ModernGPT:
+        """Run every layer's hand-written formula (True) or its fused fast path (False, the default)."""
+        for module in self.modules():
+            if isinstance(module, GroupedQueryAttention):
+                module.use_sdpa = not explicit
+            elif isinstance(module, (LayerNorm, RMSNorm, GELU)):
+                module.use_fused = not explicit
+        return self
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())  # a tied head counts once
+
+
+# ---------------------------------------------------------------------------- Muon
+def newton_schulz(g: Tensor, steps: int = 5) -> Tensor:
+    """About the orthogonal matrix nearest to ``g`` (M, N), U V^T of its SVD U S V^T, in a few matmuls.
+
+    Each step maps every singular value s to ``a s + b s^3 + c s^5``; Keller Jordan's coefficients
+    push all of them from (0, 1] into about [0.7, 1.2] fast (no need for exactly 1).
+    """
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g / (g.norm() + 1e-7)                                              # singular values <= 1
+    wide = x.T if g.size(0) > g.size(1) else x                             # (min, max): the small Gram matrix
+    for _ in range(steps):
+        gram = wide @ wide.T
+        wide = a * wide + (b * gram + c * gram @ gram) @ wide
+    return wide.T if g.size(0) > g.size(1) else wide
+
+
+class Muon(torch.optim.Optimizer):
+    """SGD with Nesterov momentum whose update for each weight matrix is ``newton_schulz``'d (Muon).
+
+    The raw update of a matrix is dominated by a few directions; orthogonalising it gives every
+    direction the same step. For 2-D hidden weights only: embeddings, head, norms and biases go to
+    AdamW (``muon_split``), as in the NanoGPT speedrun.
+    """
+
+    def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5):
+        positive_number("Muon lr", lr)
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+                buf.lerp_(p.grad, 1 - group["momentum"])                   # running mean of the gradients
+                g = p.grad.lerp(buf, group["momentum"]) if group["nesterov"] else buf
+                scale = max(1.0, p.size(0) / p.size(1)) ** 0.5              # tall matrices: same RMS step
+                p.add_(newton_schulz(g, group["ns_steps"]), alpha=-group["lr"] * scale)
+        return loss
+
+
+def muon_split(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(the blocks' weight matrices, for Muon; every other parameter, for AdamW)."""
+    matrices = [p for name, p in model.named_parameters() if p.dim() == 2 and name.startswith("trf_blocks.")]
+    chosen = {id(p) for p in matrices}
+    return matrices, [p for p in model.parameters() if id(p) not in chosen]
