@@ -153,12 +153,12 @@ class KVCache:
         x = model.drop_emb(model.tok_emb(new_ids) + model.pos_emb(positions))  # (B, T_new, C)
         for i, block in enumerate(model.trf_blocks):  # TransformerBlock.forward, with its attention opened up
             q, k, v = block.att.project_qkv(block.norm1(x))                    # each (B, H, T_new, D)
-            k, v = self._append(i, k, v)                                       # (B, H, start + T_new, D)
+            k, v = self.append(i, k, v)                                        # (B, H, start + T_new, D)
             x = x + block.drop_shortcut(block.att.attend(q, k, v))            # (B, T_new, C)
             x = x + block.drop_shortcut(block.ff(block.norm2(x)))
         return model.out_head(model.final_norm(x))                             # (B, T_new, vocab_size)
 
-    def _append(self, layer: int, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+    def append(self, layer: int, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
         """Add one layer's new keys and values to its cache; return all of them."""
         if layer == len(self.keys):  # the first tokens this layer sees
             self.keys.append(keys)
@@ -228,7 +228,8 @@ def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperatur
     out, single = _as_batch(ids, model.cfg.vocab_size)
     out = out.to(device)
     finished = torch.zeros(out.size(0), dtype=torch.bool, device=device)
-    cache = KVCache(model) if use_cache else None
+    new_cache = getattr(model, "new_kv_cache", lambda: KVCache(model))  # a model with its own forward brings its own
+    cache = new_cache() if use_cache else None
     with evaluating(model):
         for _ in range(max_new_tokens):
             if cache is not None and out.size(1) <= context:

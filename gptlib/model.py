@@ -221,7 +221,7 @@ class GPTConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GPTConfig:
         """Inverse of ``to_dict``; unknown keys are an error (a checkpoint for another model?)."""
-        return cls(**_known_fields(data))
+        return cls(**_known_fields(cls, data))
 
 
 class GPTModel(nn.Module):
@@ -309,12 +309,12 @@ def _check_config(cfg: GPTConfig) -> None:
                                  "emb_dim or n_layers": cfg.n_layers * (12 * c * c + 16 * c) + 2 * c})
 
 
-def _known_fields(data: Any) -> dict[str, Any]:
-    """``data`` if it is a dict of GPTConfig fields (``GPTConfig.from_dict``'s one-line errors)."""
+def _known_fields(cls: type, data: Any) -> dict[str, Any]:
+    """``data`` if it is a dict of ``cls``'s fields (``GPTConfig.from_dict``'s one-line errors)."""
     if not isinstance(data, dict):
-        raise ValueError(f"a GPTConfig is stored as a dict of its fields, got {type(data).__name__}")
-    if unknown := sorted(set(data) - {f.name for f in fields(GPTConfig)}):
-        raise ValueError(f"unknown GPTConfig field(s) {', '.join(map(str, unknown))}")
+        raise ValueError(f"a {cls.__name__} is stored as a dict of its fields, got {type(data).__name__}")
+    if unknown := sorted(set(data) - {f.name for f in fields(cls)}):
+        raise ValueError(f"unknown {cls.__name__} field(s) {', '.join(map(str, unknown))}")
     return data
 
 

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .checks import positive_number, whole_number
 from .checks import token_batch as _check_ids
+from .generate import KVCache
 from .model import GELU, FeedForward, GPTConfig, LayerNorm, causal_mask
 
 __all__ = ["RMSNorm", "rope_cos_sin", "apply_rope", "SwiGLU", "GroupedQueryAttention", "ModernConfig",
@@ -118,7 +119,7 @@ class GroupedQueryAttention(nn.Module):
         super().__init__()
         self.num_heads, self.num_kv_heads, self.head_dim = cfg.n_heads, cfg.kv_heads, cfg.head_dim
         self.dropout_p = cfg.drop_rate
-        self.use_sdpa = True  # False: the explicit grouped formula (_explicit)
+        self.use_fused = True  # False: the explicit grouped formula (_explicit)
         kv_dim = self.num_kv_heads * self.head_dim
         self.split = [cfg.emb_dim, kv_dim, kv_dim]
         self.qkv = nn.Linear(cfg.emb_dim, sum(self.split), bias=cfg.qkv_bias)
@@ -136,9 +137,9 @@ class GroupedQueryAttention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        if kv_cache is not None:  # day 6's cache stores K heads only
-            k, v = kv_cache.append(k, v)                                    # (B, K, cached + T, D)
-        context = self._sdpa(q, k, v) if self.use_sdpa else self._explicit(q, k, v)  # (B, H, T, D)
+        if kv_cache is not None:  # (cache, layer): day 6's cache, storing K heads only
+            k, v = kv_cache[0].append(kv_cache[1], k, v)                    # (B, K, cached + T, D)
+        context = self._fused(q, k, v) if self.use_fused else self._explicit(q, k, v)  # (B, H, T, D)
         return self.out_proj(context.transpose(1, 2).reshape(b, t, c))
 
     def _explicit(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -150,8 +151,8 @@ class GroupedQueryAttention(nn.Module):
         weights = self.dropout(torch.softmax(scores, dim=-1))
         return (weights @ v.unsqueeze(2)).view(b, self.num_heads, t_q, d)  # (B, H, T_q, D)
 
-    def _sdpa(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """The same maths in PyTorch's fused kernel (the mask as in ``MultiHeadAttention._sdpa``)."""
+    def _fused(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """The same maths in PyTorch's fused kernel (the mask as in ``MultiHeadAttention._fused``)."""
         t_q, t_k = q.size(2), k.size(2)
         allowed = None if t_q in (1, t_k) else ~causal_mask(t_q, t_k, q.device)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=t_q == t_k and t_q > 1,
@@ -281,17 +282,19 @@ class ModernGPT(nn.Module):
         x = self.drop_emb(x)
         rope = None if self.pos_emb is not None else rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_base)
         for i, block in enumerate(self.trf_blocks):
-            x = block(x, rope, None if kv_cache is None else kv_cache[i])
+            x = block(x, rope, None if kv_cache is None else (kv_cache, i))
         return self.out_head(self.final_norm(x))                           # (B, T, vocab_size)
 
-    def use_explicit_paths(self, explicit: bool = True) -> ModernGPT:
-        """Run every layer's hand-written formula (True) or its fused fast path (False, the default)."""
+    def set_use_fused(self, use_fused: bool) -> ModernGPT:
+        """Set ``use_fused`` on every layer: True (the default) the fused kernels, False the hand-written formulas."""
         for module in self.modules():
-            if isinstance(module, GroupedQueryAttention):
-                module.use_sdpa = not explicit
-            elif isinstance(module, (LayerNorm, RMSNorm, GELU)):
-                module.use_fused = not explicit
+            if isinstance(module, (GroupedQueryAttention, LayerNorm, RMSNorm, GELU)):
+                module.use_fused = use_fused
         return self
+
+    def new_kv_cache(self) -> ModernKVCache:
+        """An empty KV cache for this model (``generate`` asks for one)."""
+        return ModernKVCache(self)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())  # a tied head counts once
@@ -348,3 +351,14 @@ def muon_split(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]
     matrices = [p for name, p in model.named_parameters() if p.dim() == 2 and name.startswith("trf_blocks.")]
     chosen = {id(p) for p in matrices}
     return matrices, [p for p in model.parameters() if id(p) not in chosen]
+
+
+class ModernKVCache(KVCache):
+    """Day 6's KV cache for a ``ModernGPT``: the same store of keys and values, the modern forward pass."""
+
+    def __init__(self, model: ModernGPT) -> None:  # noqa: super().__init__ accepts GPTModel only
+        self.model, self.keys, self.values = model, [], []
+
+    def forward(self, new_ids: Tensor) -> Tensor:
+        """The model's logits for ``new_ids`` (B, T_new), the tokens after the cached ones."""
+        return self.model(new_ids, kv_cache=self)

@@ -146,7 +146,7 @@ def grouped(n_kv_heads: int, **switches) -> GroupedQueryAttention:
 @pytest.mark.parametrize("n_kv_heads", [1, 2, 4])
 def test_gqa_equals_sdpa_with_enable_gqa(n_kv_heads, explicit):
     att = grouped(n_kv_heads)
-    att.use_sdpa = not explicit
+    att.use_fused = not explicit
     x = torch.randn(2, 7, 32)
     q, k, v = att.qkv(x).split(att.split, dim=2)
     q, k, v = (z.view(2, 7, -1, 8).transpose(1, 2) for z in (q, k, v))
@@ -171,7 +171,7 @@ def multi_head_copy(att: GroupedQueryAttention, repeat) -> MultiHeadAttention:
 @pytest.mark.parametrize("explicit", [False, True])
 def test_gqa_equals_multi_head_attention_with_repeated_kv_heads(explicit):
     att = grouped(2)
-    att.use_sdpa = not explicit
+    att.use_fused = not explicit
     x = torch.randn(2, 7, 32)
     right = multi_head_copy(att, lambda w: w.repeat_interleave(2, dim=0))  # heads 0,1 share kv head 0
     torch.testing.assert_close(att(x), right(x), rtol=1e-5, atol=1e-5)
@@ -192,9 +192,9 @@ def test_qk_norm_makes_scores_independent_of_query_and_key_size():
 def test_kv_cache_bytes_per_token_is_what_the_cache_holds():
     for n_kv_heads in (None, 2, 1):
         cfg = modern(n_kv_heads=n_kv_heads, positions="rope")
-        cache = KVCache.for_model(model := ModernGPT(cfg), batch_size=1)
-        model(torch.zeros(1, 10, dtype=torch.long), kv_cache=cache)
-        held = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+        cache = (model := ModernGPT(cfg)).new_kv_cache()
+        cache.forward(torch.zeros(1, 10, dtype=torch.long))
+        held = sum(t.numel() * t.element_size() for t in cache.keys + cache.values)
         assert kv_cache_bytes_per_token(cfg) == held / 10 == 2 * 2 * cfg.kv_heads * 8 * 4
     assert kv_cache_bytes_per_token(TINY) == kv_cache_bytes_per_token(modern()) == 2 * kv_cache_bytes_per_token(
         modern(n_kv_heads=2)) == 512                                      # GQA: H / K = 2 times less
@@ -215,7 +215,7 @@ def test_every_switch_off_is_gpt_model():
         ours.load_state_dict(other.state_dict())
         ids = torch.randint(0, 61, (2, 12))
         torch.testing.assert_close(ours(ids), other(ids), rtol=0, atol=0)
-        torch.testing.assert_close(ours.use_explicit_paths()(ids), other.use_explicit_paths()(ids))
+        torch.testing.assert_close(ours.set_use_fused(False)(ids), other.set_use_fused(False)(ids))
         assert differs(ours(ids), gpt(ids))  # the check can fail: the seed-0 weights give other logits
 
 
@@ -246,12 +246,12 @@ def test_all_switches_fused_equals_explicit_and_generates_with_the_cache():
     assert model.num_parameters() < GPTModel(TINY).num_parameters()  # no position table, fewer kv weights
     ids = torch.randint(0, 61, (2, 12))
     fused = model(ids)
-    torch.testing.assert_close(model.use_explicit_paths()(ids), fused, rtol=1e-5, atol=1e-5)
-    model.use_explicit_paths(False)
+    torch.testing.assert_close(model.set_use_fused(False)(ids), fused, rtol=1e-5, atol=1e-5)
+    model.set_use_fused(True)
     with_cache, without = generate(model, ids[:, :5], 8), generate(model, ids[:, :5], 8, use_cache=False)
     assert torch.equal(with_cache, without)
-    cache = KVCache.for_model(model, 2)  # logits one token at a time equal the full pass (RoPE's offsets)
-    stepwise = torch.cat([model(ids[:, i:i + 1], kv_cache=cache) for i in range(12)], dim=1)
+    cache = model.new_kv_cache()  # logits one token at a time equal the full pass (RoPE's offsets)
+    stepwise = torch.cat([cache.forward(ids[:, i:i + 1]) for i in range(12)], dim=1)
     torch.testing.assert_close(stepwise, fused, rtol=1e-4, atol=1e-5)
     assert differs(model(ids[:, 6:]), fused[:, 6:])  # the check can fail: positions 0.. instead of 6..
 
