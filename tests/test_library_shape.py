@@ -9,12 +9,13 @@ import pytest
 
 from tools.library_stats import Stats, measure, top_level_modules
 
-MAX_TOP_LEVEL_CODE_LINES = 3000  # issue 21's target ("read it in an evening"); 2,964 when set
+MAX_TOP_LEVEL_CODE_LINES = 3000  # issue 21's target ("read it in an evening"); 2,911 when set
 MAX_MODULE_CODE_LINES = 300  # one screenful of ideas per module; the longest was 224 (recipes) when set
 # Checking share: issue 21's target is 10 %. The top level measured 15.6 % when this test was written
-# (461 of 2,964 lines); the ceiling is what holds today and only ever goes down, to the target.
+# (461 of 2,964 lines), 14.8 % (431 of 2,911) once the tokenizer files and the download checked less;
+# the ceiling is what holds today and only ever goes down, to the target.
 CHECKING_SHARE_TARGET = 0.10
-CHECKING_SHARE_CEILING = 0.156
+CHECKING_SHARE_CEILING = 0.149  # 14.81 % measured
 
 
 def shape_problems(modules: dict[str, Stats], share_bound: float) -> list[str]:
