@@ -190,7 +190,8 @@ class BPETokenizer:
         allowed, disallowed = special_sets(self.special_tokens, allowed_special, disallowed_special)
         if disallowed and (found := _special_regex(disallowed).search(text)):
             raise ValueError(f"the text contains the special token {found.group()!r}: pass allowed_special="
-                             f"{{{found.group()!r}}} (or 'all') to encode it as one, or disallowed_special=() as text")
+                             f"{{{found.group()!r}}} (or 'all') to encode it as a special token, "
+                             f"or disallowed_special=() to encode it as ordinary text")
         if not allowed:
             return self.encode_ordinary(text)
         ids: list[int] = []
