@@ -272,7 +272,7 @@ def _build_vocab(byte_ids: list[int], merges: dict[Pair, int]) -> dict[int, byte
         raise ValueError("byte_ids must give 256 distinct whole-number ids, one per byte value 0..255")
     vocab = {i: bytes([b]) for b, i in enumerate(byte_ids)}
     for (a, b), i in sorted(merges.items(), key=lambda kv: kv[1]):
-        if not isinstance(i, int) or i in vocab or a not in vocab or b not in vocab:
+        if not isinstance(i, int) or i < 0 or i in vocab or a not in vocab or b not in vocab:
             raise ValueError(f"bad merge ({a!r}, {b!r}) -> {i!r}: a merge joins two earlier ids into a new int id")
         vocab[i] = vocab[a] + vocab[b]
     return vocab

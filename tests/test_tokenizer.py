@@ -453,9 +453,10 @@ def test_both_patterns_keep_every_character(pattern, text):
 
 @pytest.mark.parametrize("fields, facts", [
     ({"merges": [[97, 97, 256.0]]}, ["256.0", "int id"]),  # a float id came out of encode
+    ({"merges": [[97, 97, -5]]}, ["-5", "int id"]),  # a negative id came out of encode
     ({"byte_ids": [float(b) for b in range(256)]}, ["byte_ids", "whole-number"]),  # floats came out of encode
 ])
-def test_float_ids_in_a_tokenizer_file_are_refused(tmp_path, fields, facts):
+def test_float_or_negative_ids_in_a_tokenizer_file_are_refused(tmp_path, fields, facts):
     path = _file_with(BPETokenizer({(97, 97): 256}), tmp_path, **fields)
     with pytest.raises(ValueError) as err:
         BPETokenizer.load(path)
