@@ -6,18 +6,15 @@ Nothing here touches the network unless you allow it, with ``allow_download=True
 The files are the ``model.safetensors`` that Hugging Face hosts for OpenAI's four GPT-2 sizes
 (``openai-community/gpt2``, ``-medium``, ``-large``, ``-xl``), each at a pinned commit.
 ``huggingface_hub.hf_hub_download`` does the transfer (retries, resume, ``HF_ENDPOINT`` mirrors,
-``HF_TOKEN``, progress bar); what is ours is the trust. A file is used only if its sha256 is the
-expected one, checked at every use, and the cached file changes only by ``os.replace`` with a
-download that passed that check. A file that fails it is never loaded, and never deleted either
-when nothing verified can replace it (offline) or when it matches the pinned or recorded hash
-but not the one the caller passed (then the caller's hash is wrong).
+``HF_TOKEN``, progress bar); what is ours is the trust: a file is used only if its sha256 is the pinned
+commit's, checked at every use, and the cached file changes only by ``os.replace`` with a download that
+passed that check, so a file that fails it is never loaded and never deleted.
 
-The expected sha256, strongest first: 1. ``expected_sha256=`` from the caller; 2. the one pinned
-in ``GPT2_FILES`` (124M, 1558M: published by independent projects verifying the same file at the
-same commit); 3. the one recorded beside the cached file (``<name>.sha256``) when it was
-downloaded; 4. for 355M and 774M, the Git LFS pointer at the pinned commit (``get_paths_info``),
-read before any download (the record is only its copy): Git LFS names a file by its sha256, and
-the commit fixes the pointer.
+The pinned commit's sha256: for 124M and 1558M it is pinned in ``GPT2_FILES`` (published by independent
+projects that verify the same file at the same commit); for 355M and 774M it is read from the commit's
+Git LFS pointer before downloading (Git LFS names a file by its sha256, and the commit fixes the pointer)
+and recorded beside the file (``<name>.sha256``), to check it offline. ``expected_sha256=`` replaces it
+when you have the hash from elsewhere.
 
 Cache: ``GPTLIB_GPT2_DIR``, else ``~/.cache/gptlib/gpt2`` (``XDG_CACHE_HOME`` honoured). Server:
 ``HF_ENDPOINT``, else https://huggingface.co, read at every call and passed to huggingface_hub
@@ -135,19 +132,14 @@ def _spec(size: str) -> GPT2File:
 
 @contextmanager
 def _hub(what: str):
-    """Around every call into huggingface_hub: installed, allowed to connect, and any failure of the
-    request (HTTP error, refused connection, short transfer) one DownloadError line."""
+    """Around every call into huggingface_hub: installed, and any failure of the request (HTTP error,
+    refused connection, short transfer, ``HF_HUB_OFFLINE=1``) one DownloadError line."""
     try:
-        from huggingface_hub import constants
+        import huggingface_hub  # noqa: F401
     except ImportError:
         raise DownloadError("downloading GPT-2 needs huggingface_hub: pip install huggingface_hub") from None
-    if constants.is_offline_mode():
-        raise DownloadError("downloads are allowed, but HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1) is set, so "
-                            "huggingface_hub will not connect: unset it to fetch GPT-2")
     try:
         yield
-    except DownloadError:
-        raise
     except Exception as exc:  # the network boundary
         while exc.__cause__ is not None and "local cache" in str(exc):  # hf's wrapper around the real reason
             exc = exc.__cause__
@@ -171,14 +163,10 @@ def hub_lfs_sha256(size: str, *, endpoint: str | None = None) -> str:
     return oid
 
 
-def _record(target: Path, sha256: str | None = None, spec: GPT2File | None = None) -> str | None:
-    """Read (no ``sha256``) or write the hash recorded beside ``target`` when it was downloaded."""
-    record = target.with_name(target.name + ".sha256")
-    if sha256 is not None:
-        text = json.dumps({"sha256": sha256, "repo": spec.repo, "revision": spec.revision, "file": WEIGHTS_FILE})
-        write_atomically(record, lambda f: f.write(text.encode()))
+def _recorded_sha256(target: Path) -> str | None:
+    """The pointer's hash recorded beside ``target`` when it was downloaded; None if absent or unreadable."""
     try:
-        recorded = str(json.loads(record.read_text())["sha256"]).lower()
+        recorded = str(json.loads(target.with_name(target.name + ".sha256").read_text())["sha256"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return recorded if _SHA256.fullmatch(recorded) else None
@@ -189,67 +177,73 @@ def gpt2_weights_path(size: str = "124M", *, allow_download: bool | None = None,
                       endpoint: str | None = None, progress: bool = True, timeout: float = 60.0) -> Path:
     """The path of a verified ``model.safetensors`` for GPT-2 ``size`` ("124M", "355M", "774M", "1558M",
     or "gpt2", "gpt2-medium"...), downloaded only if allowed (``allow_download``, else
-    ``GPTLIB_ALLOW_DOWNLOAD``). ``cache_dir``: see ``gpt2_cache_dir``; ``expected_sha256``: overrides the
-    pinned or recorded hash; ``endpoint``: the Hub server; ``timeout``: seconds for its first answer.
+    ``GPTLIB_ALLOW_DOWNLOAD``). ``cache_dir``: see ``gpt2_cache_dir``; ``expected_sha256``: replaces the
+    pinned commit's hash; ``endpoint``: the Hub server; ``timeout``: seconds for its first answer.
 
     Raises ``DownloadError`` when no verified file can be had (see the module docstring).
     """
     spec = _spec(size)
-    if expected_sha256 is not None:
-        if not (isinstance(expected_sha256, str) and _SHA256.fullmatch(expected_sha256.lower())):
-            raise ValueError(f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}")
-        expected_sha256 = expected_sha256.lower()
+    if expected_sha256 is not None and not _SHA256.fullmatch(str(expected_sha256).lower()):
+        raise ValueError(f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}")
+    given = expected_sha256.lower() if expected_sha256 else spec.sha256  # None: the commit's LFS pointer says
     target = gpt2_cache_dir(cache_dir) / spec.filename
-    trusted = spec.sha256 or _record(target)  # a file matching it is genuine: never deleted
     actual = sha256_file(target) if target.is_file() else None
-    if actual is not None and actual == (expected_sha256 or trusted):
+    if actual is not None and actual == (given or _recorded_sha256(target)):
         return target
-    if actual is not None and expected_sha256 and actual == trusted:
-        source = "pinned" if spec.sha256 else "recorded"
-        raise DownloadError(f"the cached {target} matches its {source} sha256 {trusted[:12]}…, not the "
-                            f"expected_sha256 {expected_sha256[:12]}… you passed: check that hash (the file was kept)")
     if not downloads_allowed(allow_download):
         reason = (f"GPT-2 {spec.size} is not in the cache ({target})" if actual is None else
                   f"the cached {target} does not match its expected sha256, so it is not used (it was left in "
-                  f"place: only a verified download replaces it)" if expected_sha256 or trusted else
-                  f"the cached {target} has no recorded sha256 to check it against")
+                  "place: only a verified download replaces it)")
         size_mb = f" ({spec.n_bytes / 1e6:.0f} MB)" if spec.n_bytes else ""
         raise DownloadError(f"{reason}; downloads are off: set {ALLOW_ENV}=1 (or pass allow_download=True, or "
                             f"--allow-download on the command line) to fetch it{size_mb} from {hub_endpoint(endpoint)}")
-    expected = expected_sha256 or spec.sha256 or hub_lfs_sha256(spec.size, endpoint=endpoint)
+    expected = given or hub_lfs_sha256(spec.size, endpoint=endpoint)
     if actual != expected:
-        staging = target.parent / f".download-{spec.size}"
-        shutil.rmtree(staging, ignore_errors=True)  # a leftover of an interrupted run: start clean
-        try:
-            with _hub(f"download of GPT-2 {spec.size} from {hub_endpoint(endpoint)}"):
-                from huggingface_hub import hf_hub_download
-                from tqdm.auto import tqdm
-
-                staged = hf_hub_download(spec.repo, WEIGHTS_FILE, revision=spec.revision, local_dir=staging,
-                                         endpoint=hub_endpoint(endpoint), etag_timeout=timeout, library_name="gptlib",
-                                         tqdm_class=None if progress else partial(tqdm, disable=True))
-            if (got := sha256_file(staged)) != expected:
-                raise DownloadError(f"the file downloaded for GPT-2 {spec.size} has sha256 {got[:12]}…, expected "
-                                    f"{expected[:12]}…: refusing to use it (corrupt transfer or wrong file); nothing "
-                                    "in the cache was changed")
-            os.replace(staged, target)  # on the same disk: a rename, atomic
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    if not spec.sha256:
-        _record(target, expected, spec)
+        _download(spec, target, expected, endpoint, progress, timeout)
+    if not spec.sha256:  # record the hash for the next, perhaps offline, use
+        record = json.dumps({"sha256": expected, "repo": spec.repo, "revision": spec.revision, "file": WEIGHTS_FILE})
+        write_atomically(target.with_name(target.name + ".sha256"), lambda f: f.write(record.encode()))
     return target
+
+
+def _download(spec: GPT2File, target: Path, expected: str, endpoint: str | None, progress: bool,
+              timeout: float) -> None:
+    """Fetch ``spec``'s file into a staging folder, and move it to ``target`` only if it hashes to ``expected``."""
+    staging = target.parent / f".download-{spec.size}"
+    shutil.rmtree(staging, ignore_errors=True)  # a leftover of an interrupted run: start clean
+    try:
+        with _hub(f"download of GPT-2 {spec.size} from {hub_endpoint(endpoint)}"):
+            from huggingface_hub import hf_hub_download
+            from tqdm.auto import tqdm
+
+            staged = hf_hub_download(spec.repo, WEIGHTS_FILE, revision=spec.revision, local_dir=staging,
+                                     endpoint=hub_endpoint(endpoint), etag_timeout=timeout, library_name="gptlib",
+                                     tqdm_class=None if progress else partial(tqdm, disable=True))
+        if (got := sha256_file(staged)) != expected:
+            raise DownloadError(f"GPT-2 {spec.size} came with sha256 {got[:12]}…, not {expected[:12]}…: refusing to "
+                                "use it (corrupt transfer or wrong file); nothing in the cache was changed")
+        os.replace(staged, target)  # on the same disk: a rename, atomic
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_gpt2(size: str = "124M", *, device=None, cfg=None, **download_kwargs):
     """A ``GPTModel`` holding OpenAI's GPT-2 ``size`` weights (verified; downloaded only if allowed), in
     eval mode. ``cfg`` overrides the preset config (the tests load a small stand-in checkpoint with it);
     ``download_kwargs`` go to ``gpt2_weights_path``."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from .model import GPTConfig, GPTModel
     from .weights import load_hf_gpt2
 
     spec = _spec(size)
+    path = gpt2_weights_path(spec.size, **download_kwargs)
+    try:
+        state_dict = load_file(str(path))
+    except SafetensorError as exc:  # only a hash given or recorded by hand can let such a file through
+        raise DownloadError(f"{path} matches its expected sha256 but is not a safetensors file ({exc}): check the "
+                            "hash you gave or recorded, delete the file and download it again") from None
     model = GPTModel(cfg or GPTConfig.preset(spec.preset, drop_rate=0.0))
-    load_hf_gpt2(model, load_file(str(gpt2_weights_path(spec.size, **download_kwargs))))
+    load_hf_gpt2(model, state_dict)
     return (model.to(device) if device is not None else model).eval()

@@ -23,8 +23,9 @@ The core rescans everything after each merge: clear, but too slow for a corpus o
 vocabulary (:func:`gptlib.vocab.gpt2_vocabulary`), on which it gives exactly tiktoken's ids (lone
 surrogates too: both make them U+FFFD), except on characters newer than the Unicode version of
 tiktoken's Rust regex (16.0 in tiktoken 0.14), which the `regex` module may class differently.
-A pattern, special tokens or a file from outside are checked first (:mod:`gptlib.tokenizer_checks`):
-they can never hang encoding or lose text.
+The pre-split is one of the two patterns gptlib writes (``GPT2_PATTERN``, ``CHARACTER_PATTERN``):
+both keep every character and never backtrack, which no check can prove of an arbitrary regex, so
+any other is refused. Special tokens and files from outside are checked in :mod:`gptlib.tokenizer_checks`.
 """
 from __future__ import annotations
 
@@ -38,8 +39,7 @@ import regex
 
 from .bpe_fast import apply_merges_fast, learn_merges
 from .checks import whole_number
-from .tokenizer_checks import (check_special_tokens, compile_pattern, read_tokenizer_file, special_sets,
-                               split_text, write_tokenizer_file)
+from .tokenizer_checks import check_special_tokens, read_tokenizer_file, special_sets, write_tokenizer_file
 from .vocab import gpt2_vocabulary
 
 __all__ = ["BPETokenizer", "GPT2_PATTERN", "CHARACTER_PATTERN", "END_OF_TEXT", "end_of_text_id", "get_stats",
@@ -54,7 +54,7 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|
 # Every character its own chunk: merges never cross a character, so BPE learns whole characters
 # (a character-level tokenizer that still spells rare characters from their UTF-8 bytes).
 CHARACTER_PATTERN = r"(?s:.)"
-_TRUSTED_PATTERNS = (GPT2_PATTERN, CHARACTER_PATTERN)  # they never backtrack: no probe, no time limit
+_SPLITTERS = {pattern: regex.compile(pattern) for pattern in (GPT2_PATTERN, CHARACTER_PATTERN)}
 
 Pair = tuple[int, int]  # (left id, right id)
 
@@ -132,7 +132,7 @@ class BPETokenizer:
         byte_ids: the id of each byte value 0..255 (default: the byte value itself). GPT-2
             numbers its byte tokens in another order, so it passes its own.
         special_tokens: strings such as ``"<|endoftext|>"`` that map to one reserved id.
-        pattern: the pre-split regex (``regex`` module syntax).
+        pattern: the pre-split regex: ``GPT2_PATTERN`` or ``CHARACTER_PATTERN``.
     """
 
     GPT2_PATTERN = GPT2_PATTERN
@@ -145,8 +145,7 @@ class BPETokenizer:
         self.pattern = pattern
         self.vocab = _build_vocab(self.byte_ids, self.merges)  # id -> bytes (no specials)
         check_special_tokens(self.special_tokens, self.vocab)
-        self._trusted = pattern in _TRUSTED_PATTERNS
-        self._split = compile_pattern(pattern, trusted=self._trusted)  # refused if it could lose text or hang
+        self._split = _splitter(pattern)
         self._decoder = {**self.vocab, **{i: s.encode("utf-8") for s, i in self.special_tokens.items()}}
         self.n_vocab = max(self._decoder) + 1  # as tiktoken counts: the largest id + 1 (50257 for GPT-2)
         self._cache: dict[str, tuple[int, ...]] = {}  # chunk -> ids, as OpenAI's GPT-2 encoder did
@@ -172,8 +171,9 @@ class BPETokenizer:
         """
         _check_text(text)
         whole_number("vocab_size", vocab_size, minimum=256)  # the 256 byte tokens come first
+        split = _splitter(pattern)  # refused before any regex runs
         text = _without_lone_surrogates(text)
-        chunk_counts = Counter(chunk.encode("utf-8") for chunk in regex.findall(pattern, text))
+        chunk_counts = Counter(chunk.encode("utf-8") for chunk in split.findall(text))
         merges = learn_merges(chunk_counts, vocab_size - 256)  # the fast twin of the get_stats/merge loop
         return cls(merges, special_tokens=special_tokens, pattern=pattern)
 
@@ -206,7 +206,7 @@ class BPETokenizer:
         ids: list[int] = []
         cache = self._cache  # real text repeats its words: each distinct chunk is merged once
         text = _without_lone_surrogates(text)
-        for chunk in split_text(self._split, text, trusted=self._trusted):  # pre-split: never loses text or hangs
+        for chunk in self._split.findall(text):  # the pre-split
             chunk_ids = cache.get(chunk)
             if chunk_ids is None:
                 if len(cache) >= _CACHE_LIMIT:
@@ -240,7 +240,7 @@ class BPETokenizer:
         fields = read_tokenizer_file(path)
         try:
             return cls({(a, b): i for a, b, i in fields.pop("merges")}, **fields)
-        except (ValueError, TypeError, AttributeError) as exc:  # a merge that is not 3 ints, a bad pattern...
+        except (ValueError, TypeError, AttributeError) as exc:  # a merge that is not 3 ints, another pattern...
             raise ValueError(f"{Path(path).name} is a damaged or unsafe tokenizer file: {exc}") from None
 
 
@@ -258,21 +258,29 @@ def end_of_text_id(tokenizer) -> int:
 
 # --- Small helpers --------------------------------------------------------------------------------
 
+def _splitter(pattern: str) -> regex.Pattern:
+    """The compiled pre-split, for the two patterns gptlib writes; any other is a one-line error."""
+    if not isinstance(pattern, str) or pattern not in _SPLITTERS:
+        raise ValueError(f"the pre-split pattern {pattern!r:.50} is not one gptlib writes (another may lose text or "
+                         "hang): use GPT2_PATTERN or CHARACTER_PATTERN")
+    return _SPLITTERS[pattern]
+
+
 def _build_vocab(byte_ids: list[int], merges: dict[Pair, int]) -> dict[int, bytes]:
     """id -> bytes: the byte tokens, then each merge's bytes in the order the merges were learned."""
-    if sorted(byte_ids) != sorted(set(byte_ids)) or len(byte_ids) != 256:
-        raise ValueError("byte_ids must give 256 distinct ids, one per byte value 0..255")
+    if not (len(byte_ids) == 256 == len(set(byte_ids)) and all(isinstance(i, int) and i >= 0 for i in byte_ids)):
+        raise ValueError("byte_ids must give 256 distinct whole-number ids, one per byte value 0..255")
     vocab = {i: bytes([b]) for b, i in enumerate(byte_ids)}
     for (a, b), i in sorted(merges.items(), key=lambda kv: kv[1]):
-        if i in vocab or a not in vocab or b not in vocab:
-            raise ValueError(f"bad merge ({a}, {b}) -> {i}: a merge needs two earlier ids and a new one")
+        if not isinstance(i, int) or i < 0 or i in vocab or a not in vocab or b not in vocab:
+            raise ValueError(f"bad merge ({a!r}, {b!r}) -> {i!r}: a merge joins two earlier ids into a new int id")
         vocab[i] = vocab[a] + vocab[b]
     return vocab
 
 
 def _check_text(text: object) -> None:
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}; decode bytes first, e.g. data.decode('utf-8')")
+        raise TypeError(f"text must be a str, got {type(text).__name__}; decode bytes first: data.decode('utf-8')")
 
 
 def _without_lone_surrogates(text: str) -> str:

