@@ -112,7 +112,7 @@ def test_hints_exist_in_chinese_too(chinese_edition):
     wrong = verdict("4.3", WRONG["4.3"][0][0], "block_forward")
     stub = verdict("4.1", *STUBS["4.1"])
     assert wrong.status == "wrong" and "post-LN" in wrong.line and "归一化" in wrong.line, wrong.line
-    assert stub.line.startswith("⏳ 4.1 还没有完成："), stub.line
+    assert stub.line.startswith("⏳ 未完成 4.1 "), stub.line
 
 
 def test_a_check_leaves_the_notebooks_random_state_alone():
