@@ -108,6 +108,6 @@ def test_the_rules_catch_a_broken_catalog():
     source = 'msg("3.2.fine")\nmsg("3.2.gone")\nmsg("3.2.a" if x else "3.2.b")\nmsg(key)\n'
     found = "\n".join(usage_problems({"day3": {"3.2.fine": {}, "3.2.a": {}, "3.2.b": {}, "3.2.stale": {}}},
                                      {"day3.py": source}))
-    assert "'3.2.gone' is used but no catalog" in found and "3.2.stale is in a catalog" in found
+    assert "msg('3.2.gone') is used but no catalog" in found and "3.2.stale is in a catalog" in found
     assert "day3.py:4: msg() needs a literal" in found and "3.2.a" not in found and "3.2.fine" not in found
     assert CJK.search('raise Wrong(Text("x", "未来"))') and CJK.search("a：b") and not CJK.search("naïve — ✅ ⏳")
