@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["check", "run", "exercise", "Text", "msg", "Wrong", "NotDone", "Verdict", "set_language", "call",
-           "expect", "EXERCISES", "TIME_LIMIT"]
+           "expect", "expect_tensor", "EXERCISES", "TIME_LIMIT"]
 
 _language = os.environ.get("GPTLIB_LANG", "en")
 MESSAGES = Path(__file__).with_name("messages")
@@ -200,7 +200,9 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         raise Wrong(msg("checker.time_up"), seconds=f"{TIME_LIMIT:g}", inputs=inputs()) from None
     except Exception as exc:  # the learner's bug: say which, in one line
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise Wrong(msg("checker.raised"), kind=type(exc).__name__, message=message[:160], inputs=inputs()) from exc
+        if "view size is not compatible" in message:  # .view after .transpose: the usual one, named
+            message = msg("checker.view_after_transpose").format()
+        raise Wrong(msg("checker.raised"), kind=type(exc).__name__, message=message[:200], inputs=inputs()) from exc
     if result is None or result is Ellipsis:
         raise NotDone
     if type(result).__module__ == "numpy":
@@ -212,6 +214,13 @@ def expect(condition: bool, text: Text, **values: Any) -> None:
     """``Wrong(text)`` unless ``condition`` holds."""
     if not condition:
         raise Wrong(text, **values)
+
+
+def expect_tensor(got: Any) -> None:
+    """``Wrong`` unless ``got`` is a torch tensor: a list, a str or a number gets one clear line."""
+    import torch
+
+    expect(isinstance(got, torch.Tensor), msg("checker.not_tensor"), kind=type(got).__name__)
 
 
 def _known() -> str:

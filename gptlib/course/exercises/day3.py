@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ...model import MultiHeadAttention, causal_mask
-from . import NotDone, Text, Wrong, call, close, exercise, expect, msg
+from . import NotDone, Text, Wrong, call, close, exercise, expect, expect_tensor, msg
 
 
 def _qk(t: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +30,7 @@ def _scaled_scores(scores_fn) -> None:
         q, k = _qk(t, d, seed=t * d)
         got = call(scores_fn, q.clone(), k.clone())
         expected = q @ k.T / math.sqrt(d)
+        expect_tensor(got)
         expect(isinstance(got, torch.Tensor) and got.shape == (t, t),
                msg("3.1.scores_must_t_t"),
                t=t, shape=tuple(getattr(got, "shape", ())))
@@ -37,6 +38,8 @@ def _scaled_scores(scores_fn) -> None:
             continue
         if close(got, q @ k.T):
             raise Wrong(msg("3.1.scores_grow_d_k"), d=d)
+        if close(got, q @ k.T * math.sqrt(d)):
+            raise Wrong(msg("3.1.times_root"), d=d)
         if close(got, q @ k.T / d):
             raise Wrong(msg("3.1.divided_d_k_d"), d=d, root=math.sqrt(d))
         if close(got, q @ k.T / math.sqrt(t)):
@@ -72,11 +75,15 @@ def _causal_mistakes(scores: torch.Tensor) -> dict[str, tuple[torch.Tensor, Text
 def _causal_weights(weights_fn) -> None:
     for t in (5, 1, 9):
         scores = torch.randn(t, t, generator=torch.Generator().manual_seed(t)) * 2
-        got = call(weights_fn, scores.clone())
-        expect(isinstance(got, torch.Tensor) and got.shape == (t, t),
-               msg("3.2.weights_must_t_t"),
-               t=t, shape=tuple(getattr(got, "shape", ())))
+        given = scores.clone()
+        got = call(weights_fn, given)
+        expect(torch.equal(given, scores), msg("3.2.changed_input"))
+        expect_tensor(got)
+        expect(got.shape == (t, t), msg("3.2.weights_must_t_t"), t=t, shape=tuple(got.shape))
         if not bool(torch.isfinite(got).all()):
+            inverted = torch.softmax(scores.masked_fill(~causal_mask(t), float("-inf")), dim=-1)
+            expect(not torch.allclose(got.detach().double(), inverted.double(), atol=1e-5, equal_nan=True),
+                   msg("3.2.inverted"))
             raise Wrong(msg("3.2.some_weights_nan_row"))
         expected = torch.softmax(scores.masked_fill(causal_mask(t), float("-inf")), dim=-1)
         future = got.masked_select(causal_mask(t))
@@ -134,11 +141,16 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
     for b, t in ((2, 5), (1, 1), (3, 7)):
         x = torch.randn(b, t, d_in, requires_grad=True)
         got = call(ours, x)
-        expect(isinstance(got, torch.Tensor) and got.shape == (b, t, d_out),
+        expect_tensor(got)
+        expect(got.shape == (b, t, d_out),
                msg("3.3.forward_must_return_b"),
                want=(b, t, d_out), shape=tuple(getattr(got, "shape", ())))
-        expect(bool(torch.isfinite(got).all()),
-               msg("3.3.output_has_nan_row"))
+        if not bool(torch.isfinite(got).all()):
+            for mistake in ("inverted", "mask_after_inf"):
+                wrong = _attention(x.detach(), projections, heads, mistake).double()
+                if torch.allclose(got.detach().double(), wrong, rtol=1e-4, atol=1e-4, equal_nan=True):
+                    raise Wrong(msg("3.3.inverted" if mistake == "inverted" else "3.3.mask_after_inf"))
+            raise Wrong(msg("3.3.output_has_nan_row"))
         expected = reference(x)
         if not close(got, expected, 1e-4):
             _diagnose(got.detach(), x.detach(), projections, heads)
@@ -151,6 +163,8 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
 MISTAKES = {  # a usual mistake -> its hint; _diagnose recognises each by recomputing it
     "no_mask": msg("3.3.no_mask"),
     "no_scale": msg("3.3.no_scale"),
+    "times_scale": msg("3.3.times_scale"),
+    "mask_after": msg("3.3.mask_after"),
     "scale_d_out": msg("3.3.scale_d_out"),
     "scale_d_in": msg("3.3.scale_d_in"),
     "softmax_keys_dim": msg("3.3.softmax_keys_dim"),
@@ -181,12 +195,16 @@ def _attention(x: torch.Tensor, projections: list[nn.Linear], heads: int, mistak
         return z.view(b, t, heads, head_dim).transpose(1, 2)
 
     q, k, v = split(w_q(x)), split(w_k(x)), split(w_v(x))
-    scale = {"no_scale": 1.0, "scale_d_out": math.sqrt(d_out), "scale_d_in": math.sqrt(d_in)}.get(
+    scale = {"no_scale": 1.0, "times_scale": 1 / math.sqrt(head_dim), "scale_d_out": math.sqrt(d_out), "scale_d_in": math.sqrt(d_in)}.get(
         mistake, math.sqrt(head_dim))
     scores = q @ k.transpose(-2, -1) / scale
-    if mistake != "no_mask":
-        scores = scores.masked_fill(causal_mask(t), float("-inf"))
-    context = torch.softmax(scores, dim=-2 if mistake == "softmax_keys_dim" else -1) @ v
+    mask = ~causal_mask(t) if mistake == "inverted" else causal_mask(t)
+    if mistake not in ("no_mask", "mask_after", "mask_after_inf"):
+        scores = scores.masked_fill(mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-2 if mistake == "softmax_keys_dim" else -1)
+    if mistake in ("mask_after", "mask_after_inf"):
+        weights = weights.masked_fill(mask, 0.0 if mistake == "mask_after" else float("-inf"))
+    context = weights @ v
     if mistake in ("no_transpose", "merge_no_transpose"):
         context = context.reshape(b, t, d_out)
     else:
