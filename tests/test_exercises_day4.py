@@ -57,6 +57,13 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("4.2", GELU, GELU.replace("0.5 * x * ", "x * ")), "twice too large"),
         ("def gelu(x):\n    return x * torch.sigmoid(1.702 * x)", "sigmoid approximation"),
         (solution("4.2", GELU, GELU.replace("x ** 3", "x * 3")), "differs from F.gelu(x, approximate='tanh')"),
+        (solution("4.2", GELU, GELU.replace("x ** 3", "x ** 2")), "x squared"),
+        (solution("4.2", GELU, GELU.replace("2 / math.pi", "math.pi / 2")), "sqrt(pi / 2)"),
+        ("def gelu(x):\n    y = F.gelu(x, approximate='tanh')\n    x.zero_()\n    return y", "changed the x it was given"),
+        ("def gelu(x):\n    return 0.5 * x * (1 + math.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))",
+         "your code raised ValueError: only one element tensors"),
+        ("def gelu(x):\n    return F.gelu(x, approximate='tanh').numpy()", "not a NumPy"),
+        ("def gelu(x):\n    return [F.gelu(v, approximate='tanh') for v in x]", "not a list"),
     ],
     "4.3": [
         (block("x = norm1(x + att(x))\n    x = norm2(x + ff(x))"), "post-LN"),
@@ -83,6 +90,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (count("12 * d * d + (15 if qkv_bias else 12) * d"), "final LayerNorm"),
         (count("12 * d * d + (14 if qkv_bias else 11) * d"), "a block holds 872"),
         (count("str(12 * d * d)"), "return a number"),
+        (count("12 * d ** 2 + 13 * d if qkv_bias else 12 * d * d + 10"), "qkv_bias = False you return 778; a block holds 848"),
     ],
 }
 

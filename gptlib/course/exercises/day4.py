@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...model import GPTConfig, TransformerBlock
-from . import Text, Wrong, call, close, exercise, expect, msg
+from . import Text, Wrong, call, close, exercise, expect, expect_tensor, msg
 
 
 def _own_rng(check: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -173,6 +173,8 @@ GELU_MISTAKES = {
     "no_half": msg("4.2.no_half"),
     "sigmoid": msg("4.2.sigmoid"),
     "silu": msg("4.2.silu"),
+    "squared": msg("4.2.squared"),
+    "root_inverted": msg("4.2.root_inverted"),
 }
 
 
@@ -187,8 +189,9 @@ def _gelu(x: torch.Tensor, mistake: str) -> torch.Tensor:
         return x * torch.sigmoid(1.702 * x)
     if mistake == "silu":
         return F.silu(x)
-    inner = x if mistake == "no_cubic" else x + 0.044715 * x ** 3
-    factor = {"no_root": 1.0, "no_sqrt": 2 / math.pi}.get(mistake, math.sqrt(2 / math.pi))
+    inner = x if mistake == "no_cubic" else x + 0.044715 * x ** (2 if mistake == "squared" else 3)
+    factor = {"no_root": 1.0, "no_sqrt": 2 / math.pi, "root_inverted": math.sqrt(math.pi / 2)}.get(
+        mistake, math.sqrt(2 / math.pi))
     return (1.0 if mistake == "no_half" else 0.5) * x * (1 + torch.tanh(factor * inner))
 
 
@@ -199,8 +202,11 @@ def _gelu_fn(gelu_fn) -> None:
     g = torch.Generator().manual_seed(4)
     for x in (torch.linspace(-6, 6, 241), 3 * torch.randn(3, 4, 5, generator=g),
               torch.tensor([-20.0, -10.0, -0.5, 0.0, 0.5, 10.0, 20.0])):
-        got = call(gelu_fn, x.clone())
-        expect(isinstance(got, torch.Tensor) and got.shape == x.shape,
+        given = x.clone()
+        got = call(gelu_fn, given)
+        expect(torch.equal(given, x), msg("4.2.changed_input"))
+        expect_tensor(got)
+        expect(got.shape == x.shape,
                msg("4.2.gelu_works_element_element"),
                want=tuple(x.shape), shape=_shape(got))
         expected = F.gelu(x, approximate="tanh")
