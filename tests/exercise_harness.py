@@ -11,7 +11,7 @@ import pytest
 import gptlib.course.exercises as exercises
 from gptlib.course.exercises import Verdict, run
 
-exercises.TIME_LIMIT = 3.0  # the endless-loop mistakes stop sooner; every right answer here takes well under 1 s
+exercises.TIME_LIMIT = 8.0  # the endless-loop mistakes stop sooner; a right answer takes under 1 s even on a busy machine
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK_CALL = re.compile(r'^check\("(\d\.\d+)", (\w+)\)\s*$', re.M)

@@ -140,6 +140,8 @@ def describe(value: Any, limit: int = 60) -> str:
     if isinstance(value, type):
         return value.__name__
     text = repr(value)
+    if "\n" in text:  # a model or other object that prints on several lines: its kind is enough
+        return type(value).__name__
     return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 

@@ -7,6 +7,7 @@ inside ``torch.random.fork_rng``: they never move the learner's own random strea
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -39,10 +40,9 @@ def _as_pair(got: Any) -> tuple[torch.Tensor, torch.Tensor]:
         raise Wrong(msg("5.1.returned_list_n_input"), n=len(got))
     expect(isinstance(got, (tuple, list)) and len(got) == 2,
            msg("5.1.return_two_things_inputs"), kind=type(got).__name__)
-    try:
-        inputs, targets = (torch.as_tensor(part) if not isinstance(part, torch.Tensor) else part for part in got)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(msg("5.1.inputs_targets_must_tensors")) from None
+    inputs, targets = got
+    expect(isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor), msg("5.1.inputs_targets_must_tensors"),
+           kinds=f"{type(inputs).__name__}, {type(targets).__name__}")
     return inputs, targets
 
 
@@ -65,6 +65,8 @@ def _input_target_pairs(pairs_fn) -> None:
         want_targets = torch.stack([dataset[i][1] for i in range(len(dataset))])
         if (inputs.shape == want_inputs.shape and targets.shape == want_targets.shape
                 and torch.equal(inputs.long(), want_inputs) and torch.equal(targets.long(), want_targets)):
+            expect(inputs.dtype == targets.dtype == torch.long, msg("5.1.not_long"),
+                   dtype=str(inputs.dtype if inputs.dtype != torch.long else targets.dtype).removeprefix("torch."))
             continue
         _diagnose_windows(inputs, targets, ids, length, stride, len(dataset))
         raise Wrong(msg("5.1.n_ids_max_length"),
@@ -120,6 +122,9 @@ def _loss_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, tup
         "wrong_dim": (-torch.log_softmax(x, dim=1).gather(-1, targets.unsqueeze(-1)).mean(),
                       msg("5.2.wrong_dim")),
         "all_entries": (-log_p.mean(), msg("5.2.all_entries")),
+        "over_vocab": (-pick.mean() / v, msg("5.2.over_vocab")),
+        "log2": (-pick.mean() / math.log(2), msg("5.2.log2")),
+        "log10": (-pick.mean() / math.log(10), msg("5.2.log10")),
         "log_logits": (-torch.log(x.gather(-1, targets.unsqueeze(-1)).abs()).mean(),
                        msg("5.2.log_logits")),
         "argmax": (-log_p.max(-1).values.mean(), msg("5.2.argmax")),
@@ -149,7 +154,7 @@ def _cross_entropy(loss_fn) -> None:
         if not close(value, expected.double(), 1e-4):
             for wrong, hint in _loss_mistakes(logits.detach(), targets).values():
                 if close(value, wrong, 1e-4):
-                    raise Wrong(hint, ratio=b * t, n=b * t, t=t)
+                    raise Wrong(hint, ratio=b * t, n=b * t, t=t, v=v)
             raise Wrong(msg("5.2.loss_got_f_f"),
                         got=float(value), want=float(expected), b=b, t=t, v=v)
         expect(got.requires_grad,
@@ -176,21 +181,21 @@ def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.0, foreach=False)
 
 
-def _loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(model(inputs).flatten(0, 1), targets.flatten())
+def _loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    return F.cross_entropy(model(inputs).flatten(0, 1), targets.flatten(), reduction=reduction)
 
 
 def _reference_loop(model: nn.Module, batches: list, mistake: str | None = None) -> list[float]:
     """The loop, or one of the usual wrong loops (``LOOP_MISTAKES``) when ``mistake`` names it."""
     optimizer, losses = _optimizer(model), []
     for inputs, targets in batches:
-        loss = _loss(model, inputs, targets)
+        loss = _loss(model, inputs, targets, "sum" if mistake == "sum" else "mean")
         losses.append(loss.item())
         if mistake != "no_zero_grad":
             optimizer.zero_grad()
         if mistake != "frozen":
             loss.backward()
-        if mistake is None or mistake == "no_zero_grad":
+        if mistake in (None, "no_zero_grad", "sum"):
             optimizer.step()
     return losses
 
@@ -198,6 +203,7 @@ def _reference_loop(model: nn.Module, batches: list, mistake: str | None = None)
 LOOP_MISTAKES = {  # a usual mistake -> its hint; _diagnose_loop recognises each by recomputing it
     "no_zero_grad": msg("5.3.no_zero_grad"),
     "frozen": msg("5.3.frozen"),
+    "sum": msg("5.3.sum"),
 }
 
 
