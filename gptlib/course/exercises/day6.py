@@ -162,7 +162,7 @@ def _nucleus(logits: torch.Tensor, p: float, mistake: str | None = None) -> torc
     if mistake == "unsorted":  # the cumulative sum over the vocabulary's order
         return torch.cumsum(probs, dim=-1) - probs < p
     values = logits if mistake == "logits" else probs
-    sorted_values, order = torch.sort(values, dim=-1, descending=True)
+    sorted_values, order = torch.sort(values, dim=-1, descending=mistake != "ascending")
     cumulative = torch.cumsum(sorted_values, dim=-1)
     keep_sorted = cumulative <= p if mistake == "crossing" else cumulative - sorted_values < p
     if mistake == "not_scattered":  # the right count, applied to the first positions of the unsorted row
@@ -173,6 +173,7 @@ def _nucleus(logits: torch.Tensor, p: float, mistake: str | None = None) -> torc
 TOP_P_MISTAKES = {
     "crossing": msg("6.3.crossing"),
     "unsorted": msg("6.3.unsorted"),
+    "ascending": msg("6.3.ascending"),
     "not_scattered": msg("6.3.not_scattered"),
     "logits": msg("6.3.logits"),
 }
@@ -187,8 +188,10 @@ TOP_P_CASES = (  # (logits, p): a confident row (its top token alone holds more 
 @exercise("6.3", todo=msg("6.3.todo"),
           done=msg("6.3.done"))
 def _top_p(top_p_fn) -> None:
-    for logits, p in TOP_P_CASES:
-        got = _shape_and_values(call(top_p_fn, logits.clone(), p), tuple(logits.shape), msg("6.3.probabilities"))
+    answers = [(logits, p, _shape_and_values(call(top_p_fn, logits.clone(), p), tuple(logits.shape),
+                                             msg("6.3.probabilities"))) for logits, p in TOP_P_CASES]
+    # a case where the answer cut nothing is judged last: on another case, its cut names the mistake
+    for logits, p, got in sorted(answers, key=lambda answer: bool((answer[2] > 0).all())):
         rows, row_logits = _rows(got), _rows(logits.double())
         probs = torch.softmax(row_logits, dim=-1)
         empty = ~(torch.isfinite(rows) & (rows > 0)).any(-1)
@@ -200,7 +203,8 @@ def _top_p(top_p_fn) -> None:
         kept, expected_kept = rows > 0, torch.isfinite(top_p_filter(row_logits, p))  # the library's nucleus
         if not torch.equal(kept, expected_kept):
             for mistake, hint in TOP_P_MISTAKES.items():
-                if torch.equal(kept, _nucleus(row_logits, p, mistake)):
+                wrong = _nucleus(row_logits, p, mistake)
+                if torch.equal(kept, wrong) and not (mistake == "ascending" and bool(wrong.all())):
                     raise Wrong(hint, p=p, mass=float((probs * kept).sum(-1).min()))
             if not _kept_are_the_largest(row_logits, kept):
                 raise Wrong(TOP_P_MISTAKES["unsorted"])
@@ -220,10 +224,11 @@ DRAWS = 20_000  # one frequency's standard deviation is at most sqrt(0.25 / 2000
 
 
 def _ids(got, rows: int) -> torch.Tensor:
-    expect(isinstance(got, torch.Tensor) and tuple(got.shape) in ((rows,), (rows, 1)) and not got.dtype.is_floating_point,
+    expect(not (isinstance(got, torch.Tensor) and tuple(got.shape) == (rows, 1)), msg("6.4.column"), rows=rows)
+    expect(isinstance(got, torch.Tensor) and tuple(got.shape) == (rows,) and got.dtype == torch.long,
            msg("6.4.return_one_integer_token"),
            rows=rows, shape=(f"{tuple(got.shape)} {got.dtype}" if isinstance(got, torch.Tensor) else type(got).__name__))
-    return got.reshape(rows).long()
+    return got
 
 
 @exercise("6.4", todo=msg("6.4.todo"),
