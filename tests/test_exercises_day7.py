@@ -55,6 +55,13 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "is the base layer's output (bias included) added"),
         (solution_with("7.1", (LORA_FORWARD, "return self.base(x) + self.scale * (x @ self.A.T @ self.B.T).detach()")),
          "no gradient reaches A and B"),
+        (solution_with("7.1", ("self.base = base.requires_grad_(False)", "self.base = base\n        base.weight.requires_grad_(False)")),
+         "the base layer's bias still trains"),
+        (solution_with("7.1", ("self.scale = alpha / rank", "self.scale = alpha // rank")), "alpha // rank = 1.5 // 3"),
+        (solution_with("7.1", (LORA_FORWARD, "return self.base(x) + self.scale * (x @ self.B @ self.A)")),
+         "your code raised RuntimeError"),
+        (solution_with("7.1", (LORA_FORWARD, "return self.base(x) + self.scale * (x @ self.A.T @ self.B.T).numpy()")),
+         "your code raised"),
     ],
     "7.2": [
         (READ.format("logits[:, -1]"), "you read position -1"),
@@ -78,6 +85,12 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (targets_with().replace("torch.full((len(batch), longest - 1), pad_id)",
                                 "torch.full((len(batch), longest - 1), -100)"), "the inputs hold -100"),
         (targets_with().replace("longest - 1", "longest"), "(B, longest - 1)"),
+        (targets_with().replace("    return inputs, targets", "    return inputs, targets.int()"), "got int64, int32"),
+        (targets_with().replace("    return inputs, targets", "    return inputs.to(torch.int32), targets.to(torch.int32)"),
+         "got int32, int32"),
+        (targets_with().replace("    return inputs, targets", "    return inputs.float(), targets.float()"),
+         "must be int64 (torch.long) tensors, got float32, float32"),
+        (targets_with().replace("    return inputs, targets", "    return inputs.numpy(), targets.numpy()"), "(B, longest - 1)"),
     ],
 }
 

@@ -45,8 +45,10 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
         expected_at_init = base(x)
     trainable = {name: p for name, p in params.items() if p.requires_grad}
     base_params = [p for p in params.values() if p.shape in ((d_out, d_in), (d_out,))]
-    if any(p.requires_grad for p in base_params) or base.weight.requires_grad or base.bias.requires_grad:
+    if base.weight.requires_grad or any(p.requires_grad for p in base_params if p.shape == (d_out, d_in)):
         raise Wrong(msg("7.1.base_layer_still_trains"), n=d_out * d_in)
+    if base.bias.requires_grad or any(p.requires_grad for p in base_params):
+        raise Wrong(msg("7.1.bias_trains"), n=d_out)
     a = [p for p in trainable.values() if p.shape in ((rank, d_in), (d_in, rank))]
     b = [p for p in trainable.values() if p.shape in ((d_out, rank), (rank, d_out))]
     expect(len(a) == 1 and len(b) == 1 and len(trainable) == 2,
@@ -96,7 +98,7 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
 
 def _lora_scale_mistakes(rank: int, alpha: float) -> list[tuple[float, Text]]:
     """The usual wrong scales of the low-rank update, each with its hint."""
-    return [
+    return [*([(alpha // rank, msg("7.1.floor"))] if alpha // rank != alpha / rank else []),
         (1.0, msg("7.1.update_b_x_scaled")),
         (rank / alpha, msg("7.1.update_scaled_rank_alpha")),
         (alpha, msg("7.1.update_scaled_alpha_alpha")),
@@ -212,8 +214,8 @@ def _instruction_targets(collate_fn) -> None:
         expect(isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)
                and inputs.shape == want and targets.shape == want,
                msg("7.3.inputs_targets_must_both"), want=want, a=_shape(inputs), b=_shape(targets))
-        expect(not inputs.is_floating_point() and not targets.is_floating_point(),
-               msg("7.3.inputs_targets_must_integer"))
+        expect(inputs.dtype == targets.dtype == torch.long, msg("7.3.inputs_targets_must_integer"),
+               dtypes=f"{inputs.dtype}, {targets.dtype}".replace("torch.", ""))
         ref_inputs, ref_targets = collate_instructions(batch, pad_id)
         if torch.equal(inputs, ref_inputs) and torch.equal(targets, ref_targets):
             continue
