@@ -113,5 +113,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"1.1", "1.2", "1.3", "1.4"})

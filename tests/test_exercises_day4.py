@@ -135,5 +135,6 @@ def test_a_check_leaves_the_notebooks_random_state_alone():
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4"})

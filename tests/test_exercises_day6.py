@@ -156,5 +156,6 @@ def test_the_cases_test_what_they_claim():
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4"})

@@ -137,8 +137,8 @@ def describe(value: Any, limit: int = 60) -> str:
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape is not None and dtype is not None:
         return f"tensor{tuple(shape)} {str(dtype).removeprefix('torch.')}"
-    if isinstance(value, type):
-        return value.__name__
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__name__")):
+        return value.__name__  # a class or function: never its address, which changes from run to run
     text = repr(value)
     if "\n" in text:  # a model or other object that prints on several lines: its kind is enough
         return type(value).__name__

@@ -47,6 +47,14 @@ def _expect_tensor(got: Any) -> None:
 INTEGER = msg("2.1.integer")
 WIDTH = msg("2.1.width")
 WIDTH_AND_INTEGER = msg("2.1.width_and_integer")
+ROWS_SET = msg("2.1.rows_set")
+
+
+def _rows_set(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """What ``oh = zeros(N, V); oh[ids] = 1; oh @ weight`` gives (ids below N): whole rows set to 1."""
+    oh = torch.zeros(len(ids), weight.shape[0], dtype=weight.dtype)
+    oh[ids] = 1
+    return oh @ weight
 
 
 @exercise("2.1", todo=msg("2.1.todo"),
@@ -59,7 +67,9 @@ def _one_hot_lookup(lookup_fn) -> None:
         integer_weight = torch.randint(-9, 10, (vocab, dim), generator=g)
         with_last = torch.cat([ids, torch.tensor([vocab - 1])])
         width = {"vocab": vocab, "width": int(ids.max()) + 1}
+        small = ids % n  # ids below N, where oh[ids] = 1 (whole rows) runs
         got = _answer(lookup_fn, (ids.clone(), weight), [
+            ((small.clone(), weight.detach().clone()), _rows_set(small, weight.detach()), ROWS_SET, {}),
             ((ids.clone(), integer_weight), F.embedding(ids, integer_weight), INTEGER, {}),
             ((with_last.clone(), weight.detach().clone()), F.embedding(with_last, weight.detach()), WIDTH, width),
             ((with_last.clone(), integer_weight), F.embedding(with_last, integer_weight), WIDTH_AND_INTEGER, width),
@@ -73,6 +83,8 @@ def _one_hot_lookup(lookup_fn) -> None:
                         n=n, vocab=vocab, dim=dim)
         expect(got.shape == (n, dim), msg("2.1.result_must_n_c"),
                n=n, dim=dim, shape=_shape(got))
+        if got.shape == (n, dim) and int(ids.max()) < n and close(got.detach(), _rows_set(ids, weight.detach())):
+            raise Wrong(ROWS_SET)
         expect(close(got.detach(), expected),
                msg("2.1.rows_differ_from_weight"),
                err=float((got.detach().double() - expected.double()).abs().max()))
@@ -81,6 +93,11 @@ def _one_hot_lookup(lookup_fn) -> None:
         got.sum().backward()
         uses = torch.bincount(ids, minlength=vocab).to(weight.dtype)[:, None].expand(vocab, dim)
         expect(weight.grad is not None and close(weight.grad, uses), no_gradient)
+        # one-hot x matrix multiplies every row of the weight, looked up or not: a NaN in a row no id uses
+        # reaches every output (0 * NaN = NaN); reading the rows directly (weight[ids]) never sees it
+        poisoned = weight.detach().clone()
+        poisoned[-1] = float("nan")
+        expect(not bool(torch.isfinite(call(lookup_fn, ids.clone(), poisoned)).all()), msg("2.1.indexed"))
 
 
 POSITION_MISTAKES = {  # a usual mistake -> (the wrong answer it gives, its hint); recognised by recomputing each
