@@ -51,7 +51,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "A token must see itself"),
         (CAUSAL.format("torch.softmax(s.masked_fill(~m, float('-inf')), dim=-1)"), "the mask is inverted"),
         ("def causal_weights(s):\n    t = s.shape[0]\n    m = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)\n"
-         "    s.masked_fill_(m, float('-inf'))\n    return torch.softmax(s, dim=-1)", "changed the scores it was given"),
+         "    s.masked_fill_(m, float('-inf'))\n    return torch.softmax(s, dim=-1)", "changed the tensor it was given (argument 1, tensor(5, 5) float32)"),
         (CAUSAL.format("torch.softmax(s.masked_fill(m, float('-inf')), dim=-1).numpy()"), "not a NumPy ndarray"),
         (CAUSAL.format("torch.softmax(s.masked_fill(m, float('-inf')), dim=-1)[:-1]"), "must be (5, 5)"),
         (CAUSAL.format("torch.exp(s.masked_fill(m, float('-inf')))"), "rows must sum to 1"),
@@ -97,6 +97,8 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (DROPOUT.format("weights / (1 - p)"), "nothing was dropped"),
         ("def attention_dropout(weights, p, training):\n    return weights * (torch.rand_like(weights) >= p) / (1 - p)",
          "with training=False"),
+        ("def attention_dropout(weights, p, training):\n    if not training:\n        return weights\n"
+         "    weights[torch.rand_like(weights) < p] = 0\n    return weights / (1 - p)", "changed the tensor it was given"),
         ("def attention_dropout(weights, p, training):\n    if training:\n"
          "        return weights * (torch.rand_like(weights) >= p) / (1 - p)", "not None"),
     ],

@@ -59,7 +59,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("4.2", GELU, GELU.replace("x ** 3", "x * 3")), "differs from F.gelu(x, approximate='tanh')"),
         (solution("4.2", GELU, GELU.replace("x ** 3", "x ** 2")), "x squared"),
         (solution("4.2", GELU, GELU.replace("2 / math.pi", "math.pi / 2")), "sqrt(pi / 2)"),
-        ("def gelu(x):\n    y = F.gelu(x, approximate='tanh')\n    x.zero_()\n    return y", "changed the x it was given"),
+        ("def gelu(x):\n    y = F.gelu(x, approximate='tanh')\n    x.zero_()\n    return y", "changed the tensor it was given"),
         ("def gelu(x):\n    return 0.5 * x * (1 + math.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))",
          "your code raised ValueError: only one element tensors"),
         ("def gelu(x):\n    return F.gelu(x, approximate='tanh').numpy()", "not a NumPy"),

@@ -77,6 +77,9 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (LOSS.format("-(F.one_hot(targets, logits.shape[-1]) * log_probs).mean()"), "divided by the vocabulary size"),
         (LOSS.format(f"-{PICK}.mean().item()"), "return a tensor"),
         (LOSS.format(f"-{PICK}.squeeze(-1)"), "one number"),
+        (LOSS.format(f"{PICK}.mean()"), "the minus sign is missing"),
+        ("def cross_entropy(logits, targets):\n    logits -= logits.max(dim=-1, keepdim=True).values\n"
+         "    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())", "used in an in-place operation"),
     ],
     "5.3": [
         (loop_with((ZERO, "")), "gradients accumulate"),

@@ -48,6 +48,10 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (TEMPERATURE.format("torch.softmax(logits, dim=-1)"), "changes nothing"),
         (TEMPERATURE.format("torch.softmax(logits / temperature, dim=0)"), "wrong dimension"),
         (TEMPERATURE.format("torch.exp(logits / temperature)"), "divided by its row's sum"),
+        ("def probs_at_temperature(logits, temperature):\n    logits /= temperature\n    return torch.softmax(logits, dim=-1)",
+         "changed the tensor it was given (argument 1"),
+        (TEMPERATURE.format("torch.softmax(logits - temperature, dim=-1)"), "changes nothing"),
+        (TEMPERATURE.format("torch.softmax(logits / temperature, dim=-1).tolist()"), "got list"),
         ("def probs_at_temperature(logits, temperature):\n    e = torch.exp(logits / temperature)\n"
          "    return e / e.sum(dim=-1, keepdim=True)", "overflowed"),
     ],

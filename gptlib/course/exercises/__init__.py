@@ -145,6 +145,10 @@ def describe(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
+def _is_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "_version")
+
+
 def _on_cpu(value: Any) -> Any:
     """A result moved to the CPU (differentiably), so an answer that used the notebook's GPU compares too."""
     device = getattr(value, "device", None)
@@ -194,6 +198,7 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         shown = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
         return ", ".join(shown)[:200]
 
+    given = [(i, a, a._version) for i, a in enumerate([*args, *kwargs.values()], 1) if _is_tensor(a)]
     try:
         result = _timed(fn, *args, **kwargs)
     except NotImplementedError:
@@ -205,6 +210,8 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         if "view size is not compatible" in message:  # .view after .transpose: the usual one, named
             message = msg("checker.view_after_transpose").format()
         raise Wrong(msg("checker.raised"), kind=type(exc).__name__, message=message[:200], inputs=inputs()) from exc
+    for i, tensor, version in given:  # an in-place op bumps a tensor's version counter
+        expect(tensor._version == version, msg("checker.changed_input"), n=i, what=describe(tensor))
     if result is None or result is Ellipsis:
         raise NotDone
     if type(result).__module__ == "numpy":

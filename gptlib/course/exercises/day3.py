@@ -75,9 +75,7 @@ def _causal_mistakes(scores: torch.Tensor) -> dict[str, tuple[torch.Tensor, Text
 def _causal_weights(weights_fn) -> None:
     for t in (5, 1, 9):
         scores = torch.randn(t, t, generator=torch.Generator().manual_seed(t)) * 2
-        given = scores.clone()
-        got = call(weights_fn, given)
-        expect(torch.equal(given, scores), msg("3.2.changed_input"))
+        got = call(weights_fn, scores.clone())
         expect_tensor(got)
         expect(got.shape == (t, t), msg("3.2.weights_must_t_t"), t=t, shape=tuple(got.shape))
         if not bool(torch.isfinite(got).all()):

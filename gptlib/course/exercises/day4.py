@@ -202,9 +202,7 @@ def _gelu_fn(gelu_fn) -> None:
     g = torch.Generator().manual_seed(4)
     for x in (torch.linspace(-6, 6, 241), 3 * torch.randn(3, 4, 5, generator=g),
               torch.tensor([-20.0, -10.0, -0.5, 0.0, 0.5, 10.0, 20.0])):
-        given = x.clone()
-        got = call(gelu_fn, given)
-        expect(torch.equal(given, x), msg("4.2.changed_input"))
+        got = call(gelu_fn, x.clone())
         expect_tensor(got)
         expect(got.shape == x.shape,
                msg("4.2.gelu_works_element_element"),

@@ -123,6 +123,7 @@ def _loss_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, tup
                       msg("5.2.wrong_dim")),
         "all_entries": (-log_p.mean(), msg("5.2.all_entries")),
         "over_vocab": (-pick.mean() / v, msg("5.2.over_vocab")),
+        "no_minus": (pick.mean(), msg("5.2.no_minus")),
         "log2": (-pick.mean() / math.log(2), msg("5.2.log2")),
         "log10": (-pick.mean() / math.log(10), msg("5.2.log10")),
         "log_logits": (-torch.log(x.gather(-1, targets.unsqueeze(-1)).abs()).mean(),
