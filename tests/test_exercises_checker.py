@@ -39,6 +39,21 @@ def test_a_wrong_id_gets_one_line(name, fragment, capsys):
     assert out.startswith("❌ FAIL") and fragment in out and out.count("\n") == 1, out
 
 
+def test_an_answer_that_is_not_a_function_gets_one_line():
+    line = run("3.1", 42).line
+    assert line == '❌ FAIL 3.1 pass the function or class you wrote (its name, without calling it): check("3.1", ' \
+                   'your_function), not a int', line
+
+
+def test_a_function_shows_by_name_never_by_address():
+    def my_answer(q, k):
+        return q @ k.T
+    assert exercises.describe(my_answer) == "my_answer" and exercises.describe(torch.nn.Linear) == "Linear"
+    assert exercises.describe(torch.nn.Linear(2, 3)) == "Linear(in_features=2, out_features=3, bias=True)"
+    assert exercises.describe(torch.nn.Sequential(torch.nn.Linear(2, 3))) == "Sequential"
+    assert exercises.describe(torch.zeros(2, 3, dtype=torch.int64)) == "tensor(2, 3) int64"
+
+
 def test_a_missing_answer_gets_one_line(capsys):
     check("3.1")
     out = capsys.readouterr().out

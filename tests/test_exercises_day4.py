@@ -78,6 +78,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (block("x = x + ff(norm2(x))\n    x = x + att(norm1(x))"), "attention comes first"),
         (block("x += att(norm1(x))\n    x += ff(norm2(x))"), "in-place update"),
         (block("x = x[:, -1] + att(norm1(x))[:, -1]"), "so blocks stack"),
+        (block("x = x + att(norm1(x))\n    x = x + ff(norm2(x))\n    x = x.tolist()"), "so blocks stack; got list"),
     ],
     "4.4": [
         (count("12 * d * d"), "only the weight matrices"),

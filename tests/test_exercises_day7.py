@@ -70,6 +70,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (READ.format("logits[torch.arange(len(lengths)), lengths - 2]"), "the token before the last"),
         (READ.format("logits[:, lengths - 1]"), "logits[torch.arange(B), lengths - 1]"),
         (READ.format("logits.mean(dim=1)"), "averaged over every position"),
+        (READ.format("[logits[b, n - 1] for b, n in enumerate(lengths)]"), "got list"),
         (READ.format("torch.tensor([logits[b, n - 1].tolist() for b, n in enumerate(lengths.tolist())])"),
          "no gradient flows back"),
     ],

@@ -249,6 +249,9 @@ def run(name: Any, answer: Any) -> Verdict:
     if name not in EXERCISES:
         return Verdict(name, "wrong", f"❌ {fail} " + msg("checker.unknown").format(name=name, known=_known()))
     ex = EXERCISES[name]
+    if not callable(answer):
+        return Verdict(name, "wrong", f"❌ {fail} {name} " + msg("checker.not_callable").format(
+            name=name, kind=type(answer).__name__))
     try:
         ex.run(answer)
     except NotDone:

@@ -19,8 +19,9 @@ from . import Text, Wrong, call, close, exercise, expect, msg
 Probe = tuple[tuple, torch.Tensor, Text, dict]  # (arguments, the right answer for them, the mistake's hint, its values)
 
 
-def _shape(x: Any) -> tuple:
-    return tuple(getattr(x, "shape", ()))
+def _shape(x: Any) -> tuple | str:
+    """A tensor's shape, or the kind of anything else (a verdict then says "got list", never "got ()")."""
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
 
 
 def _answer(fn: Callable, args: tuple, probes: Sequence[Probe] = ()) -> Any:

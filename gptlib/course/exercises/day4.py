@@ -39,8 +39,9 @@ def _first_match(got: torch.Tensor, mistakes: dict[str, Text], recompute: Callab
             raise Wrong(hint, **values)
 
 
-def _shape(value) -> tuple:
-    return tuple(getattr(value, "shape", ()))
+def _shape(value) -> tuple | str:
+    """A tensor's shape, or the kind of anything else (a verdict then says "got list", never "got ()")."""
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 NO_GRADIENT = msg("4.1.no_gradient")

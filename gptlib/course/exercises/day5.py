@@ -19,8 +19,9 @@ from ...model import GPTConfig, GPTModel
 from . import Text, Wrong, call, close, exercise, expect, msg
 
 
-def _shape(value: Any) -> tuple:
-    return tuple(getattr(value, "shape", ()))
+def _shape(value: Any) -> tuple | str:
+    """A tensor's shape, or the kind of anything else (a verdict then says "got list", never "got ()")."""
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 # ---------------------------------------------------------------------------- 5.1 input/target windows

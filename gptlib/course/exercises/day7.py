@@ -16,8 +16,9 @@ from ...instruct import IGNORE_INDEX, collate_instructions
 from . import NotDone, Text, Wrong, call, close, exercise, expect, msg
 
 
-def _shape(t) -> tuple:
-    return tuple(getattr(t, "shape", ()))
+def _shape(t) -> tuple | str:
+    """A tensor's shape, or the kind of anything else (a verdict then says "got list", never "got ()")."""
+    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
 # ---------------------------------------------------------------------------- 7.1 a LoRA linear layer
