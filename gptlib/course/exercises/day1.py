@@ -74,7 +74,7 @@ def _count_chunk_pairs(counts_fn: Callable) -> None:
     cases = _chunk_cases()
     for chunks in cases:
         got = call(counts_fn, [list(chunk) for chunk in chunks])
-        expect(isinstance(got, Mapping), msg("1.1.return_dict_left_id"),
+        expect(isinstance(got, Mapping), msg("1.1.not_dict"),
                kind=type(got).__name__)
         got = {pair: n for pair, n in got.items() if n != 0}
         expected = _pairs_with(chunks)
@@ -87,7 +87,7 @@ def _count_chunk_pairs(counts_fn: Callable) -> None:
                 if all(answer == _pairs_with(case, mistake) for case, answer in scope):
                     raise Wrong(hint)
         pair = min((p for p in {**expected, **got} if got.get(p, 0) != expected.get(p, 0)), key=repr)
-        raise Wrong(msg("1.1.chunks_chunks_pair_pair"),
+        raise Wrong(msg("1.1.differs"),
                     chunks=_short(chunks), pair=pair, want=expected.get(pair, 0), have=got.get(pair, 0))
 
 
@@ -150,7 +150,7 @@ def _replace_pair(merge_fn: Callable) -> None:
     for ids, pair, new_id in _merge_cases():
         given = list(ids)
         got = call(merge_fn, given, pair, new_id)
-        expect(isinstance(got, list), msg("1.2.return_list_ids_kind"), kind=type(got).__name__)
+        expect(isinstance(got, list), msg("1.2.not_list"), kind=type(got).__name__)
         got, expected = list(got), merge(ids, pair, new_id)
         case = msg("1.2.case")
         values = {"ids": ids, "pair": pair, "new_id": new_id, "got": _short(got), "want": expected}
@@ -159,7 +159,7 @@ def _replace_pair(merge_fn: Callable) -> None:
                 if got == _merge_with(ids, pair, new_id, mistake):
                     raise Wrong(_join(case, hint), **values)
             raise Wrong(case, **values)
-        expect(given == ids, msg("1.2.function_changed_list_given"), ids=ids, now=_short(given))
+        expect(given == ids, msg("1.2.changed_input"), ids=ids, now=_short(given))
 
 
 # --- 1.3 Encode a chunk with learned merges --------------------------------------------------------
@@ -256,7 +256,7 @@ def _encode_chunk(encode_fn: Callable) -> None:
     cases = _encode_cases()
     for ids, merges in cases:
         got = call(encode_fn, list(ids), dict(merges))
-        expect(isinstance(got, list), msg("1.3.return_list_ids_kind"),
+        expect(isinstance(got, list), msg("1.3.not_list"),
                kind=type(got).__name__)
         got, expected = list(got), apply_merges(list(ids), merges)
         if got == expected:
@@ -265,9 +265,9 @@ def _encode_chunk(encode_fn: Callable) -> None:
         for (a, b), new_id in sorted(merges.items(), key=lambda kv: kv[1]):
             vocab[new_id] = vocab[a] + vocab[b]
         unknown = [i for i in got if i not in vocab]
-        expect(not unknown, msg("1.3.id_i_neither_byte"), i=unknown[0] if unknown else None)
+        expect(not unknown, msg("1.3.unknown_id"), i=unknown[0] if unknown else None)
         expect(b"".join(vocab[i] for i in got) == bytes(ids),
-               msg("1.3.ids_spell_other_bytes"))
+               msg("1.3.other_bytes"))
         # Two mistakes can give the same ids on one chunk: prefer the one that explains every chunk.
         answers = [_quietly(encode_fn, list(other), dict(other_merges)) for other, other_merges in cases]
         for scope in (list(zip(cases, answers)), [((ids, merges), got)]):
@@ -275,7 +275,7 @@ def _encode_chunk(encode_fn: Callable) -> None:
                 if any(all(answer == _encode_with(list(chunk), learned, mistake) for (chunk, learned), answer in scope)
                        for mistake in mistakes):
                     raise Wrong(hint)
-        raise Wrong(msg("1.3.chunk_ids_returned_got"),
+        raise Wrong(msg("1.3.differs"),
                     ids=_short(ids), got=_short(got), want=_short(expected))
 
 
@@ -343,14 +343,14 @@ def _decode_tokens(decode_fn: Callable) -> None:
                 raise Wrong(_PER_TOKEN if _is_utf8(joined) else _REPLACE) from None
             raise
         expected = joined.decode("utf-8", errors="replace")
-        expect(isinstance(got, str), msg("1.4.return_str_kind_decode"),
+        expect(isinstance(got, str), msg("1.4.not_str"),
                kind=type(got).__name__)
         if got == expected:
             continue
         for hint, mistakes in _DECODE_MISTAKES.items():
             if any(got == _decode_with(ids, vocab, mistake) for mistake in mistakes):
                 raise Wrong(hint)
-        raise Wrong(msg("1.4.ids_ids_decode_want"),
+        raise Wrong(msg("1.4.differs"),
                     ids=_short(ids), want=repr(expected), got=_short(got))
 
 

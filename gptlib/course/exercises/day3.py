@@ -32,22 +32,22 @@ def _scaled_scores(scores_fn) -> None:
         expected = q @ k.T / math.sqrt(d)
         expect_tensor(got)
         expect(isinstance(got, torch.Tensor) and got.shape == (t, t),
-               msg("3.1.scores_must_t_t"),
+               msg("3.1.shape"),
                t=t, shape=tuple(getattr(got, "shape", ())))
         if close(got, expected):
             continue
         if close(got, q @ k.T):
-            raise Wrong(msg("3.1.scores_grow_d_k"), d=d)
+            raise Wrong(msg("3.1.no_scale"), d=d)
         if close(got, q @ k.T * math.sqrt(d)):
             raise Wrong(msg("3.1.times_root"), d=d)
         if close(got, q @ k.T / d):
-            raise Wrong(msg("3.1.divided_d_k_d"), d=d, root=math.sqrt(d))
+            raise Wrong(msg("3.1.by_d_k"), d=d, root=math.sqrt(d))
         if close(got, q @ k.T / math.sqrt(t)):
-            raise Wrong(msg("3.1.divided_sqrt_t_sqrt"),
+            raise Wrong(msg("3.1.by_sqrt_t"),
                         t=t)
         if close(got, k @ q.T / math.sqrt(d)):
-            raise Wrong(msg("3.1.rows_must_queries_columns"))
-        raise Wrong(msg("3.1.scores_differ_from_q"), err=float((got - expected).abs().max()))
+            raise Wrong(msg("3.1.k_q"))
+        raise Wrong(msg("3.1.differs"), err=float((got - expected).abs().max()))
 
 
 # ---------------------------------------------------------------------------- 3.2 causal softmax
@@ -77,12 +77,12 @@ def _causal_weights(weights_fn) -> None:
         scores = torch.randn(t, t, generator=torch.Generator().manual_seed(t)) * 2
         got = call(weights_fn, scores.clone())
         expect_tensor(got)
-        expect(got.shape == (t, t), msg("3.2.weights_must_t_t"), t=t, shape=tuple(got.shape))
+        expect(got.shape == (t, t), msg("3.2.shape"), t=t, shape=tuple(got.shape))
         if not bool(torch.isfinite(got).all()):
             inverted = torch.softmax(scores.masked_fill(~causal_mask(t), float("-inf")), dim=-1)
             expect(not torch.allclose(got.detach().double(), inverted.double(), atol=1e-5, equal_nan=True),
                    msg("3.2.inverted"))
-            raise Wrong(msg("3.2.some_weights_nan_row"))
+            raise Wrong(msg("3.2.nan"))
         expected = torch.softmax(scores.masked_fill(causal_mask(t), float("-inf")), dim=-1)
         future = got.masked_select(causal_mask(t))
         if close(got, expected) and not bool((future != 0).any()):  # close, and the future exactly 0
@@ -94,11 +94,11 @@ def _causal_weights(weights_fn) -> None:
             if close(got, wrong):
                 raise Wrong(hint, **values)
         if future.numel() and 0 < float(future.abs().max()) < 1e-6:
-            raise Wrong(msg("3.2.future_weights_tiny_w"), **values)
+            raise Wrong(msg("3.2.finite_mask"), **values)
         expect(not future.numel() or float(future.abs().max()) == 0,
-               msg("3.2.future_positions_get_weight"), **values)
-        expect(close(sums, torch.ones(t)), msg("3.2.rows_must_sum_they"), **values)
-        raise Wrong(msg("3.2.weights_differ_from_softmax"), err=float((got - expected).abs().max()))
+               msg("3.2.future_weight"), **values)
+        expect(close(sums, torch.ones(t)), msg("3.2.row_sums"), **values)
+        raise Wrong(msg("3.2.differs"), err=float((got - expected).abs().max()))
 
 
 # ---------------------------------------------------------------------------- 3.3 the attention class
@@ -114,20 +114,20 @@ def _attention_class(attention_cls) -> None:
 
 def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
     ours = call(attention_cls, d_in=d_in, d_out=d_out, num_heads=heads)
-    expect(isinstance(ours, nn.Module), msg("3.3.causalattention_must_subclass_nn"))
+    expect(isinstance(ours, nn.Module), msg("3.3.not_module"))
     if not list(ours.children()):  # the untouched stub builds no layers
         raise NotDone
     linears = {name: m for name, m in ours.named_modules() if isinstance(m, nn.Linear)}
     projections = [linears.get(n) for n in ("W_query", "W_key", "W_value", "out_proj")]
     expect(all(p is not None for p in projections),
-           msg("3.3.make_four_nn_linear"),
+           msg("3.3.layer_names"),
            names=", ".join(linears) or "none")
     sizes = [(p.in_features, p.out_features) for p in projections]
     expect(sizes == [(d_in, d_out)] * 3 + [(d_out, d_out)],
-           msg("3.3.d_d_d_out"),
+           msg("3.3.layer_sizes"),
            d_in=d_in, d_out=d_out, sizes=", ".join(f"{i}->{o}" for i, o in sizes))
     with_bias = {p.bias is not None for p in projections[:3]}
-    expect(len(with_bias) == 1, msg("3.3.give_w_query_w"))
+    expect(len(with_bias) == 1, msg("3.3.bias_setting"))
     reference = MultiHeadAttention(d_in, d_out, dropout=0.0, num_heads=heads, qkv_bias=with_bias.pop()).eval()
     with torch.no_grad():  # the library's qkv holds W_query, W_key, W_value stacked row-wise
         reference.qkv.weight.copy_(torch.cat([p.weight for p in projections[:3]]))
@@ -141,21 +141,21 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
         got = call(ours, x)
         expect_tensor(got)
         expect(got.shape == (b, t, d_out),
-               msg("3.3.forward_must_return_b"),
+               msg("3.3.shape"),
                want=(b, t, d_out), shape=tuple(getattr(got, "shape", ())))
         if not bool(torch.isfinite(got).all()):
             for mistake in ("inverted", "mask_after_inf"):
                 wrong = _attention(x.detach(), projections, heads, mistake).double()
                 if torch.allclose(got.detach().double(), wrong, rtol=1e-4, atol=1e-4, equal_nan=True):
                     raise Wrong(msg("3.3.inverted" if mistake == "inverted" else "3.3.mask_after_inf"))
-            raise Wrong(msg("3.3.output_has_nan_row"))
+            raise Wrong(msg("3.3.nan"))
         expected = reference(x)
         if not close(got, expected, 1e-4):
             _diagnose(got.detach(), x.detach(), projections, heads)
-            raise Wrong(msg("3.3.outputs_differ_from_multi"), err=float((got - expected).detach().abs().max()))
+            raise Wrong(msg("3.3.differs"), err=float((got - expected).detach().abs().max()))
         got.sum().backward()
         expect(x.grad is not None and bool(torch.isfinite(x.grad).all()),
-               msg("3.3.no_finite_gradient_reaches"))
+               msg("3.3.no_gradient"))
 
 
 MISTAKES = {  # a usual mistake -> its hint; _diagnose recognises each by recomputing it
@@ -223,35 +223,35 @@ def _attention_dropout(dropout_fn) -> None:
         try:
             got = call(dropout_fn, weights.clone(), 0.1, False)
         except NotDone:
-            raise Wrong(msg("3.4.training_false_return_weights")) from None
+            raise Wrong(msg("3.4.eval_none")) from None
         if not (isinstance(got, torch.Tensor) and got.shape == weights.shape and torch.equal(got, weights)):
-            raise Wrong(msg("3.4.training_false_model_eval"))
+            raise Wrong(msg("3.4.eval_changed"))
 
 
 def _check_dropout(dropout_fn, weights: torch.Tensor, p: float) -> None:
     got = call(dropout_fn, weights.clone(), p, True)
     expect(isinstance(got, torch.Tensor) and got.shape == weights.shape,
-           msg("3.4.return_tensor_shaped_like"),
+           msg("3.4.shape"),
            want=tuple(weights.shape), shape=tuple(getattr(got, "shape", ())))
     got = got.detach()
     kept = got != 0
     dropped = 1 - float(kept.float().mean())
     # 8192 independent draws: the dropped fraction's standard deviation is at most 0.0055; 0.03 is 5.5 of them
     if not bool((~kept).any()):
-        raise Wrong(msg("3.4.nothing_dropped_training_true"), p=p)
+        raise Wrong(msg("3.4.nothing_dropped"), p=p)
     if abs(dropped - (1 - p)) < 0.03:
-        raise Wrong(msg("3.4.frac_weights_were_dropped_2"), frac=dropped, p=p)
-    expect(abs(dropped - p) < 0.03, msg("3.4.frac_weights_were_dropped"),
+        raise Wrong(msg("3.4.keep_probability"), frac=dropped, p=p)
+    expect(abs(dropped - p) < 0.03, msg("3.4.drop_fraction"),
            frac=dropped, p=p)
     survivors, before = got[kept], weights[kept]
     if close(survivors, before / (1 - p)):
         return
     if close(survivors, before):
-        raise Wrong(msg("3.4.survivors_keep_their_old"), s=1 / (1 - p))
+        raise Wrong(msg("3.4.not_rescaled"), s=1 / (1 - p))
     if close(survivors, before * (1 - p)):
-        raise Wrong(msg("3.4.survivors_were_multiplied_p"), k=1 - p)
+        raise Wrong(msg("3.4.times_keep"), k=1 - p)
     if close(survivors, before / p):
-        raise Wrong(msg("3.4.survivors_were_divided_p"), p=p, k=1 - p)
+        raise Wrong(msg("3.4.divided_by_p"), p=p, k=1 - p)
     ratio = survivors / before
-    raise Wrong(msg("3.4.each_survivor_should_its"),
+    raise Wrong(msg("3.4.rescale"),
                 s=1 / (1 - p), low=float(ratio.min()), high=float(ratio.max()))

@@ -119,23 +119,23 @@ def _layer_norm_cases(emb_dim: int, seed: int) -> list[tuple[torch.Tensor, str]]
 def _layer_norm_module(layer_norm_cls) -> None:
     for emb_dim, seed in ((6, 0), (16, 1)):
         ln = call(layer_norm_cls, emb_dim)
-        expect(isinstance(ln, nn.Module), msg("4.1.mylayernorm_must_subclass_nn"))
+        expect(isinstance(ln, nn.Module), msg("4.1.not_module"))
         call(ln, torch.randn(2, emb_dim))                     # the untouched stub's forward returns None
         params = dict(ln.named_parameters())
         if "scale" not in params or "shift" not in params:
             plain = [n for n in ("scale", "shift")
                      if isinstance(getattr(ln, n, None), torch.Tensor) and not isinstance(getattr(ln, n), nn.Parameter)]
             if plain:
-                raise Wrong(msg("4.1.names_must_nn_parameter"),
+                raise Wrong(msg("4.1.not_parameter"),
                             names=" and ".join(plain))
-            raise Wrong(msg("4.1.name_learned_parameters_scale"),
+            raise Wrong(msg("4.1.parameter_names"),
                         names=", ".join(params) or "none")
         scale, shift = params["scale"], params["shift"]
         expect(_shape(scale) == _shape(shift) == (emb_dim,),
-               msg("4.1.scale_shift_must_each"),
+               msg("4.1.parameter_shapes"),
                d=emb_dim, a=_shape(scale), b=_shape(shift))
         expect(bool((scale == 1).all() and (shift == 0).all()),
-               msg("4.1.fresh_layernorm_must_only"))
+               msg("4.1.initial_values"))
         g = torch.Generator().manual_seed(seed + 10)
         with torch.no_grad():                                 # random values, so a forgotten one cannot hide
             scale.copy_(1 + 0.5 * torch.randn(emb_dim, generator=g))
@@ -144,12 +144,12 @@ def _layer_norm_module(layer_norm_cls) -> None:
             with torch.no_grad():
                 got = call(ln, x.clone())
             expect(isinstance(got, torch.Tensor) and got.shape == x.shape,
-                   msg("4.1.output_must_have_input"),
+                   msg("4.1.shape"),
                    want=tuple(x.shape), shape=_shape(got))
             if not bool(torch.isfinite(got).all()):
                 if kind == "constant":
-                    raise Wrong(msg("4.1.token_whose_numbers_all"))
-                raise Wrong(msg("4.1.some_outputs_nan_or"))
+                    raise Wrong(msg("4.1.constant_token"))
+                raise Wrong(msg("4.1.nan"))
             expected = F.layer_norm(x, (emb_dim,), scale.detach(), shift.detach(), 1e-5)
             if close(got, expected, 1e-4):
                 continue
@@ -158,7 +158,7 @@ def _layer_norm_module(layer_norm_cls) -> None:
                     what = msg("4.1.across_batch" if dim == 0 else "4.1.across_tokens").format()
                     raise Wrong(WRONG_DIMENSION, dim=dim, what=what)
             _first_match(got, LAYER_NORM_MISTAKES, lambda m: _layer_norm(x, scale, shift, m), 1e-4)
-            raise Wrong(msg("4.1.outputs_differ_from_nn"),
+            raise Wrong(msg("4.1.differs"),
                         err=float((got - expected).abs().max()))
         x = torch.randn(3, 4, emb_dim, requires_grad=True)
         _gradients_flow(call(ln, x), x, scale, shift, what=msg("4.1.scale_or_shift").format())
@@ -206,7 +206,7 @@ def _gelu_fn(gelu_fn) -> None:
         got = call(gelu_fn, x.clone())
         expect_tensor(got)
         expect(got.shape == x.shape,
-               msg("4.2.gelu_works_element_element"),
+               msg("4.2.shape"),
                want=tuple(x.shape), shape=_shape(got))
         expected = F.gelu(x, approximate="tanh")
         if close(got, expected):
@@ -214,7 +214,7 @@ def _gelu_fn(gelu_fn) -> None:
         err = float((F.gelu(x) - expected).abs().max())
         _first_match(got, GELU_MISTAKES, lambda m: _gelu(x, m), 1e-5, err=err)
         where = int((got - expected).abs().flatten().argmax())
-        raise Wrong(msg("4.2.differs_from_f_gelu"),
+        raise Wrong(msg("4.2.differs"),
                     err=float((got - expected).abs().max()), at=float(x.flatten()[where]))
     x = torch.linspace(-3, 3, 61, requires_grad=True)
     _gradients_flow(call(gelu_fn, x.clone()), x)
@@ -281,12 +281,12 @@ def _block_forward(block_fn) -> None:
             got = call(block_fn, x.clone(), block.att, block.ff, block.norm1, block.norm2)
             expected = block(x)
         expect(isinstance(got, torch.Tensor) and got.shape == x.shape,
-               msg("4.3.block_must_return_b"),
+               msg("4.3.shape"),
                want=shape, shape=_shape(got))
         if close(got, expected, 1e-4):
             continue
         _first_match(got, BLOCK_MISTAKES, lambda m: _block(x, block, m), 1e-4)
-        raise Wrong(msg("4.3.outputs_differ_from_gptlib"), err=float((got - expected).abs().max()))
+        raise Wrong(msg("4.3.differs"), err=float((got - expected).abs().max()))
     x = torch.randn(2, 3, 16, requires_grad=True)
     _gradients_flow(call(block_fn, x.clone(), block.att, block.ff, block.norm1, block.norm2), x)
 
@@ -330,7 +330,7 @@ def _count(count_fn) -> None:
             if isinstance(got, torch.Tensor) and got.numel() == 1:
                 got = got.item()
             expect(isinstance(got, (int, float)) and not isinstance(got, bool),
-                   msg("4.4.return_number_got_kind"), kind=type(got).__name__)
+                   msg("4.4.not_number"), kind=type(got).__name__)
             answers[d, qkv_bias] = got, _block_parameters(d, qkv_bias)
     if all(got == right for got, right in answers.values()):
         return
@@ -338,5 +338,5 @@ def _count(count_fn) -> None:
         if all(got == count(d, qkv, right) for (d, qkv), (got, right) in answers.items()):
             raise Wrong(hint)
     (d, qkv_bias), (got, right) = next((key, pair) for key, pair in answers.items() if pair[0] != pair[1])
-    raise Wrong(msg("4.4.d_d_qkv_bias"),
+    raise Wrong(msg("4.4.differs"),
                 d=d, bias=qkv_bias, got=got, right=right, diff=got - right)

@@ -38,11 +38,11 @@ def _windows(ids: torch.Tensor, length: int, stride: int, starts: range | None =
 def _as_pair(got: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(got, (tuple, list)) and len(got) != 2 and all(isinstance(p, (tuple, list)) and len(p) == 2
                                                                 for p in got):
-        raise Wrong(msg("5.1.returned_list_n_input"), n=len(got))
+        raise Wrong(msg("5.1.list_of_pairs"), n=len(got))
     expect(isinstance(got, (tuple, list)) and len(got) == 2,
-           msg("5.1.return_two_things_inputs"), kind=type(got).__name__)
+           msg("5.1.not_pair"), kind=type(got).__name__)
     inputs, targets = got
-    expect(isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor), msg("5.1.inputs_targets_must_tensors"),
+    expect(isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor), msg("5.1.not_tensors"),
            kinds=f"{type(inputs).__name__}, {type(targets).__name__}")
     return inputs, targets
 
@@ -58,7 +58,7 @@ def _input_target_pairs(pairs_fn) -> None:
             got = call(pairs_fn, ids.clone(), length, stride)
         except Wrong as wrong:
             if "stack expects each tensor to be equal size" in str(wrong):
-                raise Wrong(msg("5.1.windows_different_lengths_last")) from None
+                raise Wrong(msg("5.1.ragged")) from None
             raise
         inputs, targets = _as_pair(got)
         dataset = GPTDataset(ids, length, stride)
@@ -70,7 +70,7 @@ def _input_target_pairs(pairs_fn) -> None:
                    dtype=str(inputs.dtype if inputs.dtype != torch.long else targets.dtype).removeprefix("torch."))
             continue
         _diagnose_windows(inputs, targets, ids, length, stride, len(dataset))
-        raise Wrong(msg("5.1.n_ids_max_length"),
+        raise Wrong(msg("5.1.differs"),
                     n=n, length=length, stride=stride, count=len(dataset))
 
 
@@ -85,26 +85,26 @@ def _diagnose_windows(inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Te
 
     if inputs.dim() != 2 or targets.dim() != 2 or inputs.shape[-1:] != (length,):
         if inputs.dim() == 2 and inputs.shape[-1] == length + 1:
-            raise Wrong(msg("5.1.windows_hold_max_length"), n1=length + 1)
-        raise Wrong(msg("5.1.inputs_must_number_windows"),
+            raise Wrong(msg("5.1.window_too_long"), n1=length + 1)
+        raise Wrong(msg("5.1.shape"),
                     shape=_shape(inputs), **values)
     if inputs.shape == targets.shape and torch.equal(inputs.long(), targets.long()):
-        raise Wrong(msg("5.1.targets_equal_inputs_position"), **values)
+        raise Wrong(msg("5.1.not_shifted"), **values)
     starts = range(0, n - length, stride)
     if len(starts) and same(_windows(ids, length, stride, target_shift=0, input_shift=1)):
-        raise Wrong(msg("5.1.inputs_targets_swapped_model"), **values)
+        raise Wrong(msg("5.1.swapped"), **values)
     if n - length - 1 >= 0 and same(_windows(ids, length, stride, range(1, n - length + 1, stride), -1)):
-        raise Wrong(msg("5.1.targets_previous_tokens_shifted"), **values)
+        raise Wrong(msg("5.1.shifted_left"), **values)
     for other in {1, length} - {stride}:
         if same(_windows(ids, length, other)):
-            raise Wrong(msg("5.1.windows_start_every_other"),
+            raise Wrong(msg("5.1.wrong_stride"),
                         other=other, **values)
     if len(inputs) == count - 1 and same(_windows(ids, length, stride, range(0, n - length - 1, stride))):
-        raise Wrong(msg("5.1.last_window_missing_got"), **values)
+        raise Wrong(msg("5.1.last_missing"), **values)
     if len(inputs) > count:
-        raise Wrong(msg("5.1.got_windows_instead_count"), **values)
+        raise Wrong(msg("5.1.too_many"), **values)
     if len(inputs) < count:
-        raise Wrong(msg("5.1.got_windows_instead_count_2"), **values)
+        raise Wrong(msg("5.1.too_few"), **values)
 
 
 # ---------------------------------------------------------------------------- 5.2 cross-entropy by hand
@@ -143,28 +143,28 @@ def _cross_entropy(loss_fn) -> None:
         targets = torch.randint(0, v, (b, t), generator=g)
         got = call(loss_fn, logits, targets.clone())
         expect(isinstance(got, torch.Tensor),
-               msg("5.2.return_tensor_kind_training"),
+               msg("5.2.not_tensor"),
                kind=type(got).__name__)
         expect(got.numel() == 1,
-               msg("5.2.return_one_number_dim"), shape=_shape(got))
+               msg("5.2.not_scalar"), shape=_shape(got))
         expected = F.cross_entropy(logits.detach().flatten(0, 1), targets.flatten())
         value = got.detach().double().reshape(())
         if not bool(torch.isfinite(value)):
             if offset:
-                raise Wrong(msg("5.2.loss_value_logits_near"), value=float(value))
-            raise Wrong(msg("5.2.loss_value_log_negative"), value=float(value))
+                raise Wrong(msg("5.2.overflow"), value=float(value))
+            raise Wrong(msg("5.2.log_of_negative"), value=float(value))
         if not close(value, expected.double(), 1e-4):
             for wrong, hint in _loss_mistakes(logits.detach(), targets).values():
                 if close(value, wrong, 1e-4):
                     raise Wrong(hint, ratio=b * t, n=b * t, t=t, v=v)
-            raise Wrong(msg("5.2.loss_got_f_f"),
+            raise Wrong(msg("5.2.differs"),
                         got=float(value), want=float(expected), b=b, t=t, v=v)
         expect(got.requires_grad,
-               msg("5.2.loss_has_no_gradient"))
+               msg("5.2.no_gradient"))
         got.sum().backward()
         want_grad = (torch.softmax(logits.detach(), -1) - F.one_hot(targets, v)) / (b * t)  # d loss / d logits
         expect(logits.grad is not None and close(logits.grad, want_grad, 1e-4),
-               msg("5.2.loss_s_gradient_respect"))
+               msg("5.2.wrong_gradient"))
 
 
 # ---------------------------------------------------------------------------- 5.3 a training loop
@@ -223,11 +223,11 @@ def _call_loop(loop_fn: Callable, model: nn.Module, batches: list, optimizer: to
         return call(loop_fn, model, batches, optimizer)
     except Wrong as wrong:
         if "has no attribute 'backward'" in str(wrong):
-            raise Wrong(msg("5.3.backward_called_plain_number")) from None
+            raise Wrong(msg("5.3.backward_on_float")) from None
         if "modified by an inplace operation" in str(wrong):
-            raise Wrong(msg("5.3.optimizer_step_changed_weights")) from None
+            raise Wrong(msg("5.3.step_before_backward")) from None
         if "Expected target size" in str(wrong) or "Expected input batch_size" in str(wrong):
-            raise Wrong(msg("5.3.f_cross_entropy_wants")) from None
+            raise Wrong(msg("5.3.flatten")) from None
         raise
 
 
@@ -240,19 +240,19 @@ def _training_loop(loop_fn) -> None:
         try:
             losses = [float(loss) for loss in got]
         except (TypeError, ValueError, RuntimeError):
-            raise Wrong(msg("5.3.return_list_one_loss"),
+            raise Wrong(msg("5.3.not_list"),
                         kind=type(got).__name__) from None
         expect(len(losses) == len(batches),
-               msg("5.3.got_losses_want_batches"), got=len(losses), want=len(batches))
+               msg("5.3.loss_count"), got=len(losses), want=len(batches))
         reference_model, reference_batches = _tiny_setup(seed)
         want = _reference_loop(reference_model, reference_batches)
         if close(torch.tensor(losses), torch.tensor(want), 1e-4):
             expect(all(close(p, q, 1e-4) for p, q in zip(model.parameters(), reference_model.parameters())),
-                   msg("5.3.losses_right_but_final"))
+                   msg("5.3.last_step_missing"))
             continue
         _diagnose_loop(losses, seed)
         if not close(losses[0], want[0], 1e-4):
-            raise Wrong(msg("5.3.first_loss_got_f"), got=losses[0], want=want[0])
+            raise Wrong(msg("5.3.first_loss"), got=losses[0], want=want[0])
         step = next(i for i, (a, b) in enumerate(zip(losses, want)) if not close(a, b, 1e-4))
-        raise Wrong(msg("5.3.losses_follow_reference_until"), step=step + 1, got=losses[step],
+        raise Wrong(msg("5.3.differs"), step=step + 1, got=losses[step],
                     want=want[step])

@@ -23,11 +23,11 @@ def _logits(shape: tuple[int, ...], seed: int, spread: float = 2.0) -> torch.Ten
 def _shape_and_values(got, want_shape: tuple[int, ...], what: Text) -> torch.Tensor:
     """``got`` as a float64 tensor of ``want_shape`` holding probabilities (finite, >= 0), or ``Wrong``."""
     expect(isinstance(got, torch.Tensor) and tuple(got.shape) == want_shape,
-           msg("6.1.return_tensor_shaped_like"),
+           msg("6.1.shape"),
            want=want_shape, shape=tuple(getattr(got, "shape", ())) if isinstance(got, torch.Tensor) else type(got).__name__)
     got = got.detach().double()
     if bool(torch.isneginf(got).any()):
-        raise Wrong(msg("6.1.output_holds_inf_that"),
+        raise Wrong(msg("6.1.holds_inf"),
                     what=what.format())
     return got
 
@@ -63,13 +63,13 @@ def _temperature(probs_fn) -> None:
         got = _shape_and_values(got, shape, msg("6.1.probabilities"))
         if not bool(torch.isfinite(got).all()):
             if t < 0.1:
-                raise Wrong(msg("6.1.t_t_some_probabilities"), t=t, top=float((logits / t).max()))
-            raise Wrong(msg("6.1.some_probabilities_nan_or"), t=t)
+                raise Wrong(msg("6.1.overflow"), t=t, top=float((logits / t).max()))
+            raise Wrong(msg("6.1.nan"), t=t)
         expected = torch.softmax(logits.double() / t, dim=-1)
         if close(got, expected):
             continue
         _diagnose(got, expected, _temperature_mistakes(logits.double(), t),
-                  msg("6.1.t_t_probabilities_differ"),
+                  msg("6.1.differs"),
                   t=t, s=float(got.sum(-1).mean()), got=msg("6.1.flatter" if t < 1 else "6.1.sharper").format())
 
 
@@ -82,7 +82,7 @@ def _diagnose(answer: torch.Tensor, reference: torch.Tensor, mistakes: dict[str,
     for mistake, hint in mistakes.values():
         if close(answer, mistake):
             raise Wrong(hint, **values)
-    expect(close(sums, torch.ones_like(sums)), msg("6.1.each_row_must_sum"), **values)
+    expect(close(sums, torch.ones_like(sums)), msg("6.1.row_sums"), **values)
     raise Wrong(differ, **values, err=float((answer - reference).abs().max()))
 
 
@@ -115,7 +115,7 @@ def _check_probabilities(got: torch.Tensor, logits: torch.Tensor, kept: torch.Te
     expected = _renormalised(logits, kept)
     if not close(got, expected):
         _diagnose(got, expected, _cut_mistakes(logits, kept),
-                  msg("6.2.kept_tokens_probabilities_differ"))
+                  msg("6.2.differs"))
 
 
 TOP_K_CASES = (  # (logits, k): a tie at the k-th value in the last case
@@ -130,7 +130,7 @@ def _top_k(top_k_fn) -> None:
     for logits, k in TOP_K_CASES:
         got = _shape_and_values(call(top_k_fn, logits.clone(), k), tuple(logits.shape), msg("6.2.probabilities"))
         expect(bool(torch.isfinite(got).all()) and bool((got >= 0).all()),
-               msg("6.2.probabilities_must_finite_yours"))
+               msg("6.2.not_probabilities"))
         rows, row_logits = _rows(got), _rows(logits.double())
         kept = rows > 0
         counts = kept.sum(-1)
@@ -142,16 +142,16 @@ def _top_k(top_k_fn) -> None:
             if _kept_are_the_largest(row_logits, kept):
                 tied = (row_logits == torch.topk(row_logits, k, dim=-1).values[:, -1:]).sum(-1) > 1
                 if bool(tied.any()) and bool((counts[~tied] == k).all()):
-                    raise Wrong(msg("6.2.logits_tied_k_th"), **values)
+                    raise Wrong(msg("6.2.ties"), **values)
                 if int(counts.max()) == k + 1:
-                    raise Wrong(msg("6.2.n_tokens_kept_where"), **values)
-            raise Wrong(msg("6.2.up_n_tokens_keep"), **values)
-        expect(int(counts.min()) == k, msg("6.2.only_m_tokens_keep"), **values)
+                    raise Wrong(msg("6.2.off_by_one"), **values)
+            raise Wrong(msg("6.2.too_many"), **values)
+        expect(int(counts.min()) == k, msg("6.2.too_few"), **values)
         if not _kept_are_the_largest(row_logits, kept):
             smallest = torch.zeros_like(kept).scatter_(-1, torch.topk(row_logits, k, dim=-1, largest=False).indices, True)
             if torch.equal(kept, smallest):
-                raise Wrong(msg("6.2.kept_k_least_likely"))
-            raise Wrong(msg("6.2.token_outside_k_most"))
+                raise Wrong(msg("6.2.least_likely"))
+            raise Wrong(msg("6.2.outside_top_k"))
         _check_probabilities(rows, row_logits, kept)
 
 
@@ -197,9 +197,9 @@ def _top_p(top_p_fn) -> None:
         empty = ~(torch.isfinite(rows) & (rows > 0)).any(-1)
         if bool(empty.any()):
             top = float(probs[empty].max())
-            raise Wrong(msg("6.3.row_kept_no_token"), top=top, p=p)
+            raise Wrong(msg("6.3.empty_row"), top=top, p=p)
         expect(bool(torch.isfinite(rows).all()) and bool((rows >= 0).all()),
-               msg("6.3.probabilities_must_finite_yours"))
+               msg("6.3.not_probabilities"))
         kept, expected_kept = rows > 0, torch.isfinite(top_p_filter(row_logits, p))  # the library's nucleus
         if not torch.equal(kept, expected_kept):
             for mistake, hint in TOP_P_MISTAKES.items():
@@ -213,7 +213,7 @@ def _top_p(top_p_fn) -> None:
                 raise Wrong(TOP_P_MISTAKES["crossing"], p=p, mass=float(mass.min()))
             if bool((kept.sum(-1) == probs.shape[-1]).all()):
                 _check_probabilities(rows, row_logits, expected_kept)  # names the 0-instead-of--inf mistake
-            raise Wrong(msg("6.3.n_tokens_kept_where"),
+            raise Wrong(msg("6.3.too_many"),
                         n=int(kept.sum()), want=int(expected_kept.sum()), p=p)
         _check_probabilities(rows, row_logits, kept)
 
@@ -226,7 +226,7 @@ DRAWS = 20_000  # one frequency's standard deviation is at most sqrt(0.25 / 2000
 def _ids(got, rows: int) -> torch.Tensor:
     expect(not (isinstance(got, torch.Tensor) and tuple(got.shape) == (rows, 1)), msg("6.4.column"), rows=rows)
     expect(isinstance(got, torch.Tensor) and tuple(got.shape) == (rows,) and got.dtype == torch.long,
-           msg("6.4.return_one_integer_token"),
+           msg("6.4.not_ids"),
            rows=rows, shape=(f"{tuple(got.shape)} {got.dtype}" if isinstance(got, torch.Tensor) else type(got).__name__))
     return got
 
@@ -239,9 +239,9 @@ def _sample(sample_fn) -> None:
         try:
             greedy = call(sample_fn, logits.clone(), 0.0, torch.Generator().manual_seed(0))
         except Wrong:
-            raise Wrong(msg("6.4.temperature_raised_error_t")) from None
+            raise Wrong(msg("6.4.zero_raised")) from None
         expect(torch.equal(_ids(greedy, 5), logits.argmax(-1)),
-               msg("6.4.temperature_return_each_row"))
+               msg("6.4.not_greedy"))
         rows = SAMPLE_LOGITS.expand(DRAWS, -1).clone()
         for t in (0.5, 1.5):
             torch.manual_seed(1)
@@ -249,11 +249,11 @@ def _sample(sample_fn) -> None:
             torch.manual_seed(2)  # the global random state moves; the generator's seed does not
             again = _ids(call(sample_fn, rows.clone(), t, torch.Generator().manual_seed(7)), DRAWS)
             if bool((first == SAMPLE_LOGITS.argmax()).all()):
-                raise Wrong(msg("6.4.t_t_every_one"), t=t, n=DRAWS)
+                raise Wrong(msg("6.4.always_greedy"), t=t, n=DRAWS)
             expect(torch.equal(first, again),
-                   msg("6.4.same_seed_gave_different"))
+                   msg("6.4.not_seeded"))
             expect(bool(((first >= 0) & (first < rows.shape[-1])).all()),
-                   msg("6.4.token_ids_must_lie"),
+                   msg("6.4.out_of_range"),
                    v=rows.shape[-1], low=int(first.min()), high=int(first.max()))
             freq = torch.bincount(first, minlength=rows.shape[-1]).double() / DRAWS
             err = lambda probs: float((freq - probs).abs().max())  # noqa: E731
@@ -262,9 +262,9 @@ def _sample(sample_fn) -> None:
             if err(want) < 0.02:
                 continue
             if err(torch.softmax(SAMPLE_LOGITS.double(), dim=-1)) < 0.02:
-                raise Wrong(msg("6.4.draws_follow_temperature_t"), t=t)
+                raise Wrong(msg("6.4.temperature_ignored"), t=t)
             if err(torch.softmax(SAMPLE_LOGITS.double() * t, dim=-1)) < 0.02:
-                raise Wrong(msg("6.4.draws_follow_softmax_logits"))
-            raise Wrong(msg("6.4.t_t_frequencies_n"),
+                raise Wrong(msg("6.4.times_t"))
+            raise Wrong(msg("6.4.differs"),
                         t=t, n=DRAWS, err=err(want))
 

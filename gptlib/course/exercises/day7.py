@@ -37,7 +37,7 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
     base = nn.Linear(d_in, d_out)
     original = base.weight.detach().clone(), base.bias.detach().clone()
     layer = call(lora_cls, base, rank, alpha)
-    expect(isinstance(layer, nn.Module), msg("7.1.linearwithlora_must_subclass_nn"))
+    expect(isinstance(layer, nn.Module), msg("7.1.not_module"))
     params = dict(layer.named_parameters())
     if not params:  # the untouched stub keeps nothing
         raise NotDone
@@ -47,28 +47,28 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
     trainable = {name: p for name, p in params.items() if p.requires_grad}
     base_params = [p for p in params.values() if p.shape in ((d_out, d_in), (d_out,))]
     if base.weight.requires_grad or any(p.requires_grad for p in base_params if p.shape == (d_out, d_in)):
-        raise Wrong(msg("7.1.base_layer_still_trains"), n=d_out * d_in)
+        raise Wrong(msg("7.1.base_trains"), n=d_out * d_in)
     if base.bias.requires_grad or any(p.requires_grad for p in base_params):
         raise Wrong(msg("7.1.bias_trains"), n=d_out)
     a = [p for p in trainable.values() if p.shape in ((rank, d_in), (d_in, rank))]
     b = [p for p in trainable.values() if p.shape in ((d_out, rank), (rank, d_out))]
     expect(len(a) == 1 and len(b) == 1 and len(trainable) == 2,
-           msg("7.1.d_d_d_out"),
+           msg("7.1.parameters"),
            d_in=d_in, d_out=d_out, rank=rank,
            found=", ".join(f"{n} {tuple(p.shape)}" for n, p in trainable.items()) or "none")
     a, b = a[0], b[0]
     got = call(layer, x)
     expect(isinstance(got, torch.Tensor) and got.shape == (3, d_out),
-           msg("7.1.forward_must_map_n"),
+           msg("7.1.shape"),
            want=(3, d_out), shape=_shape(got))
     if not close(got, expected_at_init):
         if bool((b != 0).any()):
-            raise Wrong(msg("7.1.initialisation_layer_s_output"),
+            raise Wrong(msg("7.1.init_differs"),
                         err=float((got - expected_at_init).detach().abs().max()))
-        raise Wrong(msg("7.1.initialisation_b_layer_must"),
+        raise Wrong(msg("7.1.init_not_base"),
                     err=float((got - expected_at_init).detach().abs().max()))
     if not bool((a != 0).any()):
-        raise Wrong(msg("7.1.all_zeros_b_neither"))
+        raise Wrong(msg("7.1.a_zero"))
     # training has moved B: now the scale shows
     with torch.no_grad():
         b.copy_(torch.randn(b.shape))
@@ -77,7 +77,7 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
     x = torch.randn(2, 5, d_in, requires_grad=True)  # a batch of sequences, as inside a Transformer block
     got = call(layer, x)
     expect(isinstance(got, torch.Tensor) and got.shape == (2, 5, d_out),
-           msg("7.1.forward_must_keep_leading"),
+           msg("7.1.leading_dims"),
            want=(2, 5, d_out), shape=_shape(got))
     with torch.no_grad():
         plain, update = base(x), x @ a_mat.T @ b_mat.T
@@ -86,23 +86,23 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
             if close(got, plain + scale * update, 1e-4):
                 raise Wrong(hint, rank=rank, alpha=alpha, want=alpha / rank)
         if close(got, plain, 1e-4):
-            raise Wrong(msg("7.1.once_b_no_longer_2"))
-        raise Wrong(msg("7.1.once_b_no_longer"),
+            raise Wrong(msg("7.1.never_added"))
+        raise Wrong(msg("7.1.differs"),
                     err=float((got - plain - alpha / rank * update).detach().abs().max()))
     got.square().sum().backward()
     expect(a.grad is not None and b.grad is not None and bool(a.grad.abs().sum() > 0) and bool(b.grad.abs().sum() > 0),
-           msg("7.1.no_gradient_reaches_b"))
+           msg("7.1.no_gradient"))
     expect(base.weight.grad is None and torch.equal(base.weight.detach(), original[0])
            and torch.equal(base.bias.detach(), original[1]),
-           msg("7.1.base_layer_changed_or"))
+           msg("7.1.base_changed"))
 
 
 def _lora_scale_mistakes(rank: int, alpha: float) -> list[tuple[float, Text]]:
     """The usual wrong scales of the low-rank update, each with its hint."""
     return [*([(alpha // rank, msg("7.1.floor"))] if alpha // rank != alpha / rank else []),
-        (1.0, msg("7.1.update_b_x_scaled")),
-        (rank / alpha, msg("7.1.update_scaled_rank_alpha")),
-        (alpha, msg("7.1.update_scaled_alpha_alpha")),
+        (1.0, msg("7.1.not_scaled")),
+        (rank / alpha, msg("7.1.rank_over_alpha")),
+        (alpha, msg("7.1.alpha_only")),
     ]
 
 
@@ -128,7 +128,7 @@ def _last_token_mistakes(logits: torch.Tensor, lengths: torch.Tensor) -> dict[st
         "mean": (logits.mean(dim=1), msg("7.2.mean")),
     }
     if bool((lengths < t).all()):  # with a full-length row, reading position lengths fails instead
-        mistakes["length"] = (logits[rows, lengths], msg("7.2.read_position_lengths_one"))
+        mistakes["length"] = (logits[rows, lengths], msg("7.2.one_past"))
     return mistakes
 
 
@@ -144,22 +144,22 @@ def _last_token(read_fn) -> None:
         expected = class_logits(_Fixed(logits.detach()), torch.zeros(len(lengths), t, dtype=torch.long), n)
         b = len(lengths)
         if isinstance(got, torch.Tensor) and got.shape == (b, b, c) and b > 1:
-            raise Wrong(msg("7.2.result_b_b_c"), shape=_shape(got))
+            raise Wrong(msg("7.2.every_position"), shape=_shape(got))
         expect(isinstance(got, torch.Tensor) and got.shape == (b, c),
-               msg("7.2.return_one_row_c"),
+               msg("7.2.shape"),
                c=c, want=(b, c), shape=_shape(got))
         if not close(got, expected):
             for name, (wrong, hint) in _last_token_mistakes(logits.detach(), n).items():
                 if close(got, wrong):
                     raise Wrong(hint)
-            raise Wrong(msg("7.2.class_scores_differ_from"),
+            raise Wrong(msg("7.2.differs"),
                         err=float((got - expected).detach().abs().max()))
         expect(got.requires_grad and got.grad_fn is not None,
-               msg("7.2.no_gradient_flows_back"))
+               msg("7.2.no_gradient"))
         got.sum().backward()
         reached = (logits.grad.abs().sum(-1) > 0).nonzero().tolist()
         expect(reached == [[row, length - 1] for row, length in enumerate(lengths)],
-               msg("7.2.gradients_reach_positions_got"), got=reached)
+               msg("7.2.wrong_positions"), got=reached)
 
 
 # ---------------------------------------------------------------------------- 7.3 masked targets
@@ -209,19 +209,19 @@ def _instruction_targets(collate_fn) -> None:
         batch = _records(shape, end, seed=i)
         got = call(collate_fn, [(list(ids), p) for ids, p in batch], pad_id)
         expect(isinstance(got, (tuple, list)) and len(got) == 2,
-               msg("7.3.return_pair_inputs_targets"))
+               msg("7.3.not_pair"))
         inputs, targets = got
         want = (len(batch), max(len(ids) for ids, _ in batch) - 1)
         expect(isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)
                and inputs.shape == want and targets.shape == want,
-               msg("7.3.inputs_targets_must_both"), want=want, a=_shape(inputs), b=_shape(targets))
-        expect(inputs.dtype == targets.dtype == torch.long, msg("7.3.inputs_targets_must_integer"),
+               msg("7.3.shape"), want=want, a=_shape(inputs), b=_shape(targets))
+        expect(inputs.dtype == targets.dtype == torch.long, msg("7.3.not_long"),
                dtypes=f"{inputs.dtype}, {targets.dtype}".replace("torch.", ""))
         ref_inputs, ref_targets = collate_instructions(batch, pad_id)
         if torch.equal(inputs, ref_inputs) and torch.equal(targets, ref_targets):
             continue
         if bool((inputs == IGNORE_INDEX).any()):
-            raise Wrong(msg("7.3.inputs_hold_belongs_targets"))
+            raise Wrong(msg("7.3.inputs_hold_ignore"))
         for wrong_inputs, wrong_targets, hint in _target_mistakes(batch, pad_id, end).values():
             if torch.equal(inputs, wrong_inputs) and torch.equal(targets, wrong_targets):
                 raise Wrong(hint, pad=pad_id)
@@ -229,6 +229,6 @@ def _instruction_targets(collate_fn) -> None:
         if bool(counted.any()) and torch.equal(targets[counted], inputs[counted]):
             raise Wrong(NOT_SHIFTED)
         if not torch.equal(inputs, ref_inputs):
-            raise Wrong(msg("7.3.inputs_must_each_record"), pad=pad_id)
+            raise Wrong(msg("7.3.inputs_differ"), pad=pad_id)
         counted, want_counted = int((targets != IGNORE_INDEX).sum()), int((ref_targets != IGNORE_INDEX).sum())
-        raise Wrong(msg("7.3.counted_targets_count_want"), counted=counted, want=want_counted)
+        raise Wrong(msg("7.3.differs"), counted=counted, want=want_counted)
