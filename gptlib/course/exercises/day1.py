@@ -51,13 +51,8 @@ def _pairs_with(chunks: list[list[int]], mistake: str | None = None) -> dict[Pai
 
 
 _PAIR_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it with _pairs_with
-    "across": msg("1.1.across"),
-    "last_chunk": msg("1.1.last_chunk"),
-    "ones": msg("1.1.ones"),
-    "skip_short": msg("1.1.skip_short"),
-    "no_last": msg("1.1.no_last"),
-    "step_two": msg("1.1.step_two"),
-}
+    "across": msg("1.1.across"), "last_chunk": msg("1.1.last_chunk"), "ones": msg("1.1.ones"),
+    "skip_short": msg("1.1.skip_short"), "no_last": msg("1.1.no_last"), "step_two": msg("1.1.step_two"), }
 
 
 def _chunk_cases() -> list[list[list[int]]]:
@@ -68,14 +63,12 @@ def _chunk_cases() -> list[list[list[int]]]:
     return fixed + randoms
 
 
-@exercise("1.1", todo=msg("1.1.todo"),
-          done=msg("1.1.done"))
+@exercise("1.1", todo=msg("1.1.todo"), done=msg("1.1.done"))
 def _count_chunk_pairs(counts_fn: Callable) -> None:
     cases = _chunk_cases()
     for chunks in cases:
         got = call(counts_fn, [list(chunk) for chunk in chunks])
-        expect(isinstance(got, Mapping), msg("1.1.not_dict"),
-               kind=type(got).__name__)
+        expect(isinstance(got, Mapping), msg("1.1.not_dict"), kind=type(got).__name__)
         got = {pair: n for pair, n in got.items() if n != 0}
         expected = _pairs_with(chunks)
         if got == expected:
@@ -124,13 +117,8 @@ def _merge_with(ids: list[int], pair: Pair, new_id: int, mistake: str) -> list[i
 
 
 _MERGE_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it with _merge_with
-    "no_skip": msg("1.2.no_skip"),
-    "right_to_left": msg("1.2.right_to_left"),
-    "drop_last": msg("1.2.drop_last"),
-    "first_only": msg("1.2.first_only"),
-    "unordered": msg("1.2.unordered"),
-    "as_text": msg("1.2.as_text"),
-}
+    "no_skip": msg("1.2.no_skip"), "right_to_left": msg("1.2.right_to_left"), "drop_last": msg("1.2.drop_last"),
+    "first_only": msg("1.2.first_only"), "unordered": msg("1.2.unordered"), "as_text": msg("1.2.as_text"), }
 
 
 def _merge_cases() -> list[tuple[list[int], Pair, int]]:
@@ -144,8 +132,7 @@ def _merge_cases() -> list[tuple[list[int], Pair, int]]:
     return fixed + randoms
 
 
-@exercise("1.2", todo=msg("1.2.todo"),
-          done=msg("1.2.done"))
+@exercise("1.2", todo=msg("1.2.todo"), done=msg("1.2.done"))
 def _replace_pair(merge_fn: Callable) -> None:
     for ids, pair, new_id in _merge_cases():
         given = list(ids)
@@ -220,17 +207,9 @@ def _encode_with(ids: list[int], merges: dict[Pair, int], mistake: str) -> list[
 
 
 _ENCODE_MISTAKES = {  # hint -> the mistakes it names, recognised by recomputing them with _encode_with
-    msg("1.3.most_frequent"):
-        ("most_frequent", "most_frequent_first_seen"),
-    msg("1.3.dict_order"): ("dict_order",),
-    msg("1.3.min_pair"): ("min_pair",),
-    msg("1.3.latest"): ("latest",),
-    msg("1.3.leftmost"):
-        ("leftmost",),
-    msg("1.3.one_pass"):
-        ("one_pass", "one_sweep"),
-    msg("1.3.one_merge"): ("one_merge",),
-}
+    msg("1.3.most_frequent"): ("most_frequent", "most_frequent_first_seen"), msg("1.3.dict_order"): ("dict_order",),
+    msg("1.3.min_pair"): ("min_pair",), msg("1.3.latest"): ("latest",), msg("1.3.leftmost"): ("leftmost",),
+    msg("1.3.one_pass"): ("one_pass", "one_sweep"), msg("1.3.one_merge"): ("one_merge",), }
 
 
 def _encode_cases() -> list[tuple[list[int], dict[Pair, int]]]:
@@ -250,14 +229,12 @@ def _encode_cases() -> list[tuple[list[int], dict[Pair, int]]]:
     return cases
 
 
-@exercise("1.3", todo=msg("1.3.todo"),
-          done=msg("1.3.done"))
+@exercise("1.3", todo=msg("1.3.todo"), done=msg("1.3.done"))
 def _encode_chunk(encode_fn: Callable) -> None:
     cases = _encode_cases()
     for ids, merges in cases:
         got = call(encode_fn, list(ids), dict(merges))
-        expect(isinstance(got, list), msg("1.3.not_list"),
-               kind=type(got).__name__)
+        expect(isinstance(got, list), msg("1.3.not_list"), kind=type(got).__name__)
         got, expected = list(got), apply_merges(list(ids), merges)
         if got == expected:
             continue
@@ -275,8 +252,7 @@ def _encode_chunk(encode_fn: Callable) -> None:
                 if any(all(answer == _encode_with(list(chunk), learned, mistake) for (chunk, learned), answer in scope)
                        for mistake in mistakes):
                     raise Wrong(hint)
-        raise Wrong(msg("1.3.differs"),
-                    ids=_short(ids), got=_short(got), want=_short(expected))
+        raise Wrong(msg("1.3.differs"), ids=_short(ids), got=_short(got), want=_short(expected))
 
 
 def _quietly(fn: Callable, *args: object) -> object:
@@ -306,11 +282,7 @@ _PER_TOKEN = msg("1.4.per_token")
 _REPLACE = msg("1.4.replace")
 _DECODE_MISTAKES = {  # hint -> the mistakes it names, recognised by recomputing them with _decode_with
     _PER_TOKEN: ("per_token_replace", "per_token_ignore", "per_token_backslashreplace"),
-    msg("1.4.latin-1"): ("latin-1", "cp1252"),
-    msg("1.4.chr"):
-        ("chr",),
-    _REPLACE: ("ignore", "backslashreplace"),
-}
+    msg("1.4.latin-1"): ("latin-1", "cp1252"), msg("1.4.chr"): ("chr",), _REPLACE: ("ignore", "backslashreplace"), }
 
 
 def _decode_cases() -> list[tuple[list[int], dict[int, bytes]]]:
@@ -331,8 +303,7 @@ def _decode_cases() -> list[tuple[list[int], dict[int, bytes]]]:
     return cases
 
 
-@exercise("1.4", todo=msg("1.4.todo"),
-          done=msg("1.4.done"))
+@exercise("1.4", todo=msg("1.4.todo"), done=msg("1.4.done"))
 def _decode_tokens(decode_fn: Callable) -> None:
     for ids, vocab in _decode_cases():
         joined = b"".join(vocab[i] for i in ids)
@@ -343,15 +314,13 @@ def _decode_tokens(decode_fn: Callable) -> None:
                 raise Wrong(_PER_TOKEN if _is_utf8(joined) else _REPLACE) from None
             raise
         expected = joined.decode("utf-8", errors="replace")
-        expect(isinstance(got, str), msg("1.4.not_str"),
-               kind=type(got).__name__)
+        expect(isinstance(got, str), msg("1.4.not_str"), kind=type(got).__name__)
         if got == expected:
             continue
         for hint, mistakes in _DECODE_MISTAKES.items():
             if any(got == _decode_with(ids, vocab, mistake) for mistake in mistakes):
                 raise Wrong(hint)
-        raise Wrong(msg("1.4.differs"),
-                    ids=_short(ids), want=repr(expected), got=_short(got))
+        raise Wrong(msg("1.4.differs"), ids=_short(ids), want=repr(expected), got=_short(got))
 
 
 def _is_utf8(data: bytes) -> bool:

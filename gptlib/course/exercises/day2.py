@@ -41,8 +41,7 @@ def _answer(fn: Callable, args: tuple, probes: Sequence[Probe] = ()) -> Any:
 
 
 def _expect_tensor(got: Any) -> None:
-    expect(isinstance(got, torch.Tensor), msg("2.1.not_tensor"),
-           kind=type(got).__name__)
+    expect(isinstance(got, torch.Tensor), msg("2.1.not_tensor"), kind=type(got).__name__)
 
 
 INTEGER = msg("2.1.integer")
@@ -58,8 +57,7 @@ def _rows_set(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return oh @ weight
 
 
-@exercise("2.1", todo=msg("2.1.todo"),
-          done=msg("2.1.done"))
+@exercise("2.1", todo=msg("2.1.todo"), done=msg("2.1.done"))
 def _one_hot_lookup(lookup_fn) -> None:
     for n, vocab, dim in ((6, 20, 8), (1, 7, 3), (12, 50, 16)):
         g = torch.Generator().manual_seed(n * vocab + dim)
@@ -80,15 +78,12 @@ def _one_hot_lookup(lookup_fn) -> None:
         if got.shape == (dim, n) and close(got.detach().T, expected):
             raise Wrong(msg("2.1.transposed"), dim=dim, n=n)
         if got.shape == (n, vocab):
-            raise Wrong(msg("2.1.one_hot_itself"),
-                        n=n, vocab=vocab, dim=dim)
-        expect(got.shape == (n, dim), msg("2.1.shape"),
-               n=n, dim=dim, shape=_shape(got))
+            raise Wrong(msg("2.1.one_hot_itself"), n=n, vocab=vocab, dim=dim)
+        expect(got.shape == (n, dim), msg("2.1.shape"), n=n, dim=dim, shape=_shape(got))
         if got.shape == (n, dim) and int(ids.max()) < n and close(got.detach(), _rows_set(ids, weight.detach())):
             raise Wrong(ROWS_SET)
         expect(close(got.detach(), expected),
-               msg("2.1.differs"),
-               err=float((got.detach().double() - expected.double()).abs().max()))
+               msg("2.1.differs"), err=float((got.detach().double() - expected.double()).abs().max()))
         no_gradient = msg("2.1.no_gradient")
         expect(got.requires_grad, no_gradient)
         got.sum().backward()
@@ -103,8 +98,7 @@ def _one_hot_lookup(lookup_fn) -> None:
 
 POSITION_MISTAKES = {  # a usual mistake -> (the wrong answer it gives, its hint); recognised by recomputing each
     "no_positions": (lambda tok, pos, ids: tok[ids],
-                     msg("2.2.no_positions")),
-    "from_one": (lambda tok, pos, ids: tok[ids] + pos[1: ids.shape[1] + 1],
+                     msg("2.2.no_positions")), "from_one": (lambda tok, pos, ids: tok[ids] + pos[1: ids.shape[1] + 1],
                  msg("2.2.from_one")),
     "position_numbers": (lambda tok, pos, ids: tok[ids] + torch.arange(ids.shape[1])[:, None],
                          msg("2.2.position_numbers")),
@@ -113,14 +107,11 @@ POSITION_MISTAKES = {  # a usual mistake -> (the wrong answer it gives, its hint
     "by_row": (lambda tok, pos, ids: tok[ids] + pos[: ids.shape[0]][:, None, :],
                msg("2.2.by_row")),
     "across_batch": (lambda tok, pos, ids: tok[ids] + pos[: ids.numel()].view(*ids.shape, -1),
-                     msg("2.2.across_batch")),
-    "by_token": (lambda tok, pos, ids: tok[ids] + pos[ids],
-                 msg("2.2.by_token")),
-}
+                     msg("2.2.across_batch")), "by_token": (lambda tok, pos, ids: tok[ids] + pos[ids],
+                 msg("2.2.by_token")), }
 
 
-@exercise("2.2", todo=msg("2.2.todo"),
-          done=msg("2.2.done"))
+@exercise("2.2", todo=msg("2.2.todo"), done=msg("2.2.done"))
 def _token_and_position(embed_fn) -> None:
     vocab, context, dim = 20, 24, 8
     g = torch.Generator().manual_seed(2)
@@ -134,29 +125,23 @@ def _token_and_position(embed_fn) -> None:
         whole_table, square = torch.randint(0, vocab, (2, context), generator=g), torch.randint(0, vocab, (t, t), generator=g)
         got = _answer(embed_fn, (ids.clone(), tok.clone(), pos.clone()), [
             ((whole_table, tok.clone(), pos.clone()), right(whole_table),
-             msg("2.2.whole_table"), {"context": context}),
-            ((square, tok.clone(), pos.clone()), right(square),
-             msg("2.2.counted_along_batch"), {}),
-        ])
+             msg("2.2.whole_table"), {"context": context}), ((square, tok.clone(), pos.clone()), right(square),
+             msg("2.2.counted_along_batch"), {}), ])
         _expect_tensor(got)
         got = got.detach()
         if got.shape == (batch, t, 2 * dim):
-            raise Wrong(msg("2.2.concatenated"),
-                        width=2 * dim, dim=dim)
-        expect(got.shape == (batch, t, dim), msg("2.2.shape"),
-               want=(batch, t, dim), shape=tuple(got.shape))
+            raise Wrong(msg("2.2.concatenated"), width=2 * dim, dim=dim)
+        expect(got.shape == (batch, t, dim), msg("2.2.shape"), want=(batch, t, dim), shape=tuple(got.shape))
         expected = right(ids)
         if close(got, expected):
             continue
         for wrong, hint in POSITION_MISTAKES.values():
             if close(got, wrong(tok, pos, ids)):
                 raise Wrong(hint)
-        raise Wrong(msg("2.2.differs"),
-                    err=float((got.double() - expected.double()).abs().max()))
+        raise Wrong(msg("2.2.differs"), err=float((got.double() - expected.double()).abs().max()))
 
 
-@exercise("2.3", todo=msg("2.3.todo"),
-          done=msg("2.3.done"))
+@exercise("2.3", todo=msg("2.3.todo"), done=msg("2.3.done"))
 def _embedding_gradient(grad_fn) -> None:
     g = torch.Generator().manual_seed(3)
     cases = ((torch.tensor([3, 1, 3, 0, 3, 5]), 8, 4), (torch.randint(0, 30, (20,), generator=g), 30, 5),
@@ -169,9 +154,7 @@ def _embedding_gradient(grad_fn) -> None:
         integer_grad = torch.randint(-9, 10, (len(ids), dim), generator=g)
         got = _answer(grad_fn, (ids.clone(), grad_out.clone(), vocab), [
             ((ids.clone(), integer_grad, vocab), torch.zeros(vocab, dim, dtype=torch.long).index_add_(0, ids, integer_grad),
-             msg("2.3.integer"),
-             {}),
-        ])
+             msg("2.3.integer"), {}), ])
         _expect_tensor(got)
         got = got.detach()
         n = len(ids)
@@ -179,14 +162,12 @@ def _embedding_gradient(grad_fn) -> None:
             raise Wrong(msg("2.3.transposed"), dim=dim, vocab=vocab)
         if got.shape == (n, dim) and n != vocab:
             raise Wrong(msg("2.3.per_lookup"), n=n, dim=dim, vocab=vocab)
-        expect(got.shape == (vocab, dim), msg("2.3.shape"),
-               want=(vocab, dim), shape=tuple(got.shape))
+        expect(got.shape == (vocab, dim), msg("2.3.shape"), want=(vocab, dim), shape=tuple(got.shape))
         uses = torch.bincount(ids, minlength=vocab)
         leak = got.abs().amax(dim=1) * (uses == 0)
         if leak.max() > 0:
             row = int(leak.argmax())
-            raise Wrong(msg("2.3.never_looked_up"),
-                        row=row, value=float(got[row].abs().max()))
+            raise Wrong(msg("2.3.never_looked_up"), row=row, value=float(got[row].abs().max()))
         once = uses == 1
         expect(close(got[once], expected[once]),
                msg("2.3.used_once"))

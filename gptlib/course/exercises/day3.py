@@ -23,8 +23,7 @@ def _qk(t: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------- 3.1 scaled scores
-@exercise("3.1", todo=msg("3.1.todo"),
-          done=msg("3.1.done"))
+@exercise("3.1", todo=msg("3.1.todo"), done=msg("3.1.done"))
 def _scaled_scores(scores_fn) -> None:
     for t, d in ((4, 8), (6, 64), (1, 16)):  # T != d_k, so sqrt(T) and sqrt(d_k) tell apart
         q, k = _qk(t, d, seed=t * d)
@@ -32,8 +31,7 @@ def _scaled_scores(scores_fn) -> None:
         expected = q @ k.T / math.sqrt(d)
         expect_tensor(got)
         expect(isinstance(got, torch.Tensor) and got.shape == (t, t),
-               msg("3.1.shape"),
-               t=t, shape=tuple(getattr(got, "shape", ())))
+               msg("3.1.shape"), t=t, shape=tuple(getattr(got, "shape", ())))
         if close(got, expected):
             continue
         if close(got, q @ k.T):
@@ -43,8 +41,7 @@ def _scaled_scores(scores_fn) -> None:
         if close(got, q @ k.T / d):
             raise Wrong(msg("3.1.by_d_k"), d=d, root=math.sqrt(d))
         if close(got, q @ k.T / math.sqrt(t)):
-            raise Wrong(msg("3.1.by_sqrt_t"),
-                        t=t)
+            raise Wrong(msg("3.1.by_sqrt_t"), t=t)
         if close(got, k @ q.T / math.sqrt(d)):
             raise Wrong(msg("3.1.k_q"))
         raise Wrong(msg("3.1.differs"), err=float((got - expected).abs().max()))
@@ -58,20 +55,14 @@ def _causal_mistakes(scores: torch.Tensor) -> dict[str, tuple[torch.Tensor, Text
     inf = float("-inf")
     return {
         "zero": (torch.softmax(scores.masked_fill(future, 0.0), dim=-1),
-                 msg("3.2.zero")),
-        "none": (torch.softmax(scores, dim=-1),
-                 msg("3.2.none")),
+                 msg("3.2.zero")), "none": (torch.softmax(scores, dim=-1), msg("3.2.none")),
         "past": (torch.softmax(scores.masked_fill(future.T, inf), dim=-1),
-                 msg("3.2.past")),
-        "after": (torch.softmax(scores, dim=-1).masked_fill(future, 0.0),
-                  msg("3.2.after")),
+                 msg("3.2.past")), "after": (torch.softmax(scores, dim=-1).masked_fill(future, 0.0), msg("3.2.after")),
         "columns": (torch.softmax(scores.masked_fill(future, inf), dim=0),
-                    msg("3.2.columns")),
-    }
+                    msg("3.2.columns")), }
 
 
-@exercise("3.2", todo=msg("3.2.todo"),
-          done=msg("3.2.done"))
+@exercise("3.2", todo=msg("3.2.todo"), done=msg("3.2.done"))
 def _causal_weights(weights_fn) -> None:
     for t in (5, 1, 9):
         scores = torch.randn(t, t, generator=torch.Generator().manual_seed(t)) * 2
@@ -102,8 +93,7 @@ def _causal_weights(weights_fn) -> None:
 
 
 # ---------------------------------------------------------------------------- 3.3 the attention class
-@exercise("3.3", todo=msg("3.3.todo"),
-          done=msg("3.3.done"))
+@exercise("3.3", todo=msg("3.3.todo"), done=msg("3.3.done"))
 def _attention_class(attention_cls) -> None:
     # d_in != d_out, so sqrt(d_in), sqrt(d_out) and sqrt(head_dim) are all different; two head counts
     for d_in, d_out, heads in ((10, 12, 3), (6, 8, 2)):
@@ -120,12 +110,10 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
     linears = {name: m for name, m in ours.named_modules() if isinstance(m, nn.Linear)}
     projections = [linears.get(n) for n in ("W_query", "W_key", "W_value", "out_proj")]
     expect(all(p is not None for p in projections),
-           msg("3.3.layer_names"),
-           names=", ".join(linears) or "none")
+           msg("3.3.layer_names"), names=", ".join(linears) or "none")
     sizes = [(p.in_features, p.out_features) for p in projections]
     expect(sizes == [(d_in, d_out)] * 3 + [(d_out, d_out)],
-           msg("3.3.layer_sizes"),
-           d_in=d_in, d_out=d_out, sizes=", ".join(f"{i}->{o}" for i, o in sizes))
+           msg("3.3.layer_sizes"), d_in=d_in, d_out=d_out, sizes=", ".join(f"{i}->{o}" for i, o in sizes))
     with_bias = {p.bias is not None for p in projections[:3]}
     expect(len(with_bias) == 1, msg("3.3.bias_setting"))
     reference = MultiHeadAttention(d_in, d_out, dropout=0.0, num_heads=heads, qkv_bias=with_bias.pop()).eval()
@@ -141,8 +129,7 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
         got = call(ours, x)
         expect_tensor(got)
         expect(got.shape == (b, t, d_out),
-               msg("3.3.shape"),
-               want=(b, t, d_out), shape=tuple(getattr(got, "shape", ())))
+               msg("3.3.shape"), want=(b, t, d_out), shape=tuple(getattr(got, "shape", ())))
         if not bool(torch.isfinite(got).all()):
             for mistake in ("inverted", "mask_after_inf"):
                 wrong = _attention(x.detach(), projections, heads, mistake).double()
@@ -159,17 +146,10 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
 
 
 MISTAKES = {  # a usual mistake -> its hint; _diagnose recognises each by recomputing it
-    "no_mask": msg("3.3.no_mask"),
-    "no_scale": msg("3.3.no_scale"),
-    "times_scale": msg("3.3.times_scale"),
-    "mask_after": msg("3.3.mask_after"),
-    "scale_d_out": msg("3.3.scale_d_out"),
-    "scale_d_in": msg("3.3.scale_d_in"),
-    "softmax_keys_dim": msg("3.3.softmax_keys_dim"),
-    "no_transpose": msg("3.3.no_transpose"),
-    "merge_no_transpose": msg("3.3.merge_no_transpose"),
-    "no_out_proj": msg("3.3.no_out_proj"),
-}
+    "no_mask": msg("3.3.no_mask"), "no_scale": msg("3.3.no_scale"), "times_scale": msg("3.3.times_scale"),
+    "mask_after": msg("3.3.mask_after"), "scale_d_out": msg("3.3.scale_d_out"), "scale_d_in": msg("3.3.scale_d_in"),
+    "softmax_keys_dim": msg("3.3.softmax_keys_dim"), "no_transpose": msg("3.3.no_transpose"),
+    "merge_no_transpose": msg("3.3.merge_no_transpose"), "no_out_proj": msg("3.3.no_out_proj"), }
 
 
 def _diagnose(got: torch.Tensor, x: torch.Tensor, projections: list[nn.Linear], heads: int) -> None:
@@ -211,8 +191,7 @@ def _attention(x: torch.Tensor, projections: list[nn.Linear], heads: int, mistak
 
 
 # ---------------------------------------------------------------------------- 3.4 dropout
-@exercise("3.4", todo=msg("3.4.todo"),
-          done=msg("3.4.done"))
+@exercise("3.4", todo=msg("3.4.todo"), done=msg("3.4.done"))
 def _attention_dropout(dropout_fn) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
@@ -231,8 +210,7 @@ def _attention_dropout(dropout_fn) -> None:
 def _check_dropout(dropout_fn, weights: torch.Tensor, p: float) -> None:
     got = call(dropout_fn, weights.clone(), p, True)
     expect(isinstance(got, torch.Tensor) and got.shape == weights.shape,
-           msg("3.4.shape"),
-           want=tuple(weights.shape), shape=tuple(getattr(got, "shape", ())))
+           msg("3.4.shape"), want=tuple(weights.shape), shape=tuple(getattr(got, "shape", ())))
     got = got.detach()
     kept = got != 0
     dropped = 1 - float(kept.float().mean())
@@ -241,8 +219,7 @@ def _check_dropout(dropout_fn, weights: torch.Tensor, p: float) -> None:
         raise Wrong(msg("3.4.nothing_dropped"), p=p)
     if abs(dropped - (1 - p)) < 0.03:
         raise Wrong(msg("3.4.keep_probability"), frac=dropped, p=p)
-    expect(abs(dropped - p) < 0.03, msg("3.4.drop_fraction"),
-           frac=dropped, p=p)
+    expect(abs(dropped - p) < 0.03, msg("3.4.drop_fraction"), frac=dropped, p=p)
     survivors, before = got[kept], weights[kept]
     if close(survivors, before / (1 - p)):
         return
@@ -253,5 +230,4 @@ def _check_dropout(dropout_fn, weights: torch.Tensor, p: float) -> None:
     if close(survivors, before / p):
         raise Wrong(msg("3.4.divided_by_p"), p=p, k=1 - p)
     ratio = survivors / before
-    raise Wrong(msg("3.4.rescale"),
-                s=1 / (1 - p), low=float(ratio.min()), high=float(ratio.max()))
+    raise Wrong(msg("3.4.rescale"), s=1 / (1 - p), low=float(ratio.min()), high=float(ratio.max()))

@@ -66,16 +66,9 @@ def _gradients_flow(out, x: torch.Tensor, *others: torch.Tensor, what: str = "")
 
 # ---------------------------------------------------------------------------- 4.1 LayerNorm
 LAYER_NORM_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_layer_norm)
-    "unbiased": msg("4.1.unbiased"),
-    "std_plus_eps": msg("4.1.std_plus_eps"),
-    "eps_outside": msg("4.1.eps_outside"),
-    "no_eps": msg("4.1.no_eps"),
-    "by_variance": msg("4.1.by_variance"),
-    "whole_tensor": msg("4.1.whole_tensor"),
-    "no_affine": msg("4.1.no_affine"),
-    "no_scale": msg("4.1.no_scale"),
-    "no_shift": msg("4.1.no_shift"),
-}
+    "unbiased": msg("4.1.unbiased"), "std_plus_eps": msg("4.1.std_plus_eps"), "eps_outside": msg("4.1.eps_outside"),
+    "no_eps": msg("4.1.no_eps"), "by_variance": msg("4.1.by_variance"), "whole_tensor": msg("4.1.whole_tensor"),
+    "no_affine": msg("4.1.no_affine"), "no_scale": msg("4.1.no_scale"), "no_shift": msg("4.1.no_shift"), }
 WRONG_DIMENSION = msg("4.1.wrong_dimension")
 
 
@@ -113,8 +106,7 @@ def _layer_norm_cases(emb_dim: int, seed: int) -> list[tuple[torch.Tensor, str]]
     return [(tiny, "tiny"), (typical, "typical"), (constant, "constant")]   # tiny first: there every eps mistake shows
 
 
-@exercise("4.1", todo=msg("4.1.todo"),
-          done=msg("4.1.done"))
+@exercise("4.1", todo=msg("4.1.todo"), done=msg("4.1.done"))
 @_own_rng
 def _layer_norm_module(layer_norm_cls) -> None:
     for emb_dim, seed in ((6, 0), (16, 1)):
@@ -126,14 +118,11 @@ def _layer_norm_module(layer_norm_cls) -> None:
             plain = [n for n in ("scale", "shift")
                      if isinstance(getattr(ln, n, None), torch.Tensor) and not isinstance(getattr(ln, n), nn.Parameter)]
             if plain:
-                raise Wrong(msg("4.1.not_parameter"),
-                            names=" and ".join(plain))
-            raise Wrong(msg("4.1.parameter_names"),
-                        names=", ".join(params) or "none")
+                raise Wrong(msg("4.1.not_parameter"), names=" and ".join(plain))
+            raise Wrong(msg("4.1.parameter_names"), names=", ".join(params) or "none")
         scale, shift = params["scale"], params["shift"]
         expect(_shape(scale) == _shape(shift) == (emb_dim,),
-               msg("4.1.parameter_shapes"),
-               d=emb_dim, a=_shape(scale), b=_shape(shift))
+               msg("4.1.parameter_shapes"), d=emb_dim, a=_shape(scale), b=_shape(shift))
         expect(bool((scale == 1).all() and (shift == 0).all()),
                msg("4.1.initial_values"))
         g = torch.Generator().manual_seed(seed + 10)
@@ -144,8 +133,7 @@ def _layer_norm_module(layer_norm_cls) -> None:
             with torch.no_grad():
                 got = call(ln, x.clone())
             expect(isinstance(got, torch.Tensor) and got.shape == x.shape,
-                   msg("4.1.shape"),
-                   want=tuple(x.shape), shape=_shape(got))
+                   msg("4.1.shape"), want=tuple(x.shape), shape=_shape(got))
             if not bool(torch.isfinite(got).all()):
                 if kind == "constant":
                     raise Wrong(msg("4.1.constant_token"))
@@ -158,25 +146,16 @@ def _layer_norm_module(layer_norm_cls) -> None:
                     what = msg("4.1.across_batch" if dim == 0 else "4.1.across_tokens").format()
                     raise Wrong(WRONG_DIMENSION, dim=dim, what=what)
             _first_match(got, LAYER_NORM_MISTAKES, lambda m: _layer_norm(x, scale, shift, m), 1e-4)
-            raise Wrong(msg("4.1.differs"),
-                        err=float((got - expected).abs().max()))
+            raise Wrong(msg("4.1.differs"), err=float((got - expected).abs().max()))
         x = torch.randn(3, 4, emb_dim, requires_grad=True)
         _gradients_flow(call(ln, x), x, scale, shift, what=msg("4.1.scale_or_shift").format())
 
 
 # ---------------------------------------------------------------------------- 4.2 GELU
 GELU_MISTAKES = {
-    "relu": msg("4.2.relu"),
-    "erf": msg("4.2.erf"),
-    "no_cubic": msg("4.2.no_cubic"),
-    "no_root": msg("4.2.no_root"),
-    "no_sqrt": msg("4.2.no_sqrt"),
-    "no_half": msg("4.2.no_half"),
-    "sigmoid": msg("4.2.sigmoid"),
-    "silu": msg("4.2.silu"),
-    "squared": msg("4.2.squared"),
-    "root_inverted": msg("4.2.root_inverted"),
-}
+    "relu": msg("4.2.relu"), "erf": msg("4.2.erf"), "no_cubic": msg("4.2.no_cubic"), "no_root": msg("4.2.no_root"),
+    "no_sqrt": msg("4.2.no_sqrt"), "no_half": msg("4.2.no_half"), "sigmoid": msg("4.2.sigmoid"),
+    "silu": msg("4.2.silu"), "squared": msg("4.2.squared"), "root_inverted": msg("4.2.root_inverted"), }
 
 
 @torch.no_grad()
@@ -196,8 +175,7 @@ def _gelu(x: torch.Tensor, mistake: str) -> torch.Tensor:
     return (1.0 if mistake == "no_half" else 0.5) * x * (1 + torch.tanh(factor * inner))
 
 
-@exercise("4.2", todo=msg("4.2.todo"),
-          done=msg("4.2.done"))
+@exercise("4.2", todo=msg("4.2.todo"), done=msg("4.2.done"))
 @_own_rng
 def _gelu_fn(gelu_fn) -> None:
     g = torch.Generator().manual_seed(4)
@@ -206,34 +184,25 @@ def _gelu_fn(gelu_fn) -> None:
         got = call(gelu_fn, x.clone())
         expect_tensor(got)
         expect(got.shape == x.shape,
-               msg("4.2.shape"),
-               want=tuple(x.shape), shape=_shape(got))
+               msg("4.2.shape"), want=tuple(x.shape), shape=_shape(got))
         expected = F.gelu(x, approximate="tanh")
         if close(got, expected):
             continue
         err = float((F.gelu(x) - expected).abs().max())
         _first_match(got, GELU_MISTAKES, lambda m: _gelu(x, m), 1e-5, err=err)
         where = int((got - expected).abs().flatten().argmax())
-        raise Wrong(msg("4.2.differs"),
-                    err=float((got - expected).abs().max()), at=float(x.flatten()[where]))
+        raise Wrong(msg("4.2.differs"), err=float((got - expected).abs().max()), at=float(x.flatten()[where]))
     x = torch.linspace(-3, 3, 61, requires_grad=True)
     _gradients_flow(call(gelu_fn, x.clone()), x)
 
 
 # ---------------------------------------------------------------------------- 4.3 the block's forward
 BLOCK_MISTAKES = {
-    "post_ln": msg("4.3.post_ln"),
-    "no_residuals": msg("4.3.no_residuals"),
-    "no_residual_att": msg("4.3.no_residual_att"),
-    "no_residual_ff": msg("4.3.no_residual_ff"),
-    "whole_block": msg("4.3.whole_block"),
-    "normed_residual": msg("4.3.normed_residual"),
-    "norm1_twice": msg("4.3.norm1_twice"),
-    "norm2_twice": msg("4.3.norm2_twice"),
-    "norms_swapped": msg("4.3.norms_swapped"),
-    "parallel": msg("4.3.parallel"),
-    "ff_first": msg("4.3.ff_first"),
-}
+    "post_ln": msg("4.3.post_ln"), "no_residuals": msg("4.3.no_residuals"),
+    "no_residual_att": msg("4.3.no_residual_att"), "no_residual_ff": msg("4.3.no_residual_ff"),
+    "whole_block": msg("4.3.whole_block"), "normed_residual": msg("4.3.normed_residual"),
+    "norm1_twice": msg("4.3.norm1_twice"), "norm2_twice": msg("4.3.norm2_twice"),
+    "norms_swapped": msg("4.3.norms_swapped"), "parallel": msg("4.3.parallel"), "ff_first": msg("4.3.ff_first"), }
 
 
 @torch.no_grad()
@@ -265,8 +234,7 @@ def _block(x: torch.Tensor, block: TransformerBlock, mistake: str) -> torch.Tens
     return h + ff(second(h))
 
 
-@exercise("4.3", todo=msg("4.3.todo"),
-          done=msg("4.3.done"))
+@exercise("4.3", todo=msg("4.3.todo"), done=msg("4.3.done"))
 @_own_rng
 def _block_forward(block_fn) -> None:
     block = TransformerBlock(GPTConfig(vocab_size=16, context_length=16, emb_dim=16, n_heads=4, n_layers=1,
@@ -281,8 +249,7 @@ def _block_forward(block_fn) -> None:
             got = call(block_fn, x.clone(), block.att, block.ff, block.norm1, block.norm2)
             expected = block(x)
         expect(isinstance(got, torch.Tensor) and got.shape == x.shape,
-               msg("4.3.shape"),
-               want=shape, shape=_shape(got))
+               msg("4.3.shape"), want=shape, shape=_shape(got))
         if close(got, expected, 1e-4):
             continue
         _first_match(got, BLOCK_MISTAKES, lambda m: _block(x, block, m), 1e-4)
@@ -302,26 +269,18 @@ def _block_parameters(d: int, qkv_bias: bool) -> int:
 
 COUNT_MISTAKES = {  # a usual miscount: (its count for width d, qkv_bias; the right count) and its hint
     "weights_only": (lambda d, qkv, right: 12 * d * d,
-                     msg("4.4.weights_only")),
-    "no_biases": (lambda d, qkv, right: 12 * d * d + 4 * d,
-                  msg("4.4.no_biases")),
-    "no_layernorm": (lambda d, qkv, right: right - 4 * d,
-                     msg("4.4.no_layernorm")),
+                     msg("4.4.weights_only")), "no_biases": (lambda d, qkv, right: 12 * d * d + 4 * d,
+                  msg("4.4.no_biases")), "no_layernorm": (lambda d, qkv, right: right - 4 * d, msg("4.4.no_layernorm")),
     "qkv_bias_always": (lambda d, qkv, right: right if qkv else right + 3 * d,
                         msg("4.4.qkv_bias_always")),
     "qkv_bias_never": (lambda d, qkv, right: right - 3 * d if qkv else right,
-                       msg("4.4.qkv_bias_never")),
-    "no_expansion": (lambda d, qkv, right: right - 6 * d * d - 3 * d,
-                     msg("4.4.no_expansion")),
-    "no_out_proj": (lambda d, qkv, right: right - d * d - d,
-                    msg("4.4.no_out_proj")),
-    "final_norm": (lambda d, qkv, right: right + 2 * d,
-                   msg("4.4.final_norm")),
+                       msg("4.4.qkv_bias_never")), "no_expansion": (lambda d, qkv, right: right - 6 * d * d - 3 * d,
+                     msg("4.4.no_expansion")), "no_out_proj": (lambda d, qkv, right: right - d * d - d,
+                    msg("4.4.no_out_proj")), "final_norm": (lambda d, qkv, right: right + 2 * d, msg("4.4.final_norm")),
 }
 
 
-@exercise("4.4", todo=msg("4.4.todo"),
-          done=msg("4.4.done"))
+@exercise("4.4", todo=msg("4.4.todo"), done=msg("4.4.done"))
 def _count(count_fn) -> None:
     answers = {}                                              # (d, qkv_bias) -> (the learner's count, the right one)
     for d in (8, 64, 768):
@@ -338,5 +297,4 @@ def _count(count_fn) -> None:
         if all(got == count(d, qkv, right) for (d, qkv), (got, right) in answers.items()):
             raise Wrong(hint)
     (d, qkv_bias), (got, right) = next((key, pair) for key, pair in answers.items() if pair[0] != pair[1])
-    raise Wrong(msg("4.4.differs"),
-                d=d, bias=qkv_bias, got=got, right=right, diff=got - right)
+    raise Wrong(msg("4.4.differs"), d=d, bias=qkv_bias, got=got, right=right, diff=got - right)

@@ -47,8 +47,7 @@ def _as_pair(got: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return inputs, targets
 
 
-@exercise("5.1", todo=msg("5.1.todo"),
-          done=msg("5.1.done"))
+@exercise("5.1", todo=msg("5.1.todo"), done=msg("5.1.done"))
 def _input_target_pairs(pairs_fn) -> None:
     g = torch.Generator().manual_seed(5)
     # distinct ids, so every mistake gives different numbers; n - max_length is not a multiple of the stride
@@ -70,8 +69,7 @@ def _input_target_pairs(pairs_fn) -> None:
                    dtype=str(inputs.dtype if inputs.dtype != torch.long else targets.dtype).removeprefix("torch."))
             continue
         _diagnose_windows(inputs, targets, ids, length, stride, len(dataset))
-        raise Wrong(msg("5.1.differs"),
-                    n=n, length=length, stride=stride, count=len(dataset))
+        raise Wrong(msg("5.1.differs"), n=n, length=length, stride=stride, count=len(dataset))
 
 
 def _diagnose_windows(inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor, length: int, stride: int,
@@ -86,8 +84,7 @@ def _diagnose_windows(inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Te
     if inputs.dim() != 2 or targets.dim() != 2 or inputs.shape[-1:] != (length,):
         if inputs.dim() == 2 and inputs.shape[-1] == length + 1:
             raise Wrong(msg("5.1.window_too_long"), n1=length + 1)
-        raise Wrong(msg("5.1.shape"),
-                    shape=_shape(inputs), **values)
+        raise Wrong(msg("5.1.shape"), shape=_shape(inputs), **values)
     if inputs.shape == targets.shape and torch.equal(inputs.long(), targets.long()):
         raise Wrong(msg("5.1.not_shifted"), **values)
     starts = range(0, n - length, stride)
@@ -97,8 +94,7 @@ def _diagnose_windows(inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Te
         raise Wrong(msg("5.1.shifted_left"), **values)
     for other in {1, length} - {stride}:
         if same(_windows(ids, length, other)):
-            raise Wrong(msg("5.1.wrong_stride"),
-                        other=other, **values)
+            raise Wrong(msg("5.1.wrong_stride"), other=other, **values)
     if len(inputs) == count - 1 and same(_windows(ids, length, stride, range(0, n - length - 1, stride))):
         raise Wrong(msg("5.1.last_missing"), **values)
     if len(inputs) > count:
@@ -116,25 +112,17 @@ def _loss_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, tup
     pick = log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1)            # (B, T): log p(target)
     p_pick = pick.exp()
     return {
-        "sum": (-pick.sum(), msg("5.2.sum")),
-        "mean_over_batch": (-pick.sum(-1).mean(), msg("5.2.mean_over_batch")),
-        "no_log": (-p_pick.mean(), msg("5.2.no_log")),
-        "one_minus_p": ((1 - p_pick).mean(), msg("5.2.one_minus_p")),
+        "sum": (-pick.sum(), msg("5.2.sum")), "mean_over_batch": (-pick.sum(-1).mean(), msg("5.2.mean_over_batch")),
+        "no_log": (-p_pick.mean(), msg("5.2.no_log")), "one_minus_p": ((1 - p_pick).mean(), msg("5.2.one_minus_p")),
         "wrong_dim": (-torch.log_softmax(x, dim=1).gather(-1, targets.unsqueeze(-1)).mean(),
-                      msg("5.2.wrong_dim")),
-        "all_entries": (-log_p.mean(), msg("5.2.all_entries")),
-        "over_vocab": (-pick.mean() / v, msg("5.2.over_vocab")),
-        "no_minus": (pick.mean(), msg("5.2.no_minus")),
-        "log2": (-pick.mean() / math.log(2), msg("5.2.log2")),
-        "log10": (-pick.mean() / math.log(10), msg("5.2.log10")),
+                      msg("5.2.wrong_dim")), "all_entries": (-log_p.mean(), msg("5.2.all_entries")),
+        "over_vocab": (-pick.mean() / v, msg("5.2.over_vocab")), "no_minus": (pick.mean(), msg("5.2.no_minus")),
+        "log2": (-pick.mean() / math.log(2), msg("5.2.log2")), "log10": (-pick.mean() / math.log(10), msg("5.2.log10")),
         "log_logits": (-torch.log(x.gather(-1, targets.unsqueeze(-1)).abs()).mean(),
-                       msg("5.2.log_logits")),
-        "argmax": (-log_p.max(-1).values.mean(), msg("5.2.argmax")),
-    }
+                       msg("5.2.log_logits")), "argmax": (-log_p.max(-1).values.mean(), msg("5.2.argmax")), }
 
 
-@exercise("5.2", todo=msg("5.2.todo"),
-          done=msg("5.2.done"))
+@exercise("5.2", todo=msg("5.2.todo"), done=msg("5.2.done"))
 def _cross_entropy(loss_fn) -> None:
     g = torch.Generator().manual_seed(52)
     for b, t, v, scale, offset in ((2, 3, 5, 2.0, 0.0), (3, 4, 11, 3.0, 0.0), (1, 6, 7, 1.0, -2.0),
@@ -143,8 +131,7 @@ def _cross_entropy(loss_fn) -> None:
         targets = torch.randint(0, v, (b, t), generator=g)
         got = call(loss_fn, logits, targets.clone())
         expect(isinstance(got, torch.Tensor),
-               msg("5.2.not_tensor"),
-               kind=type(got).__name__)
+               msg("5.2.not_tensor"), kind=type(got).__name__)
         expect(got.numel() == 1,
                msg("5.2.not_scalar"), shape=_shape(got))
         expected = F.cross_entropy(logits.detach().flatten(0, 1), targets.flatten())
@@ -157,8 +144,7 @@ def _cross_entropy(loss_fn) -> None:
             for wrong, hint in _loss_mistakes(logits.detach(), targets).values():
                 if close(value, wrong, 1e-4):
                     raise Wrong(hint, ratio=b * t, n=b * t, t=t, v=v)
-            raise Wrong(msg("5.2.differs"),
-                        got=float(value), want=float(expected), b=b, t=t, v=v)
+            raise Wrong(msg("5.2.differs"), got=float(value), want=float(expected), b=b, t=t, v=v)
         expect(got.requires_grad,
                msg("5.2.no_gradient"))
         got.sum().backward()
@@ -203,10 +189,7 @@ def _reference_loop(model: nn.Module, batches: list, mistake: str | None = None)
 
 
 LOOP_MISTAKES = {  # a usual mistake -> its hint; _diagnose_loop recognises each by recomputing it
-    "no_zero_grad": msg("5.3.no_zero_grad"),
-    "frozen": msg("5.3.frozen"),
-    "sum": msg("5.3.sum"),
-}
+    "no_zero_grad": msg("5.3.no_zero_grad"), "frozen": msg("5.3.frozen"), "sum": msg("5.3.sum"), }
 
 
 def _diagnose_loop(losses: list[float], seed: int) -> None:
@@ -231,8 +214,7 @@ def _call_loop(loop_fn: Callable, model: nn.Module, batches: list, optimizer: to
         raise
 
 
-@exercise("5.3", todo=msg("5.3.todo"),
-          done=msg("5.3.done"))
+@exercise("5.3", todo=msg("5.3.todo"), done=msg("5.3.done"))
 def _training_loop(loop_fn) -> None:
     for seed in (53, 7):
         model, batches = _tiny_setup(seed)
@@ -240,8 +222,7 @@ def _training_loop(loop_fn) -> None:
         try:
             losses = [float(loss) for loss in got]
         except (TypeError, ValueError, RuntimeError):
-            raise Wrong(msg("5.3.not_list"),
-                        kind=type(got).__name__) from None
+            raise Wrong(msg("5.3.not_list"), kind=type(got).__name__) from None
         expect(len(losses) == len(batches),
                msg("5.3.loss_count"), got=len(losses), want=len(batches))
         reference_model, reference_batches = _tiny_setup(seed)
@@ -254,5 +235,4 @@ def _training_loop(loop_fn) -> None:
         if not close(losses[0], want[0], 1e-4):
             raise Wrong(msg("5.3.first_loss"), got=losses[0], want=want[0])
         step = next(i for i, (a, b) in enumerate(zip(losses, want)) if not close(a, b, 1e-4))
-        raise Wrong(msg("5.3.differs"), step=step + 1, got=losses[step],
-                    want=want[step])
+        raise Wrong(msg("5.3.differs"), step=step + 1, got=losses[step], want=want[step])

@@ -27,8 +27,7 @@ def _shape_and_values(got, want_shape: tuple[int, ...], what: Text) -> torch.Ten
            want=want_shape, shape=tuple(getattr(got, "shape", ())) if isinstance(got, torch.Tensor) else type(got).__name__)
     got = got.detach().double()
     if bool(torch.isneginf(got).any()):
-        raise Wrong(msg("6.1.holds_inf"),
-                    what=what.format())
+        raise Wrong(msg("6.1.holds_inf"), what=what.format())
     return got
 
 
@@ -42,19 +41,14 @@ def _temperature_mistakes(logits: torch.Tensor, t: float) -> dict[str, tuple[tor
     p = torch.softmax(logits, dim=-1)
     return {
         "times": (torch.softmax(logits * t, dim=-1),
-                  msg("6.1.times")),
-        "ignored": (p, msg("6.1.ignored")),
-        "probs_divided": (p / t, msg("6.1.probs_divided")),
-        "power": (p ** (1 / t), msg("6.1.power")),
-        "power_t": (p ** t, msg("6.1.power_t")),
-        "no_softmax": (torch.exp(logits / t), msg("6.1.no_softmax")),
+                  msg("6.1.times")), "ignored": (p, msg("6.1.ignored")),
+        "probs_divided": (p / t, msg("6.1.probs_divided")), "power": (p ** (1 / t), msg("6.1.power")),
+        "power_t": (p ** t, msg("6.1.power_t")), "no_softmax": (torch.exp(logits / t), msg("6.1.no_softmax")),
         "columns": (torch.softmax(logits / t, dim=0),
-                    msg("6.1.columns")),
-    }
+                    msg("6.1.columns")), }
 
 
-@exercise("6.1", todo=msg("6.1.todo"),
-          done=msg("6.1.done"))
+@exercise("6.1", todo=msg("6.1.todo"), done=msg("6.1.done"))
 def _temperature(probs_fn) -> None:
     # 2-D first, so softmax over dim=0 is caught; then 1-D, 3-D, and a tiny T on spread-out logits
     for shape, t, spread in (((4, 50), 0.5, 2.0), ((6,), 2.0, 2.0), ((2, 3, 17), 0.7, 2.0), ((3, 20), 0.01, 20.0)):
@@ -102,12 +96,9 @@ def _cut_mistakes(logits: torch.Tensor, kept: torch.Tensor) -> dict[str, tuple[t
     """Wrong ways to turn a correct set of kept tokens into probabilities."""
     return {
         "uncut": (torch.softmax(logits, dim=-1),
-                  msg("6.2.uncut")),
-        "zero": (torch.softmax(logits.masked_fill(~kept, 0.0), dim=-1),
-                 msg("6.2.zero")),
+                  msg("6.2.uncut")), "zero": (torch.softmax(logits.masked_fill(~kept, 0.0), dim=-1), msg("6.2.zero")),
         "not_renormalised": (torch.softmax(logits, dim=-1) * kept,
-                             msg("6.2.not_renormalised")),
-    }
+                             msg("6.2.not_renormalised")), }
 
 
 def _check_probabilities(got: torch.Tensor, logits: torch.Tensor, kept: torch.Tensor) -> None:
@@ -124,8 +115,7 @@ TOP_K_CASES = (  # (logits, k): a tie at the k-th value in the last case
 )
 
 
-@exercise("6.2", todo=msg("6.2.todo"),
-          done=msg("6.2.done"))
+@exercise("6.2", todo=msg("6.2.todo"), done=msg("6.2.done"))
 def _top_k(top_k_fn) -> None:
     for logits, k in TOP_K_CASES:
         got = _shape_and_values(call(top_k_fn, logits.clone(), k), tuple(logits.shape), msg("6.2.probabilities"))
@@ -171,12 +161,8 @@ def _nucleus(logits: torch.Tensor, p: float, mistake: str | None = None) -> torc
 
 
 TOP_P_MISTAKES = {
-    "crossing": msg("6.3.crossing"),
-    "unsorted": msg("6.3.unsorted"),
-    "ascending": msg("6.3.ascending"),
-    "not_scattered": msg("6.3.not_scattered"),
-    "logits": msg("6.3.logits"),
-}
+    "crossing": msg("6.3.crossing"), "unsorted": msg("6.3.unsorted"), "ascending": msg("6.3.ascending"),
+    "not_scattered": msg("6.3.not_scattered"), "logits": msg("6.3.logits"), }
 
 
 TOP_P_CASES = (  # (logits, p): a confident row (its top token alone holds more than p) in the last case
@@ -185,8 +171,7 @@ TOP_P_CASES = (  # (logits, p): a confident row (its top token alone holds more 
 )
 
 
-@exercise("6.3", todo=msg("6.3.todo"),
-          done=msg("6.3.done"))
+@exercise("6.3", todo=msg("6.3.todo"), done=msg("6.3.done"))
 def _top_p(top_p_fn) -> None:
     answers = [(logits, p, _shape_and_values(call(top_p_fn, logits.clone(), p), tuple(logits.shape),
                                              msg("6.3.probabilities"))) for logits, p in TOP_P_CASES]
@@ -213,8 +198,7 @@ def _top_p(top_p_fn) -> None:
                 raise Wrong(TOP_P_MISTAKES["crossing"], p=p, mass=float(mass.min()))
             if bool((kept.sum(-1) == probs.shape[-1]).all()):
                 _check_probabilities(rows, row_logits, expected_kept)  # names the 0-instead-of--inf mistake
-            raise Wrong(msg("6.3.too_many"),
-                        n=int(kept.sum()), want=int(expected_kept.sum()), p=p)
+            raise Wrong(msg("6.3.too_many"), n=int(kept.sum()), want=int(expected_kept.sum()), p=p)
         _check_probabilities(rows, row_logits, kept)
 
 
@@ -231,8 +215,7 @@ def _ids(got, rows: int) -> torch.Tensor:
     return got
 
 
-@exercise("6.4", todo=msg("6.4.todo"),
-          done=msg("6.4.done"))
+@exercise("6.4", todo=msg("6.4.todo"), done=msg("6.4.done"))
 def _sample(sample_fn) -> None:
     with torch.random.fork_rng(devices=[]):
         logits = _logits((5, 30), seed=11)
@@ -253,8 +236,7 @@ def _sample(sample_fn) -> None:
             expect(torch.equal(first, again),
                    msg("6.4.not_seeded"))
             expect(bool(((first >= 0) & (first < rows.shape[-1])).all()),
-                   msg("6.4.out_of_range"),
-                   v=rows.shape[-1], low=int(first.min()), high=int(first.max()))
+                   msg("6.4.out_of_range"), v=rows.shape[-1], low=int(first.min()), high=int(first.max()))
             freq = torch.bincount(first, minlength=rows.shape[-1]).double() / DRAWS
             err = lambda probs: float((freq - probs).abs().max())  # noqa: E731
             want = torch.softmax(SAMPLE_LOGITS.double() / t, dim=-1)
@@ -265,6 +247,5 @@ def _sample(sample_fn) -> None:
                 raise Wrong(msg("6.4.temperature_ignored"), t=t)
             if err(torch.softmax(SAMPLE_LOGITS.double() * t, dim=-1)) < 0.02:
                 raise Wrong(msg("6.4.times_t"))
-            raise Wrong(msg("6.4.differs"),
-                        t=t, n=DRAWS, err=err(want))
+            raise Wrong(msg("6.4.differs"), t=t, n=DRAWS, err=err(want))
 

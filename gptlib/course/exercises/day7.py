@@ -22,8 +22,7 @@ def _shape(t) -> tuple | str:
 
 
 # ---------------------------------------------------------------------------- 7.1 a LoRA linear layer
-@exercise("7.1", todo=msg("7.1.todo"),
-          done=msg("7.1.done"))
+@exercise("7.1", todo=msg("7.1.todo"), done=msg("7.1.done"))
 def _lora_linear(lora_cls) -> None:
     # d_in, d_out and rank all differ, so A and B are told apart by their shapes; alpha / rank, rank / alpha,
     # alpha and 1 all differ, so each wrong scale is recognised
@@ -53,20 +52,16 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
     a = [p for p in trainable.values() if p.shape in ((rank, d_in), (d_in, rank))]
     b = [p for p in trainable.values() if p.shape in ((d_out, rank), (rank, d_out))]
     expect(len(a) == 1 and len(b) == 1 and len(trainable) == 2,
-           msg("7.1.parameters"),
-           d_in=d_in, d_out=d_out, rank=rank,
+           msg("7.1.parameters"), d_in=d_in, d_out=d_out, rank=rank,
            found=", ".join(f"{n} {tuple(p.shape)}" for n, p in trainable.items()) or "none")
     a, b = a[0], b[0]
     got = call(layer, x)
     expect(isinstance(got, torch.Tensor) and got.shape == (3, d_out),
-           msg("7.1.shape"),
-           want=(3, d_out), shape=_shape(got))
+           msg("7.1.shape"), want=(3, d_out), shape=_shape(got))
     if not close(got, expected_at_init):
         if bool((b != 0).any()):
-            raise Wrong(msg("7.1.init_differs"),
-                        err=float((got - expected_at_init).detach().abs().max()))
-        raise Wrong(msg("7.1.init_not_base"),
-                    err=float((got - expected_at_init).detach().abs().max()))
+            raise Wrong(msg("7.1.init_differs"), err=float((got - expected_at_init).detach().abs().max()))
+        raise Wrong(msg("7.1.init_not_base"), err=float((got - expected_at_init).detach().abs().max()))
     if not bool((a != 0).any()):
         raise Wrong(msg("7.1.a_zero"))
     # training has moved B: now the scale shows
@@ -77,8 +72,7 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
     x = torch.randn(2, 5, d_in, requires_grad=True)  # a batch of sequences, as inside a Transformer block
     got = call(layer, x)
     expect(isinstance(got, torch.Tensor) and got.shape == (2, 5, d_out),
-           msg("7.1.leading_dims"),
-           want=(2, 5, d_out), shape=_shape(got))
+           msg("7.1.leading_dims"), want=(2, 5, d_out), shape=_shape(got))
     with torch.no_grad():
         plain, update = base(x), x @ a_mat.T @ b_mat.T
     if not close(got, plain + alpha / rank * update, 1e-4):
@@ -87,8 +81,7 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
                 raise Wrong(hint, rank=rank, alpha=alpha, want=alpha / rank)
         if close(got, plain, 1e-4):
             raise Wrong(msg("7.1.never_added"))
-        raise Wrong(msg("7.1.differs"),
-                    err=float((got - plain - alpha / rank * update).detach().abs().max()))
+        raise Wrong(msg("7.1.differs"), err=float((got - plain - alpha / rank * update).detach().abs().max()))
     got.square().sum().backward()
     expect(a.grad is not None and b.grad is not None and bool(a.grad.abs().sum() > 0) and bool(b.grad.abs().sum() > 0),
            msg("7.1.no_gradient"))
@@ -100,10 +93,7 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
 def _lora_scale_mistakes(rank: int, alpha: float) -> list[tuple[float, Text]]:
     """The usual wrong scales of the low-rank update, each with its hint."""
     return [*([(alpha // rank, msg("7.1.floor"))] if alpha // rank != alpha / rank else []),
-        (1.0, msg("7.1.not_scaled")),
-        (rank / alpha, msg("7.1.rank_over_alpha")),
-        (alpha, msg("7.1.alpha_only")),
-    ]
+        (1.0, msg("7.1.not_scaled")), (rank / alpha, msg("7.1.rank_over_alpha")), (alpha, msg("7.1.alpha_only")), ]
 
 
 # ---------------------------------------------------------------------------- 7.2 the last real token
@@ -121,19 +111,15 @@ class _Fixed(nn.Module):
 def _last_token_mistakes(logits: torch.Tensor, lengths: torch.Tensor) -> dict[str, tuple[torch.Tensor, Text]]:
     rows, t = torch.arange(logits.shape[0]), logits.shape[1]
     mistakes = {
-        "last": (logits[:, -1], msg("7.2.last")),
-        "first": (logits[:, 0], msg("7.2.first")),
+        "last": (logits[:, -1], msg("7.2.last")), "first": (logits[:, 0], msg("7.2.first")),
         "two": (logits[rows, lengths - 2],  # a length-1 row reads position -1, as the learner's code would
-                msg("7.2.two")),
-        "mean": (logits.mean(dim=1), msg("7.2.mean")),
-    }
+                msg("7.2.two")), "mean": (logits.mean(dim=1), msg("7.2.mean")), }
     if bool((lengths < t).all()):  # with a full-length row, reading position lengths fails instead
         mistakes["length"] = (logits[rows, lengths], msg("7.2.one_past"))
     return mistakes
 
 
-@exercise("7.2", todo=msg("7.2.todo"),
-          done=msg("7.2.done"))
+@exercise("7.2", todo=msg("7.2.todo"), done=msg("7.2.done"))
 def _last_token(read_fn) -> None:
     # the first case has no full-length row, so "lengths" (one too far) reads padding instead of failing
     for lengths, t, c in (([3, 5, 1, 6], 7, 2), ([4, 9, 2], 9, 3), ([1], 1, 2)):
@@ -146,14 +132,12 @@ def _last_token(read_fn) -> None:
         if isinstance(got, torch.Tensor) and got.shape == (b, b, c) and b > 1:
             raise Wrong(msg("7.2.every_position"), shape=_shape(got))
         expect(isinstance(got, torch.Tensor) and got.shape == (b, c),
-               msg("7.2.shape"),
-               c=c, want=(b, c), shape=_shape(got))
+               msg("7.2.shape"), c=c, want=(b, c), shape=_shape(got))
         if not close(got, expected):
             for name, (wrong, hint) in _last_token_mistakes(logits.detach(), n).items():
                 if close(got, wrong):
                     raise Wrong(hint)
-            raise Wrong(msg("7.2.differs"),
-                        err=float((got - expected).detach().abs().max()))
+            raise Wrong(msg("7.2.differs"), err=float((got - expected).detach().abs().max()))
         expect(got.requires_grad and got.grad_fn is not None,
                msg("7.2.no_gradient"))
         got.sum().backward()
@@ -189,15 +173,13 @@ def _target_mistakes(batch, pad_id: int, end: int) -> dict[str, tuple[torch.Tens
         "neither": (ref_inputs, collate_instructions(batch, pad_id, mask_prompt=False, mask_padding=False)[1], msg("7.3.neither")),
         "prompt_plus_one": (ref_inputs, shifted_mask(lambda prompt: prompt), msg("7.3.prompt_plus_one")),
         "prompt_minus_one": (ref_inputs, shifted_mask(lambda prompt: prompt - 2), msg("7.3.prompt_minus_one")),
-        "end": (ref_inputs, ref_targets.masked_fill(ref_targets == end, IGNORE_INDEX), msg("7.3.end")),
-    }
+        "end": (ref_inputs, ref_targets.masked_fill(ref_targets == end, IGNORE_INDEX), msg("7.3.end")), }
 
 
 NOT_SHIFTED = msg("7.3.not_shifted")
 
 
-@exercise("7.3", todo=msg("7.3.todo"),
-          done=msg("7.3.done"))
+@exercise("7.3", todo=msg("7.3.todo"), done=msg("7.3.done"))
 def _instruction_targets(collate_fn) -> None:
     end = 50
     cases = (  # (record length, prompt length) per record; pad = the end token (as gptlib does), then another id
