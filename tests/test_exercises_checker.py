@@ -112,3 +112,26 @@ def test_results_are_compared_on_the_cpu_whatever_their_device():
     with pytest.raises(NotImplementedError):  # proves _on_cpu does move a non-CPU tensor (meta cannot move)
         exercises._on_cpu(meta)
     assert exercises.close(torch.ones(2, dtype=torch.float16), torch.ones(2))
+
+
+def test_an_answer_that_loops_only_on_a_later_case_is_stopped_once(monkeypatch):
+    """1.3 recomputes the answer on every case to name a mistake: a time-out there ends the diagnosis
+    instead of waiting out the limit once per remaining case."""
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.3)
+
+    def encode_chunk(ids, merges):
+        while len(ids) > 11:  # 15 of the 47 cases; the first has 11 ids
+            pass
+        return list(ids)  # no merge at all: wrong on the first case, which then runs every case
+    start = time.monotonic()
+    line = run("1.3", encode_chunk).line
+    assert time.monotonic() - start < 3 and line.startswith("❌ FAIL 1.3 "), (time.monotonic() - start, line)
+    # proof that the bound tells: with the early stop undone, the limit is waited out once per looping case
+    from gptlib.course.exercises import day1
+
+    class Never(Exception):
+        pass
+    monkeypatch.setattr(day1, "TimedOut", Never)
+    start = time.monotonic()
+    run("1.3", encode_chunk)
+    assert time.monotonic() - start > 3

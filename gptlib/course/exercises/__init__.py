@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["check", "run", "exercise", "Text", "msg", "Wrong", "NotDone", "Verdict", "set_language", "call",
+__all__ = ["check", "run", "exercise", "Text", "msg", "Wrong", "TimedOut", "NotDone", "Verdict", "set_language", "call",
            "expect", "expect_tensor", "EXERCISES", "TIME_LIMIT"]
 
 _language = os.environ.get("GPTLIB_LANG", "en")
@@ -86,6 +86,10 @@ class Wrong(Exception):
 
     def __init__(self, text: Text, **values: Any) -> None:
         super().__init__(text.format(**values))
+
+
+class TimedOut(Wrong):
+    """A ``Wrong`` for an answer that ran past ``TIME_LIMIT`` (a check then stops calling it)."""
 
 
 class NotDone(Exception):
@@ -204,7 +208,7 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except NotImplementedError:
         raise NotDone from None
     except _TimeUp:
-        raise Wrong(msg("checker.time_up"), seconds=f"{TIME_LIMIT:g}", inputs=inputs()) from None
+        raise TimedOut(msg("checker.time_up"), seconds=f"{TIME_LIMIT:g}", inputs=inputs()) from None
     except Exception as exc:  # the learner's bug: say which, in one line
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if "view size is not compatible" in message:  # .view after .transpose: the usual one, named

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 
 from ...tokenizer import apply_merges, get_stats, merge, most_frequent_pair
-from . import Text, Wrong, call, exercise, expect, msg
+from . import NotDone, Text, TimedOut, Wrong, call, exercise, expect, msg
 
 Pair = tuple[int, int]
 # Chinese samples, as UTF-8 bytes: 'ni hao shi jie a' (hello world) and a corpus of its phrases
@@ -74,7 +74,7 @@ def _count_chunk_pairs(counts_fn: Callable) -> None:
         if got == expected:
             continue
         # Two mistakes can give the same counts on one case: prefer the one that explains every case.
-        answers = [_quietly(counts_fn, [list(chunk) for chunk in other]) for other in cases]
+        answers = _answers(counts_fn, [([list(chunk) for chunk in other],) for other in cases])
         for scope in (list(zip(cases, answers)), [(chunks, got)]):
             for mistake, hint in _PAIR_MISTAKES.items():
                 if all(answer == _pairs_with(case, mistake) for case, answer in scope):
@@ -246,7 +246,7 @@ def _encode_chunk(encode_fn: Callable) -> None:
         expect(b"".join(vocab[i] for i in got) == bytes(ids),
                msg("1.3.other_bytes"))
         # Two mistakes can give the same ids on one chunk: prefer the one that explains every chunk.
-        answers = [_quietly(encode_fn, list(other), dict(other_merges)) for other, other_merges in cases]
+        answers = _answers(encode_fn, [(list(other), dict(other_merges)) for other, other_merges in cases])
         for scope in (list(zip(cases, answers)), [((ids, merges), got)]):
             for hint, mistakes in _ENCODE_MISTAKES.items():
                 if any(all(answer == _encode_with(list(chunk), learned, mistake) for (chunk, learned), answer in scope)
@@ -255,13 +255,22 @@ def _encode_chunk(encode_fn: Callable) -> None:
         raise Wrong(msg("1.3.differs"), ids=_short(ids), got=_short(got), want=_short(expected))
 
 
-def _quietly(fn: Callable, *args: object) -> object:
-    """``fn(*args)`` as a list, or None where it raises or returns something else (used only to diagnose)."""
-    try:
-        result = fn(*args)
-    except Exception:  # any error in the learner's code: this answer simply matches no mistake
-        return None
-    return list(result) if isinstance(result, (list, tuple)) else None
+def _answers(fn: Callable, cases: list[tuple]) -> list[object]:
+    """``fn(*case)`` for each case, as a list (or a dict without zero counts), or None where it raises or
+    returns something else (used only to diagnose); after a time-out, None for the rest without calling."""
+    answers: list[object] = []
+    for args in cases:
+        try:
+            result = call(fn, *args)
+        except TimedOut:
+            return answers + [None] * (len(cases) - len(answers))
+        except (Wrong, NotDone):  # any error in the learner's code: this answer simply matches no mistake
+            result = None
+        if isinstance(result, Mapping):
+            result = {key: n for key, n in result.items() if n != 0}
+        answers.append(list(result) if isinstance(result, (list, tuple)) else result if isinstance(result, dict)
+                       else None)
+    return answers
 
 
 # --- 1.4 Decode ids to text, through bytes -----------------------------------------------------------
