@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gptlib.course.exercises import Verdict, run
+import gptlib.course.exercises as exercises
+from gptlib.course.exercises import Verdict, run, set_language
+
+exercises.TIME_LIMIT = 8.0  # the endless-loop mistakes stop sooner; a right answer takes under 1 s even on a busy machine
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK_CALL = re.compile(r'^check\("(\d\.\d+)", (\w+)\)\s*$', re.M)
@@ -44,8 +47,9 @@ def verdict(name: str, source: str, answer_name: str) -> Verdict:
 def four_way_tests(stubs: dict, solutions: dict, wrong: dict, alternative: dict, exercises: set[str]) -> tuple:
     """A day's four-way proof of its checks, as pytest tests: the untouched stub is "not done", each
     plausible mistake (``wrong``: name -> [(source, hint fragment)]) gets its hint, and the reference
-    solution and one written differently (``alternative``: name -> source) pass; plus a test that
-    every exercise in ``exercises`` has all four. Assign the five functions to module-level names
+    solution and one written differently (``alternative``: name -> source) pass; each mistake fails in the
+    Chinese edition too, in one line; plus a test that
+    every exercise in ``exercises`` has all four. Assign the six functions to module-level names
     starting with ``test_`` so pytest collects them."""
 
     @pytest.mark.parametrize("name", sorted(stubs))
@@ -63,6 +67,16 @@ def four_way_tests(stubs: dict, solutions: dict, wrong: dict, alternative: dict,
         result = verdict(name, source, stubs[name][1])
         assert result.status == "wrong" and hint in result.line, result.line
 
+    @pytest.mark.parametrize("name, source", [(n, s) for n, cases in wrong.items() for s, _ in cases])
+    def test_plausible_mistakes_fail_in_chinese_too(name, source):
+        set_language("zh")
+        try:
+            result = verdict(name, source, stubs[name][1])
+        finally:
+            set_language("en")
+        assert result.status == "wrong" and result.line.startswith(f"❌ 未通过 {name} ") and "\n" not in result.line, \
+            result.line
+
     @pytest.mark.parametrize("name", sorted(alternative))
     def test_a_differently_written_solution_passes(name):
         result = verdict(name, alternative[name], stubs[name][1])
@@ -73,4 +87,5 @@ def four_way_tests(stubs: dict, solutions: dict, wrong: dict, alternative: dict,
         assert all(len(cases) >= 2 for cases in wrong.values())
 
     return (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
-            test_a_differently_written_solution_passes, test_every_exercise_is_covered)
+            test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+            test_every_exercise_is_covered)

@@ -24,6 +24,11 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (COUNT.replace("zip(ids, ids[1:])", "zip(ids[::2], ids[1::2])"), "pairs overlap"),
         ("def count_chunk_pairs(chunks):\n    return [pair for ids in chunks for pair in zip(ids, ids[1:])]",
          "return a dict"),
+        (COUNT.replace("    for ids in chunks:\n", "    for ids in chunks:\n        if len(ids) < 3:\n            continue\n"),
+         "chunks of two ids were skipped"),
+        (COUNT.replace("    for ids in chunks:\n", "    for ids in chunks:\n        ids.append(0)\n"), "pair ("),
+        (COUNT.replace("for ids in chunks:", "for ids in chunks[0]:"), "raised TypeError"),
+        (COUNT.replace("zip(ids, ids[1:])", "zip(ids[1:], ids)"), "should count"),
     ],
     "1.2": [
         (MERGE.replace("            i += 2", "            i += 1"), "move past both ids (i += 2)"),
@@ -42,6 +47,12 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "        if (ids[i], ids[i + 1]) == pair:\n            ids[i:i + 2] = [new_id]\n        i += 1\n"
          "    return ids",
          "changed the list it was given"),
+        ("def replace_pair(ids, pair, new_id):\n    text = ' '.join(map(str, ids))\n"
+         "    text = text.replace(f'{pair[0]} {pair[1]}', str(new_id))\n    return [int(x) for x in text.split()]",
+         "matches digits across ids"),
+        (MERGE.replace("    return out", "    return tuple(out)"), "not a tuple"),
+        (MERGE.replace("if i + 1 < len(ids) and", "if"), "raised IndexError: list index out of range (on input [6, 6, 6]"),
+        ("def replace_pair(ids, pair, new_id):\n    import numpy as np\n    return np.array(ids)", "not a NumPy"),
     ],
     "1.3": [
         (ENCODE.replace("learned = [pair for pair in zip(ids, ids[1:]) if pair in merges]",
@@ -62,6 +73,14 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "                i += 2\n            else:\n                out.append(ids[i])\n                i += 1\n"
          "        ids = out\n    return ids", "stopped after one pass"),
         (ENCODE.replace("out.append(merges[pair])", "out.append(pair[0])"), "spell other bytes"),
+        ("def encode_chunk(ids, merges):\n    for pair, new_id in merges.items():\n        out, i = [], 0\n"
+         "        while i < len(ids):\n            if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:\n"
+         "                out.append(new_id)\n                i += 2\n            else:\n"
+         "                out.append(ids[i])\n                i += 1\n        ids = out\n    return ids",
+         "in the order the dict holds them"),
+        (ENCODE.replace("pair = min(learned, key=merges.get)", "pair = min(learned)"), "compares the pairs themselves"),
+        (ENCODE.replace("    return ids", "    return tuple(ids)"), "not a tuple"),
+        (ENCODE.replace("        ids = out\n", ""), "ran past 8 s on input [97, 97, 97"),
     ],
     "1.4": [(DECODE + body, hint) for body, hint in [
         ("''.join(vocab[i].decode('utf-8', errors='replace') for i in ids)", "decoding each token on its own"),
@@ -94,5 +113,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"1.1", "1.2", "1.3", "1.4"})

@@ -20,6 +20,14 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "no gradient reaches the weight"),
         ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids + 1, len(weight) + 1)[:, :-1].float() @ weight",
          "row n must be row ids[n]"),
+        ("def one_hot_lookup(ids, weight):\n    return weight[ids]", "you read the rows directly"),
+        ("def one_hot_lookup(ids, weight):\n    return F.embedding(ids, weight)", "you read the rows directly"),
+        ("def one_hot_lookup(ids, weight):\n    return torch.index_select(weight, 0, ids)", "you read the rows directly"),
+        ("def one_hot_lookup(ids, weight):\n    oh = torch.zeros(len(ids), len(weight))\n    oh[ids] = 1\n"
+         "    return oh @ weight", "oh[ids] = 1 sets whole rows"),
+        ("def one_hot_lookup(ids, weight):\n    return (F.one_hot(ids, len(weight)).float() @ weight).numpy()",
+         "your code raised RuntimeError"),
+        ("def one_hot_lookup(ids, weight):\n    return F.one_hot(ids, len(weight)).float() @ weight.T", "your code raised"),
     ],
     "2.2": [
         ("def embed_batch(ids, tok, pos):\n    return tok[ids]", "position embeddings are missing"),
@@ -71,5 +79,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"2.1", "2.2", "2.3"})

@@ -33,6 +33,12 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         ("def scaled_scores(q, k):\n    return q @ k.T / k.shape[-1]", "square root"),
         ("def scaled_scores(q, k):\n    return k @ q.T / math.sqrt(k.shape[-1])", "q @ k.T, not k @ q.T"),
         ("def scaled_scores(q, k):\n    return q @ k.T / math.sqrt(q.shape[0])", "the number of tokens"),
+        ("def scaled_scores(q, k):\n    return q @ k.T * math.sqrt(k.shape[-1])", "multiplied by sqrt(d_k)"),
+        ("def scaled_scores(q, k):\n    return (q @ k.T / math.sqrt(k.shape[-1])).numpy()", "not a NumPy ndarray"),
+        ("def scaled_scores(q, k):\n    return (q @ k.T / math.sqrt(k.shape[-1])).tolist()", "not a list"),
+        ("def scaled_scores(q, k):\n    return q @ k / math.sqrt(k.shape[-1])", "raised RuntimeError"),
+        ("def scaled_scores(q, k):\n    return q.T @ k / math.sqrt(k.shape[-1])", "must be a (4, 4) tensor"),
+        ("def scaled_scores(q, k):\n    return q @ k.T / math.sqrt(k.shape[-1]) ** 2", "divided by d_k"),
     ],
     "3.2": [
         (CAUSAL.format("torch.softmax(s.masked_fill(m, 0.0), dim=-1)"), "masked with 0 instead of -inf"),
@@ -43,6 +49,13 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (CAUSAL.format("torch.softmax(s.masked_fill(m, -100.0), dim=-1)"), "not exactly 0"),
         (CAUSAL.format("torch.softmax(s.masked_fill(torch.triu(torch.ones_like(m), 0), float('-inf')), dim=-1)"),
          "A token must see itself"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(~m, float('-inf')), dim=-1)"), "the mask is inverted"),
+        ("def causal_weights(s):\n    t = s.shape[0]\n    m = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)\n"
+         "    s.masked_fill_(m, float('-inf'))\n    return torch.softmax(s, dim=-1)", "changed the tensor it was given (argument 1, tensor(5, 5) float32)"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(m, float('-inf')), dim=-1).numpy()"), "not a NumPy ndarray"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(m, float('-inf')), dim=-1)[:-1]"), "must be (5, 5)"),
+        (CAUSAL.format("torch.exp(s.masked_fill(m, float('-inf')))"), "rows must sum to 1"),
+        (CAUSAL.format("torch.softmax(s.masked_fill(m, float('-inf')), dim=-1).to('meta')"), "could not use"),
     ],
     "3.3": [
         (solution_with((SCORES, "scores = q @ k.transpose(-2, -1)")), "not divided by sqrt(head_dim)"),
@@ -64,6 +77,17 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         ("class CausalAttention(nn.Module):\n    def __init__(self, d_in, d_out, num_heads):\n        super().__init__()\n"
          "        self.qkv = nn.Linear(d_in, 3 * d_out)\n    def forward(self, x):\n        return x",
          "named W_query, W_key, W_value and out_proj"),
+        (solution_with((SCORES, "scores = q @ k.transpose(-2, -1) * math.sqrt(self.head_dim)")), "multiplied by sqrt(head_dim)"),
+        (solution_with((SOFTMAX, "weights = torch.softmax(scores, dim=-1).masked_fill(future, 0.0)")),
+         "zeroed after the softmax"),
+        (solution_with((SOFTMAX, 'weights = torch.softmax(scores, dim=-1).masked_fill(future, float("-inf"))')),
+         "after the softmax, so -inf reaches the output"),
+        (solution_with((SOFTMAX, 'weights = torch.softmax(scores.masked_fill(~future, float("-inf")), dim=-1)')),
+         "the mask is inverted"),
+        (solution_with((MERGE, "context = (weights @ v).transpose(1, 2).view(b, t, -1)")), "use .reshape(...)"),
+        (solution_with(("return z.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)",
+                        "return z.view(b, self.num_heads, t, self.head_dim)"),
+                       (MERGE, "context = (weights @ v).reshape(b, t, -1)")), "split without transposing"),
     ],
     "3.4": [
         (DROPOUT.format("weights * (torch.rand_like(weights) >= p)"), "survivors keep their old value"),
@@ -73,6 +97,8 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (DROPOUT.format("weights / (1 - p)"), "nothing was dropped"),
         ("def attention_dropout(weights, p, training):\n    return weights * (torch.rand_like(weights) >= p) / (1 - p)",
          "with training=False"),
+        ("def attention_dropout(weights, p, training):\n    if not training:\n        return weights\n"
+         "    weights[torch.rand_like(weights) < p] = 0\n    return weights / (1 - p)", "changed the tensor it was given"),
         ("def attention_dropout(weights, p, training):\n    if training:\n"
          "        return weights * (torch.rand_like(weights) >= p) / (1 - p)", "not None"),
     ],
@@ -102,5 +128,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"3.1", "3.2", "3.3", "3.4"})

@@ -57,6 +57,13 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("4.2", GELU, GELU.replace("0.5 * x * ", "x * ")), "twice too large"),
         ("def gelu(x):\n    return x * torch.sigmoid(1.702 * x)", "sigmoid approximation"),
         (solution("4.2", GELU, GELU.replace("x ** 3", "x * 3")), "differs from F.gelu(x, approximate='tanh')"),
+        (solution("4.2", GELU, GELU.replace("x ** 3", "x ** 2")), "x squared"),
+        (solution("4.2", GELU, GELU.replace("2 / math.pi", "math.pi / 2")), "sqrt(pi / 2)"),
+        ("def gelu(x):\n    y = F.gelu(x, approximate='tanh')\n    x.zero_()\n    return y", "changed the tensor it was given"),
+        ("def gelu(x):\n    return 0.5 * x * (1 + math.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))",
+         "your code raised ValueError: only one element tensors"),
+        ("def gelu(x):\n    return F.gelu(x, approximate='tanh').numpy()", "not a NumPy"),
+        ("def gelu(x):\n    return [F.gelu(v, approximate='tanh') for v in x]", "not a list"),
     ],
     "4.3": [
         (block("x = norm1(x + att(x))\n    x = norm2(x + ff(x))"), "post-LN"),
@@ -71,6 +78,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (block("x = x + ff(norm2(x))\n    x = x + att(norm1(x))"), "attention comes first"),
         (block("x += att(norm1(x))\n    x += ff(norm2(x))"), "in-place update"),
         (block("x = x[:, -1] + att(norm1(x))[:, -1]"), "so blocks stack"),
+        (block("x = x + att(norm1(x))\n    x = x + ff(norm2(x))\n    x = x.tolist()"), "so blocks stack; got list"),
     ],
     "4.4": [
         (count("12 * d * d"), "only the weight matrices"),
@@ -83,6 +91,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (count("12 * d * d + (15 if qkv_bias else 12) * d"), "final LayerNorm"),
         (count("12 * d * d + (14 if qkv_bias else 11) * d"), "a block holds 872"),
         (count("str(12 * d * d)"), "return a number"),
+        (count("12 * d ** 2 + 13 * d if qkv_bias else 12 * d * d + 10"), "qkv_bias = False you return 778; a block holds 848"),
     ],
 }
 
@@ -112,7 +121,7 @@ def test_hints_exist_in_chinese_too(chinese_edition):
     wrong = verdict("4.3", WRONG["4.3"][0][0], "block_forward")
     stub = verdict("4.1", *STUBS["4.1"])
     assert wrong.status == "wrong" and "post-LN" in wrong.line and "归一化" in wrong.line, wrong.line
-    assert stub.line.startswith("⏳ 4.1 还没有完成："), stub.line
+    assert stub.line.startswith("⏳ 未完成 4.1 "), stub.line
 
 
 def test_a_check_leaves_the_notebooks_random_state_alone():
@@ -127,5 +136,6 @@ def test_a_check_leaves_the_notebooks_random_state_alone():
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4"})

@@ -49,6 +49,11 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         ("def input_target_pairs(token_ids, max_length, stride):\n"
          "    return [(token_ids[s:s + max_length], token_ids[s + 1:s + max_length + 1])\n"
          "            for s in range(0, len(token_ids) - max_length, stride)]", "list of"),
+        (pairs(result="inputs.float(), targets.float()"), "hold float32 numbers"),
+        (pairs(result="inputs.int(), targets.int()"), "hold int32 numbers"),
+        (pairs(result="inputs, targets.to(torch.int32)"), "hold int32 numbers"),
+        (pairs(result="inputs.numpy(), targets.numpy()"), "must be torch tensors, one window per row (torch.stack the windows), got ndarray, ndarray"),
+        (pairs(result="inputs.tolist(), targets.tolist()"), "got list, list"),
     ],
     "5.2": [
         (LOSS.format("-torch.softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).mean()"), "without the log"),
@@ -67,9 +72,20 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         ("def cross_entropy(logits, targets):\n"
          "    return torch.tensor(F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item())",
          "no gradient"),
+        (LOSS.format(f"-({PICK} / math.log(2)).mean()"), "log base 2"),
+        (LOSS.format("-(torch.log2(torch.softmax(logits, dim=-1)).gather(-1, targets.unsqueeze(-1))).mean()"), "log base 2"),
+        (LOSS.format("-(F.one_hot(targets, logits.shape[-1]) * log_probs).mean()"), "divided by the vocabulary size"),
+        (LOSS.format(f"-{PICK}.mean().item()"), "return a tensor"),
+        (LOSS.format(f"-{PICK}.squeeze(-1)"), "one number"),
+        (LOSS.format(f"{PICK}.mean()"), "the minus sign is missing"),
+        ("def cross_entropy(logits, targets):\n    logits -= logits.max(dim=-1, keepdim=True).values\n"
+         "    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())", "used in an in-place operation"),
     ],
     "5.3": [
         (loop_with((ZERO, "")), "gradients accumulate"),
+        (loop_with(("loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())",
+                    "loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction='sum')")),
+         "reduction='sum'"),
         (loop_with((STEP, ""), ("        logits = model(inputs)", STEP + "        logits = model(inputs)")),
          "the last batch's step is missing"),
         (loop_with((ZERO + BACKWARD + STEP, STEP + ZERO + BACKWARD)), "between the forward pass and backward()"),
@@ -108,5 +124,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3"})

@@ -48,6 +48,10 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (TEMPERATURE.format("torch.softmax(logits, dim=-1)"), "changes nothing"),
         (TEMPERATURE.format("torch.softmax(logits / temperature, dim=0)"), "wrong dimension"),
         (TEMPERATURE.format("torch.exp(logits / temperature)"), "divided by its row's sum"),
+        ("def probs_at_temperature(logits, temperature):\n    logits /= temperature\n    return torch.softmax(logits, dim=-1)",
+         "changed the tensor it was given (argument 1"),
+        (TEMPERATURE.format("torch.softmax(logits - temperature, dim=-1)"), "changes nothing"),
+        (TEMPERATURE.format("torch.softmax(logits / temperature, dim=-1).tolist()"), "got list"),
         ("def probs_at_temperature(logits, temperature):\n    e = torch.exp(logits / temperature)\n"
          "    return e / e.sum(dim=-1, keepdim=True)", "overflowed"),
     ],
@@ -73,6 +77,11 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         ("def top_p_probs(logits, p):\n    return torch.softmax(logits, dim=-1)", "nothing was cut"),
         (top_p(out="torch.softmax(logits.masked_fill(~keep, 0.0), dim=-1)"), "set to 0 instead of -inf"),
         (top_p(keep_sorted="torch.cumsum(sorted_probs, dim=-1) - sorted_probs <= p + 0.05"), "stop as soon as"),
+        (TOP_P.replace("descending=True", "descending=False").format(sort_what="probs", keep_sorted=MASS_BEFORE,
+                                                                   keep=SCATTER, out=SOFTMAX_KEPT), "ascending order"),
+        (TOP_P.replace("descending=True", "").format(sort_what="probs", keep_sorted=MASS_BEFORE,
+                                                    keep=SCATTER, out=SOFTMAX_KEPT), "ascending order"),
+        (top_p(out="torch.softmax(logits.masked_fill(~keep, float('-inf')), dim=-1).numpy()"), "not a NumPy"),
     ],
     "6.4": [
         (sample(draw="probs.argmax(dim=-1)"), "is the most likely token"),
@@ -82,7 +91,12 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (sample(greedy=""), "T = 0 means greedy"),
         (sample(greedy="    if temperature == 0:\n        return torch.multinomial(torch.softmax(logits, -1), 1, "
                        "generator=generator).squeeze(-1)\n"), "argmax(-1): greedy"),
-        (sample(draw="probs"), "one integer token id per row"),
+        (sample(draw="probs"), "one token id per row: an int64 tensor"),
+        (sample(draw="torch.multinomial(probs, 1, generator=generator)"), "(20000, 1) column"),
+        (sample(greedy="    if temperature == 0:\n        return logits.argmax(dim=-1, keepdim=True)\n"), "(5, 1) column"),
+        (sample(draw="torch.multinomial(probs, 1, generator=generator).squeeze(-1).int()"), "torch.int32"),
+        (sample(draw="torch.multinomial(probs, 1, generator=generator).squeeze(-1).tolist()"), "got list"),
+        (sample(greedy="    if temperature == 0:\n        return logits.argmax()\n"), "got () torch.int64"),
     ],
 }
 
@@ -146,5 +160,6 @@ def test_the_cases_test_what_they_claim():
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4"})

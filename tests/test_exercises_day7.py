@@ -55,6 +55,13 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "is the base layer's output (bias included) added"),
         (solution_with("7.1", (LORA_FORWARD, "return self.base(x) + self.scale * (x @ self.A.T @ self.B.T).detach()")),
          "no gradient reaches A and B"),
+        (solution_with("7.1", ("self.base = base.requires_grad_(False)", "self.base = base\n        base.weight.requires_grad_(False)")),
+         "the base layer's bias still trains"),
+        (solution_with("7.1", ("self.scale = alpha / rank", "self.scale = alpha // rank")), "alpha // rank = 1.5 // 3"),
+        (solution_with("7.1", (LORA_FORWARD, "return self.base(x) + self.scale * (x @ self.B @ self.A)")),
+         "your code raised RuntimeError"),
+        (solution_with("7.1", (LORA_FORWARD, "return self.base(x) + self.scale * (x @ self.A.T @ self.B.T).numpy()")),
+         "your code raised"),
     ],
     "7.2": [
         (READ.format("logits[:, -1]"), "you read position -1"),
@@ -63,6 +70,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (READ.format("logits[torch.arange(len(lengths)), lengths - 2]"), "the token before the last"),
         (READ.format("logits[:, lengths - 1]"), "logits[torch.arange(B), lengths - 1]"),
         (READ.format("logits.mean(dim=1)"), "averaged over every position"),
+        (READ.format("[logits[b, n - 1] for b, n in enumerate(lengths)]"), "got list"),
         (READ.format("torch.tensor([logits[b, n - 1].tolist() for b, n in enumerate(lengths.tolist())])"),
          "no gradient flows back"),
     ],
@@ -78,6 +86,12 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (targets_with().replace("torch.full((len(batch), longest - 1), pad_id)",
                                 "torch.full((len(batch), longest - 1), -100)"), "the inputs hold -100"),
         (targets_with().replace("longest - 1", "longest"), "(B, longest - 1)"),
+        (targets_with().replace("    return inputs, targets", "    return inputs, targets.int()"), "got int64, int32"),
+        (targets_with().replace("    return inputs, targets", "    return inputs.to(torch.int32), targets.to(torch.int32)"),
+         "got int32, int32"),
+        (targets_with().replace("    return inputs, targets", "    return inputs.float(), targets.float()"),
+         "must be int64 (torch.long) tensors, got float32, float32"),
+        (targets_with().replace("    return inputs, targets", "    return inputs.numpy(), targets.numpy()"), "(B, longest - 1)"),
     ],
 }
 
@@ -108,5 +122,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_a_differently_written_solution_passes, test_every_exercise_is_covered) = four_way_tests(
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"7.1", "7.2", "7.3"})
