@@ -315,6 +315,15 @@ def use_chinese_interface(python: Path, venv: Path) -> None:
     write_lab_overrides(lab_settings_dir(venv) / "overrides.json", lab_setting_overrides(zh=True))
 
 
+def shared_cpu_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus ``OMP_WAIT_POLICY=PASSIVE`` (unless set): PyTorch's idle threads sleep instead of spinning.
+
+    Two kernels training at once on 2 busy cores: 3.2x slower than one alone with the defaults, no slower
+    with this (benchmarks/concurrent_kernels.py; README, "Two notebooks at once").
+    """
+    return {"OMP_WAIT_POLICY": "PASSIVE", **env}
+
+
 def offline_env(env: dict[str, str]) -> dict[str, str]:
     """``env`` plus what makes any accidental download fail at once: no test or notebook may use the network."""
     dead_proxy, local = "http://127.0.0.1:9", "127.0.0.1,localhost"
@@ -333,7 +342,7 @@ def start_lab(python: Path, venv: Path, zh: bool, args: list[str]) -> int:
     lab_args = lab_arguments(root, zh)
     if "--allow-root" in lab_args:
         say("running as root (a container, a cloud VM, WSL?): starting JupyterLab with --allow-root")
-    env = {**os.environ, "GPTLIB_ANSWERS_DIR": str(root / ANSWERS)}
+    env = shared_cpu_env({**os.environ, "GPTLIB_ANSWERS_DIR": str(root / ANSWERS)})
     env.setdefault("JUPYTER_TOKEN", secrets.token_hex(24))
     port_arg = option_value(args, "port")
     port = int(port_arg) if port_arg and port_arg.isdigit() else free_port()
@@ -360,7 +369,7 @@ def main(argv: list[str]) -> int:
         if command == "setup":
             return 0
         if command == "test":
-            return hand_over([str(python), "-m", "pytest", *args], offline_env(dict(os.environ)))
+            return hand_over([str(python), "-m", "pytest", *args], shared_cpu_env(offline_env(dict(os.environ))))
         return start_lab(python, venv, zh, args)
     except CourseError as exc:
         say(f"error: {exc}")
