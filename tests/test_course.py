@@ -236,3 +236,14 @@ def test_readme_and_ci_use_the_same_entry_point():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "python3 course.py test" in readme and "py course.py lab" in readme
     assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == "exec python3 course.py test"
+
+
+def test_the_kernel_and_course_py_agree_on_where_kept_answers_live(monkeypatch, tmp_path):
+    """Issue 22's keep mechanism writes to gptlib.course.notebook.answers_dir(): beside the learner's copy."""
+    from gptlib.course import notebook
+
+    assert notebook.MY_COURSE == course.MY_COURSE
+    monkeypatch.delenv("GPTLIB_ANSWERS_DIR", raising=False)
+    assert notebook.answers_dir() == REPO / course.MY_COURSE / course.ANSWERS  # in the course's checkout
+    monkeypatch.setenv("GPTLIB_ANSWERS_DIR", str(tmp_path / "kept"))          # as course.py lab sets it
+    assert notebook.answers_dir() == tmp_path / "kept"
