@@ -1,6 +1,7 @@
 """The course's entry point, the same on Windows, macOS and Linux.
 
-    python3 course.py lab [--zh] [ARGS]   set up, then open day 1 in JupyterLab (ARGS go to jupyter lab)
+    python3 course.py lab [--zh] [ARGS]   set up, then open day 1 of your copy in JupyterLab (ARGS go to jupyter lab);
+                                          it prints a direct link to day 1; stop it with Ctrl-C twice
     python3 course.py test [ARGS]         set up, then run the test suite: pytest + nbval (ARGS go to pytest)
     python3 course.py setup               set up only
 
