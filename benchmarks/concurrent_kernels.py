@@ -8,10 +8,10 @@ gives the seconds per step and the slowdown against one process alone with PyTor
     python benchmarks/concurrent_kernels.py --kernels 3 --steps 40
 
 On a shared machine the numbers move with the other load: run it on a quiet one for the README.
-PyTorch's OpenMP threads spin while they wait for work (``OMP_WAIT_POLICY`` active by default in
-some builds' runtimes); two processes each spinning as many threads as there are cores take the
-cores from each other. ``course.py lab`` starts JupyterLab (and so every kernel) with the setting
-this script shows best.
+PyTorch's OpenMP threads spin for a while when they wait for work; two processes each spinning as
+many threads as there are cores take the cores from each other. ``course.py lab`` starts JupyterLab
+(and so every kernel) with the setting this script showed best here, ``OMP_WAIT_POLICY=PASSIVE``:
+two at once went from 2.82 to 0.37 s a step (2 busy cores; docs/learner-notes.md has both runs).
 """
 from __future__ import annotations
 
