@@ -5,9 +5,11 @@ optimizer steps of the recipe's own model, after one warm-up step, predicts the 
 ``expected_seconds = max_steps * step time * (1 + evaluation share)``. The measurement takes a
 second or two on a CPU, which is what a learner about to wait minutes can spare.
 
-``announce`` shows the sentence where the learner looks: in a notebook as a cell output of its
-own (so a cell that hides prints still shows it), else on stdout. The doctor prints the same
-estimate for day 5's model (``python -m gptlib doctor``).
+In a notebook, ``TrainingWait`` shows that sentence and a progress bar as an ipywidget, displayed
+without a text/plain copy: a cell that hides its prints (day 6 loading day 5's model) still shows it,
+and nbval, which compares text but never widget views, is not upset by a wait that happens on one run
+(no checkpoint yet) and not on the next. Outside a notebook the same goes to stdout, one line per
+evaluation. The doctor prints the same estimate for day 5's model (``python -m gptlib doctor``).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from .model import GPTConfig, GPTModel
 from .runtime import synchronize
 
-__all__ = ["step_seconds", "expected_seconds", "duration", "announce", "announce_training"]
+__all__ = ["step_seconds", "expected_seconds", "duration", "TrainingWait", "announce_training"]
 
 
 def step_seconds(cfg: GPTConfig, batch_size: int, device: str | torch.device = "cpu", steps: int = 2) -> float:
@@ -69,27 +71,54 @@ def duration(seconds: float) -> str:
     return f"about {minutes // 60} h {minutes % 60} min"
 
 
-def announce(text: str) -> None:
-    """Show ``text`` now: in a notebook as an output of its own (seen even when the cell hides its prints)."""
+def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
-
-        shell = get_ipython()
     except ImportError:
-        shell = None
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        from IPython.display import display
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
-        display({"text/plain": text}, raw=True)
-    else:
+
+def show_widget(widget) -> None:
+    """Display an ipywidget without its text/plain stand-in (nbval compares that text; the view it skips)."""
+    from IPython.display import display
+
+    bundle = widget._repr_mimebundle_()
+    display({k: v for k, v in bundle.items() if k != "text/plain"}, raw=True)
+
+
+class TrainingWait:
+    """An announced training run: its sentence, then progress at each evaluation (``on_eval``)."""
+
+    def __init__(self, text: str, total_steps: int) -> None:
+        self.total, self.start, self.bar = total_steps, time.perf_counter(), None
+        if _in_kernel():
+            try:
+                import ipywidgets as widgets
+            except ImportError:
+                widgets = None
+            if widgets is not None:
+                self.bar = widgets.IntProgress(value=0, max=total_steps)
+                self.label = widgets.Label(f"step 0 of {total_steps:,}")
+                show_widget(widgets.VBox([widgets.Label(text), widgets.HBox([self.bar, self.label])]))
+                return
         print(text, flush=True)
 
+    def on_eval(self, step: int, model: Any = None, history: Any = None) -> None:
+        """After each evaluation: move the bar (notebook) or print a line (terminal)."""
+        line = f"step {step:,} of {self.total:,}, {time.perf_counter() - self.start:.0f} s so far"
+        if self.bar is not None:
+            self.bar.value, self.label.value = step, line
+        else:
+            print(f"  {line}", flush=True)
 
-def announce_training(recipe: Any, device: str | torch.device = "cpu", why: str = "") -> float:
-    """Measure, then say "training <name>: <why>; about N min on this machine, progress below". Returns the estimate."""
+
+def announce_training(recipe: Any, device: str | torch.device = "cpu", why: str = "") -> TrainingWait:
+    """Measure, then say "training <name>: <why>; about N min on this machine, progress below"."""
     per_step = step_seconds(recipe.model, recipe.batch_size, device)
     seconds = expected_seconds(recipe, per_step)
     reason = f"{why}; " if why else ""
-    announce(f"training the {recipe.name} model ({reason}{recipe.train.max_steps:,} steps): {duration(seconds)} "
-             f"on this machine ({per_step:.2f} s a step measured just now); progress below")
-    return seconds
+    return TrainingWait(f"training the {recipe.name} model ({reason}{recipe.train.max_steps:,} steps): "
+                        f"{duration(seconds)} on this machine ({per_step:.2f} s a step measured just now); "
+                        f"progress below", recipe.train.max_steps)

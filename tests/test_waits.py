@@ -33,39 +33,47 @@ def test_duration_reads_like_a_person(seconds, text):
     assert waits.duration(seconds) == text
 
 
-def test_announce_prints_outside_a_notebook(capsys):
-    waits.announce("hello")
-    assert capsys.readouterr().out == "hello\n"
+def test_outside_a_notebook_the_wait_prints_its_sentence_and_a_line_per_evaluation(capsys):
+    wait = waits.TrainingWait("training tiny", total_steps=300)
+    wait.on_eval(100)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "training tiny" and out[1].startswith("  step 100 of 300, ")
 
 
-def test_announce_is_a_display_output_in_a_notebook(monkeypatch, capsys):
-    """In a kernel it is displayed, not printed: day 6 hides the prints of its loading cell."""
+def test_in_a_notebook_the_wait_is_a_widget_without_text_for_nbval(monkeypatch, capsys):
+    """Displayed, not printed (day 6 hides its loading cell's prints), and without a text/plain copy, so nbval
+    compares nothing of it: a run that had to train and one that loaded a checkpoint compare equal."""
     import IPython
     import IPython.display
 
     shown = []
     monkeypatch.setattr(IPython, "get_ipython", lambda: type("Shell", (), {"kernel": object()})())
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
-    waits.announce("training day 5")
-    assert shown == [({"text/plain": "training day 5"}, True)]
+    wait = waits.TrainingWait("training day 5", total_steps=2300)
+    wait.on_eval(100)
     assert capsys.readouterr().out == ""
+    (bundle, raw), = shown
+    assert raw and set(bundle) == {"application/vnd.jupyter.widget-view+json"}
+    assert wait.bar.value == 100 and wait.bar.max == 2300 and wait.label.value.startswith("step 100 of 2,300")
 
 
 def test_announce_training_says_what_and_how_long(monkeypatch, capsys):
     monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device: 0.6)
-    seconds = waits.announce_training(FakeRecipe(), "cpu", why="no usable checkpoint: none found")
+    wait = waits.announce_training(FakeRecipe(), "cpu", why="no usable checkpoint: none found")
     out = capsys.readouterr().out
-    assert seconds == pytest.approx(308 * 0.6)
+    assert wait.total == 300
     assert out.startswith("training the tiny model (no usable checkpoint: none found; 300 steps): about 3 min "
                           "on this machine (0.60 s a step measured just now); progress below")
 
 
-def test_a_missing_checkpoint_is_announced_before_training_with_a_progress_bar(tmp_path, monkeypatch):
+def test_a_missing_checkpoint_is_announced_before_training_with_progress(tmp_path, monkeypatch):
     events = []
-    monkeypatch.setattr(recipes, "announce_training", lambda recipe, device, why: events.append(("announce", why)))
+    wait = waits.TrainingWait("training", total_steps=1)
+    monkeypatch.setattr(recipes, "announce_training",
+                        lambda recipe, device, why: events.append(("announce", why)) or wait)
 
-    def fake_pretrain(text, recipe, folder, device, progress, resume=False):
-        events.append(("train", progress))
+    def fake_pretrain(text, recipe, folder, device, progress, on_eval, resume=False):
+        events.append(("train", on_eval == wait.on_eval))
         raise KeyboardInterrupt  # stop here: what came before is what the test checks
 
     monkeypatch.setattr(recipes, "pretrain", fake_pretrain)
