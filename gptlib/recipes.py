@@ -268,16 +268,16 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
         reason = "none found" if isinstance(exc, FileNotFoundError) else str(exc).split(";")[0]
         action = "resuming it" if resume else "training it with its recipe"
         print(f"no usable {recipe.name} checkpoint ({reason}); {action}...", flush=True)
-        announce_training(recipe, pick_device(device), why=f"no usable checkpoint: {reason}")  # time it will take
+        wait = announce_training(recipe, pick_device(device), why=f"no usable checkpoint: {reason}")  # how long
     if resume:
         try:
-            run = pretrain(corpus(), recipe, folder, device, resume=True, progress=True)
+            run = pretrain(corpus(), recipe, folder, device, resume=True, progress=False, on_eval=wait.on_eval)
             return run.model, run.tokenizer
         except (CheckpointError, ValueError) as exc:
             print(f"cannot resume it ({str(exc).split(';')[0]}); training it again...", flush=True)
     for stale in (folder / "model.pt", folder / "tokenizer.json"):
         stale.unlink(missing_ok=True)  # ours to rebuild: this folder only ever holds the recipe's own run
-    run = pretrain(corpus(), recipe, folder, device, progress=True)  # a bar: seen even where prints are hidden
+    run = pretrain(corpus(), recipe, folder, device, progress=False, on_eval=wait.on_eval)
     return run.model, run.tokenizer
 
 
