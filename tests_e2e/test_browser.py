@@ -157,7 +157,7 @@ JS_IMAGES = """
 (root) => {
   const imgs = [...root.querySelectorAll('.widget-output img')];
   return {srcs: imgs.map(i => i.src), loaded: imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0),
-          sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight])};
+          sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight]), shown: imgs.map(i => i.clientWidth)};
 }
 """
 
@@ -434,6 +434,10 @@ def test_explorer_renders_and_reacts(notebook, run_timeout_s, expect, browser, a
             assert box and box["width"] > 50 and box["height"] > 50, f"explorer {index} is not visible: {box}"
             images = explorer.evaluate(JS_IMAGES)
             assert images["loaded"], f"explorer {index}: its plot did not load: {images['sizes']}"
+            if expect.get("attention"):  # legible at 1400 px: the PNG (11 px tick labels) is shown unscaled
+                scale = min(shown / natural for shown, (natural, _) in zip(images["shown"], images["sizes"]))
+                report["plot_scale"] = round(scale, 3)
+                assert scale >= 0.95, f"explorer {index}: its plot is shown at {scale:.0%} of its size"
             explorer.screenshot(path=str(artifacts_dir / f"{stem}-explorer{index}-0-initial.png"))
             if expect.get("attention") and explorer.locator("input[list]").count():  # its sentence box
                 check_attention_explorer(run, explorer, expect, report)
