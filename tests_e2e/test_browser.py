@@ -415,6 +415,12 @@ def test_explorer_renders_and_reacts(notebook, run_timeout_s, expect, browser, a
     run = NotebookRun(page, f"notebooks/{notebook}", artifacts_dir, stem, report)
     try:
         report["run_all"] = run.open_and_run_all(lab_server.url, run_timeout_s, report)
+        # which system CJK fonts the kernel's matplotlib sees (fonts-wqy-zenhei's made day 3 print a findfont warning)
+        report["system_cjk_fonts"] = run.kernel_value(
+            "sorted({f.name for f in __import__('matplotlib.font_manager').font_manager.fontManager.ttflist "
+            "if f.name.startswith(('WenQuanYi Zen', 'Noto Sans CJK', 'Noto Serif CJK', 'Droid Sans Fallback'))})")
+        if hidden_fonts and report["system_cjk_fonts"]:
+            run.fail(f"the system's fonts were not hidden from the kernel: {report['system_cjk_fonts']}")
         if report["run_all"].get("stderr"):  # a red box on a learner's screen (e.g. a findfont warning)
             run.fail("a cell wrote to stderr on a fresh run:\n  " + "\n  ".join(report["run_all"]["stderr"]))
         interacting = time.monotonic()
