@@ -1,6 +1,7 @@
 """The course's entry point, the same on Windows, macOS and Linux.
 
-    python3 course.py lab [--zh] [ARGS]   set up, then open day 1 in JupyterLab (ARGS go to jupyter lab)
+    python3 course.py lab [--zh] [ARGS]   set up, then open day 1 of your copy in JupyterLab (ARGS go to jupyter lab);
+                                          it prints a direct link to day 1; stop it with Ctrl-C twice
     python3 course.py test [ARGS]         set up, then run the test suite: pytest + nbval (ARGS go to pytest)
     python3 course.py setup               set up only
 
@@ -18,13 +19,26 @@ fresh machine that has only Python 3.10+, so it uses the standard library alone 
 ``subprocess``; no shell), and the few things that differ by platform (the venv's ``Scripts\\``
 or ``bin/`` folder, ``python.exe``) are small pure functions that tests call for each platform.
 
+The learner's own copy: ``lab`` serves ``my-course/`` (ignored by git), made on the first start from
+``notebooks/`` and ``figures/``. The learner's notebooks there are never overwritten: a notebook the
+course adds appears, one the learner deleted comes back afresh, one the learner never changed follows
+the course, and one line names the learner's notebooks that differ from a newer course version.
+``figures/`` there is the course's, refreshed at every start. The exercises' kept answers go to
+``my-course/answers/`` (``GPTLIB_ANSWERS_DIR`` for the kernel). ``notebooks/`` stays the tested original,
+so ``test`` never sees the learner's work.
+
 Environment: ``VENV`` (default ``.venv``); ``COURSE_LANG=zh`` (same as ``--zh``: the Chinese
-edition in ``notebooks/zh/``, with JupyterLab in Simplified Chinese).
+edition in ``notebooks/zh/``, with JupyterLab in Simplified Chinese, in a workspace of its own);
+``COURSE_MY_DIR`` (default ``my-course``); ``JUPYTER_TOKEN`` (default: a fresh random token).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +48,10 @@ REQUIREMENT_FILES = ("requirements.txt", "requirements-data.txt", "pyproject.tom
 STAMP = ".course-installed"
 FIRST_NOTEBOOK = "day1_tokenize.ipynb"
 ZH_LANGUAGE_PACK = "jupyterlab-language-pack-zh-CN==4.5.post3"  # JupyterLab's own Simplified Chinese (BSD-3)
+MY_COURSE = "my-course"         # the learner's copy: JupyterLab's root, ignored by git
+ANSWERS = "answers"             # kept answers of the exercises, inside the learner's copy
+VERSIONS = ".course-versions.json"  # sha256 of each notebook as the course gave it to the copy
+FIRST_PORT = 8888
 USAGE = "usage: python3 course.py lab [--zh] | test | setup [ARGS]   (Windows: py course.py ...)"
 
 
@@ -158,6 +176,76 @@ def setup(venv: Path) -> Path:
 
 # --------------------------------------------------------------------------- lab and test
 
+class CopyReport:
+    """What ``sync_my_course`` did: notebooks added, updated (untouched by the learner), kept and outdated."""
+
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.updated: list[str] = []
+        self.outdated: list[str] = []  # the learner's edit of a notebook the course changed since
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def course_notebooks(notebooks: Path) -> list[str]:
+    """The course's notebooks (both editions, solutions), as POSIX paths relative to ``notebooks``."""
+    return sorted(p.relative_to(notebooks).as_posix() for p in notebooks.rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts)
+
+
+def sync_my_course(repo: Path, copy: Path) -> CopyReport:
+    """Make or update the learner's copy ``copy`` of ``repo/notebooks`` and ``repo/figures``.
+
+    A notebook missing from the copy is copied; one equal to the version last copied follows the
+    course; one the learner changed is kept, and named in ``outdated`` if the course changed it since.
+    ``copy/figures`` is the course's and is replaced; ``copy/answers`` is made and never touched.
+    """
+    report, source = CopyReport(), repo / "notebooks"
+    versions_path = copy / VERSIONS
+    try:
+        versions = json.loads(versions_path.read_text(encoding="utf-8")) if versions_path.exists() else {}
+    except ValueError:
+        versions = {}
+    for name in course_notebooks(source):
+        original, mine = source / name, copy / "notebooks" / name
+        new = _sha256(original)
+        if not mine.exists():
+            report.added.append(name)  # new in the course, or deleted by the learner to start afresh
+        elif (theirs := _sha256(mine)) == new:
+            versions[name] = new
+            continue
+        elif new == versions.get(name):
+            continue  # the learner's work on a notebook the course did not change
+        elif theirs == versions.get(name):
+            report.updated.append(name)  # the learner never changed it: take the course's new version
+        else:
+            report.outdated.append(name)  # the learner's work: never overwritten; said at every start
+            continue
+        mine.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original, mine)
+        versions[name] = new
+    shutil.rmtree(copy / "figures", ignore_errors=True)
+    shutil.copytree(repo / "figures", copy / "figures")
+    (copy / ANSWERS).mkdir(parents=True, exist_ok=True)
+    versions_path.write_text(json.dumps(versions, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return report
+
+
+def copy_lines(report: CopyReport, copy_name: str) -> list[str]:
+    """One line per kind of change, for the learner; nothing when nothing changed."""
+    lines = []
+    if report.added:
+        lines.append(f"copied {len(report.added)} notebooks into {copy_name}/notebooks (your own copy: edit freely)")
+    if report.updated:
+        lines.append(f"updated from the course (you had not changed them): {', '.join(report.updated)}")
+    if report.outdated:
+        lines.append(f"kept your work in {', '.join(report.outdated)}; the course has a newer version "
+                     f"(rename yours and start again to get it)")
+    return lines
+
+
 def first_notebook(notebooks: Path, zh: bool) -> Path:
     """The notebook JupyterLab opens first: day 1, or day 1 of the Chinese edition (``notebooks/zh``)."""
     path = notebooks / "zh" / FIRST_NOTEBOOK if zh else notebooks / FIRST_NOTEBOOK
@@ -167,10 +255,51 @@ def first_notebook(notebooks: Path, zh: bool) -> Path:
     return path
 
 
-def lab_arguments(notebooks: Path, zh: bool = False) -> list[str]:
-    """jupyter lab's arguments: the file browser at ``notebooks/``, day 1 open, no update check."""
-    return [f"--ServerApp.root_dir={notebooks}", f"--ServerApp.file_to_run={first_notebook(notebooks, zh)}",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+def day1_url_path(root: Path, zh: bool = False) -> str:
+    """The address of day 1 in its own workspace (``en`` or ``zh``), so ``--zh`` never restores English tabs."""
+    day1 = first_notebook(root / "notebooks", zh).relative_to(root).as_posix()
+    return f"/lab/workspaces/{'zh' if zh else 'en'}/tree/{day1}"
+
+
+def lab_arguments(root: Path, zh: bool = False, euid: int | None = None) -> list[str]:
+    """jupyter lab's arguments: the learner's copy ``root`` as the file browser's root, day 1 open, no update check.
+
+    As root (``euid`` 0) JupyterLab refuses to start unless told ``--allow-root``.
+    """
+    if euid is None:
+        euid = os.geteuid() if hasattr(os, "geteuid") else -1
+    return [f"--ServerApp.root_dir={root}", f"--LabApp.default_url={day1_url_path(root, zh)}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(["--allow-root"] if euid == 0 else [])]
+
+
+def option_value(args: list[str], name: str) -> str | None:
+    """The value of ``--name=V`` or ``--name V`` (also ``--ServerApp.name``) in ``args``, else None."""
+    for i, arg in enumerate(args):
+        for flag in (f"--{name}", f"--ServerApp.{name}"):
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+            if arg == flag and i + 1 < len(args):
+                return args[i + 1]
+    return None
+
+
+def free_port(host: str = "127.0.0.1", first: int = FIRST_PORT, tries: int = 50) -> int:
+    """The first port from ``first`` on that nothing listens to (JupyterLab's own choice, made here to print it)."""
+    for port in range(first, first + tries):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise CourseError(f"ports {first}..{first + tries - 1} are all busy; pass --port N with a free one")
+
+
+def day1_link(url_path: str, port: int, token: str, ip: str | None = None) -> str:
+    """The direct link to day 1, token included: paste it into a browser (or forward the port from a remote machine)."""
+    host = "localhost" if ip in (None, "", "0.0.0.0", "127.0.0.1", "::") else ip
+    return f"http://{host}:{port}{url_path}?token={token}"
 
 
 def use_chinese_interface(python: Path, venv: Path) -> None:
@@ -187,12 +316,42 @@ def use_chinese_interface(python: Path, venv: Path) -> None:
     write_lab_overrides(lab_settings_dir(venv) / "overrides.json", lab_setting_overrides(zh=True))
 
 
+def shared_cpu_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus ``OMP_WAIT_POLICY=PASSIVE`` (unless set): PyTorch's idle threads sleep instead of spinning.
+
+    Two kernels training at once on 2 busy cores: 2.8 s a day-5 step with the defaults, 0.37 s with this
+    (benchmarks/concurrent_kernels.py; README, "Two notebooks at once").
+    """
+    return {"OMP_WAIT_POLICY": "PASSIVE", **env}
+
+
 def offline_env(env: dict[str, str]) -> dict[str, str]:
     """``env`` plus what makes any accidental download fail at once: no test or notebook may use the network."""
     dead_proxy, local = "http://127.0.0.1:9", "127.0.0.1,localhost"
     return {**env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
             "HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy, "NO_PROXY": local,
             "http_proxy": dead_proxy, "https_proxy": dead_proxy, "no_proxy": local}
+
+
+def start_lab(python: Path, venv: Path, zh: bool, args: list[str]) -> int:
+    """Update the learner's copy, print how to open and stop JupyterLab, then become JupyterLab."""
+    root = Path(os.environ.get("COURSE_MY_DIR", MY_COURSE)).absolute()
+    for line in copy_lines(sync_my_course(REPO, root), root.name):
+        say(line)
+    if zh:
+        use_chinese_interface(python, venv)
+    lab_args = lab_arguments(root, zh)
+    if "--allow-root" in lab_args:
+        say("running as root (a container, a cloud VM, WSL?): starting JupyterLab with --allow-root")
+    env = shared_cpu_env({**os.environ, "GPTLIB_ANSWERS_DIR": str(root / ANSWERS)})
+    env.setdefault("JUPYTER_TOKEN", secrets.token_hex(24))
+    port_arg = option_value(args, "port")
+    port = int(port_arg) if port_arg and port_arg.isdigit() else free_port()
+    if port_arg is None:
+        lab_args += [f"--port={port}", "--ServerApp.port_retries=0"]
+    say(f"day 1: {day1_link(day1_url_path(root, zh), port, env['JUPYTER_TOKEN'], option_value(args, 'ip'))}")
+    say(f"to stop: Ctrl-C twice here, or `{venv_bin(venv) / 'jupyter'} server stop {port}` in another terminal")
+    return hand_over([str(python), "-m", "jupyterlab", *lab_args, *args], env)
 
 
 def main(argv: list[str]) -> int:
@@ -211,11 +370,8 @@ def main(argv: list[str]) -> int:
         if command == "setup":
             return 0
         if command == "test":
-            return hand_over([str(python), "-m", "pytest", *args], offline_env(dict(os.environ)))
-        if zh:
-            use_chinese_interface(python, venv)
-        return hand_over([str(python), "-m", "jupyterlab", *lab_arguments(REPO / "notebooks", zh), *args],
-                         dict(os.environ))
+            return hand_over([str(python), "-m", "pytest", *args], shared_cpu_env(offline_env(dict(os.environ))))
+        return start_lab(python, venv, zh, args)
     except CourseError as exc:
         say(f"error: {exc}")
         return 1

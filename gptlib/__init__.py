@@ -31,7 +31,7 @@ MODULE_DAYS: dict[str, int] = {
     # day 4: OpenAI's GPT-2 weights in our model
     "weights": 4,
     # day 5: windows, the loop, checkpoints, several processes, the pipeline
-    "data": 5, "train": 5, "checkpoint": 5, "distributed": 5, "recipes": 5,
+    "data": 5, "train": 5, "checkpoint": 5, "distributed": 5, "waits": 5, "recipes": 5,
     # day 6: sampling and the KV cache, GPT-2's real weights, a Chinese model
     "generate": 6, "download": 6, "chinese": 6,
     # day 7: finetuning, a classifier, an instruction follower and its offline tasks, LoRA

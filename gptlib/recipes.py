@@ -40,6 +40,7 @@ from .model import GPTConfig, GPTModel
 from .runtime import pick_device, seed_everything
 from .tokenizer import CHARACTER_PATTERN, END_OF_TEXT, GPT2_PATTERN, BPETokenizer
 from .train import TrainConfig, bits_per_byte, evaluate, train
+from .waits import announce_training
 
 __all__ = ["Recipe", "DAY5", "Run", "pretrain", "load_trained", "trained_model", "day5_model", "day5_texts",
            "day5_tokenizer", "default_checkpoint_dir", "run_dir"]
@@ -267,15 +268,16 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
         reason = "none found" if isinstance(exc, FileNotFoundError) else str(exc).split(";")[0]
         action = "resuming it" if resume else "training it with its recipe"
         print(f"no usable {recipe.name} checkpoint ({reason}); {action}...", flush=True)
+        wait = announce_training(recipe, pick_device(device), why=f"no usable checkpoint: {reason}")  # how long
     if resume:
         try:
-            run = pretrain(corpus(), recipe, folder, device, resume=True, progress=False)
+            run = pretrain(corpus(), recipe, folder, device, resume=True, progress=False, on_eval=wait.on_eval)
             return run.model, run.tokenizer
         except (CheckpointError, ValueError) as exc:
             print(f"cannot resume it ({str(exc).split(';')[0]}); training it again...", flush=True)
     for stale in (folder / "model.pt", folder / "tokenizer.json"):
         stale.unlink(missing_ok=True)  # ours to rebuild: this folder only ever holds the recipe's own run
-    run = pretrain(corpus(), recipe, folder, device, progress=False)
+    run = pretrain(corpus(), recipe, folder, device, progress=False, on_eval=wait.on_eval)
     return run.model, run.tokenizer
 
 

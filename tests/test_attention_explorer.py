@@ -163,3 +163,26 @@ def test_the_chinese_edition_labels_controls_and_plots_in_chinese(chinese_editio
     figure.savefig(__import__("io").BytesIO(), format="png")
     plt.close(figure)
     assert not [w for w in recwarn.list if "Glyph" in str(w.message)]  # the packaged font draws the labels
+
+
+def test_text_is_legible_at_a_laptops_width_and_chinese_stands_upright():
+    """Tick labels >= 10 px and cell numbers >= 8 px in a PNG that a 1400 px wide JupyterLab shows unscaled."""
+    import matplotlib.pyplot as plt
+
+    from gptlib.course import attention_explorer as ae
+
+    tokens = [*split_words("你好世界啊"), "<pad>", "\\xe4"]
+    figure = plot_attention_maps(attention_maps(*toy_queries_keys(tokens), tokens=tokens))
+    figure.canvas.draw()
+    px = ae.DPI / 72  # pixels per point in the PNG the explorer shows
+    assert figure.get_figwidth() * ae.DPI <= 1000  # no down-scaling in the notebook's output area
+    for ax in figure.axes[:3]:
+        for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+            assert tick.get_fontsize() * px >= 10, (tick.get_text(), tick.get_fontsize())
+        rotations = {t.get_text(): t.get_rotation() for t in ax.get_xticklabels()}
+        assert rotations["你"] == 0 and rotations["<pad>"] == 90 and rotations["\\xe4"] == 90
+    cells = [t for t in figure.axes[2].texts]
+    assert cells and min(t.get_fontsize() for t in cells) * px >= 8
+    assert ae.cell_text(0.25) == ".25" and ae.cell_text(1.0) == "1.00"
+    assert ae.upright("你好") and not ae.upright("is") and not ae.upright("<pad>")
+    plt.close(figure)

@@ -85,18 +85,126 @@ def test_overrides_are_merged_into_an_existing_file(tmp_path):
         "doNotDisturbMode": True, "fetchNews": "false", "checkForUpdates": False}
 
 
-def test_lab_opens_day1_with_the_file_browser_in_notebooks(tmp_path):
-    notebooks = tmp_path / "notebooks"
-    (notebooks / "zh").mkdir(parents=True)
-    (notebooks / course.FIRST_NOTEBOOK).write_text("{}")
-    args = course.lab_arguments(notebooks)
-    assert f"--ServerApp.root_dir={notebooks}" in args
-    assert f"--ServerApp.file_to_run={notebooks / course.FIRST_NOTEBOOK}" in args
+def make_course(repo: Path) -> Path:
+    """A tiny course: two English notebooks, one Chinese, a solutions notebook and a figure."""
+    for name in ("day1_tokenize.ipynb", "day2_embed.ipynb", "zh/day1_tokenize.ipynb", "solutions/day1_solutions.ipynb"):
+        (repo / "notebooks" / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "notebooks" / name).write_text(f"course {name} v1")
+    (repo / "notebooks" / "conftest.py").write_text("# tests only")
+    (repo / "figures").mkdir()
+    (repo / "figures" / "pipeline_day1.png").write_bytes(b"png v1")
+    return repo
+
+
+def test_lab_opens_day1_of_the_learners_copy_in_a_workspace_per_edition(tmp_path):
+    root = tmp_path / "my-course"
+    (root / "notebooks" / "zh").mkdir(parents=True)
+    (root / "notebooks" / course.FIRST_NOTEBOOK).write_text("{}")
+    args = course.lab_arguments(root, euid=1000)
+    assert f"--ServerApp.root_dir={root}" in args
+    assert "--LabApp.default_url=/lab/workspaces/en/tree/notebooks/day1_tokenize.ipynb" in args
+    assert "--allow-root" not in args
     with pytest.raises(course.CourseError, match=r"notebooks/zh/day1_tokenize.ipynb is missing; run without --zh"):
-        course.lab_arguments(notebooks, zh=True)
-    (notebooks / "zh" / course.FIRST_NOTEBOOK).write_text("{}")
-    zh_day1 = notebooks / "zh" / course.FIRST_NOTEBOOK
-    assert f"--ServerApp.file_to_run={zh_day1}" in course.lab_arguments(notebooks, zh=True)
+        course.lab_arguments(root, zh=True)
+    (root / "notebooks" / "zh" / course.FIRST_NOTEBOOK).write_text("{}")
+    assert "--LabApp.default_url=/lab/workspaces/zh/tree/notebooks/zh/day1_tokenize.ipynb" in \
+        course.lab_arguments(root, zh=True, euid=1000)
+
+
+def test_lab_as_root_passes_allow_root(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / course.FIRST_NOTEBOOK).write_text("{}")
+    assert "--allow-root" in course.lab_arguments(tmp_path, euid=0)
+    assert "--allow-root" not in course.lab_arguments(tmp_path, euid=501)
+
+
+def test_first_start_copies_notebooks_and_figures_but_no_test_files(tmp_path):
+    repo, copy = make_course(tmp_path / "repo"), tmp_path / "my-course"
+    report = course.sync_my_course(repo, copy)
+    assert sorted(report.added) == ["day1_tokenize.ipynb", "day2_embed.ipynb", "solutions/day1_solutions.ipynb",
+                                    "zh/day1_tokenize.ipynb"]
+    assert (copy / "notebooks" / "zh" / "day1_tokenize.ipynb").read_text() == "course zh/day1_tokenize.ipynb v1"
+    assert not (copy / "notebooks" / "conftest.py").exists()
+    assert (copy / "figures" / "pipeline_day1.png").read_bytes() == b"png v1"
+    assert (copy / course.ANSWERS).is_dir()
+    assert course.copy_lines(report, "my-course")[0].startswith("copied 4 notebooks into my-course/notebooks")
+    assert course.copy_lines(course.sync_my_course(repo, copy), "my-course") == []  # nothing new: silent
+
+
+def test_an_update_never_overwrites_the_learners_work(tmp_path):
+    repo, copy = make_course(tmp_path / "repo"), tmp_path / "my-course"
+    course.sync_my_course(repo, copy)
+    mine = copy / "notebooks" / "day1_tokenize.ipynb"
+    mine.write_text("my answers")                                              # the learner works on day 1
+    (copy / course.ANSWERS / "day1.py").write_text("kept answer")
+    for name in ("day1_tokenize.ipynb", "day2_embed.ipynb"):                    # the course updates day 1 and day 2
+        (repo / "notebooks" / name).write_text(f"course {name} v2")
+    (repo / "notebooks" / "day3_attention.ipynb").write_text("course day 3")    # ... and adds day 3
+    (repo / "figures" / "pipeline_day1.png").write_bytes(b"png v2")
+    report = course.sync_my_course(repo, copy)
+    assert mine.read_text() == "my answers"
+    assert (copy / course.ANSWERS / "day1.py").read_text() == "kept answer"
+    assert report.outdated == ["day1_tokenize.ipynb"] and report.updated == ["day2_embed.ipynb"]
+    assert report.added == ["day3_attention.ipynb"]
+    assert (copy / "notebooks" / "day2_embed.ipynb").read_text() == "course day2_embed.ipynb v2"  # untouched: follows
+    assert (copy / "figures" / "pipeline_day1.png").read_bytes() == b"png v2"   # figures are the course's
+    lines = course.copy_lines(report, "my-course")
+    assert len(lines) == 3 and "kept your work in day1_tokenize.ipynb; the course has a newer version" in lines[2]
+    # said again at the next start, until the learner takes the new version (deleting or renaming theirs)
+    assert course.sync_my_course(repo, copy).outdated == ["day1_tokenize.ipynb"]
+    mine.rename(mine.with_name("day1_mine.ipynb"))
+    assert course.sync_my_course(repo, copy).added == ["day1_tokenize.ipynb"]
+    assert mine.read_text() == "course day1_tokenize.ipynb v2"
+
+
+def test_the_learners_copy_is_never_tested_nor_committed():
+    """pytest collects only testpaths (the copy is not among them) and git ignores the copy."""
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    testpaths = pyproject.split("testpaths = ")[1].split("\n")[0]
+    assert course.MY_COURSE not in testpaths and '"notebooks"' in testpaths
+    assert f"/{course.MY_COURSE}/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_the_link_to_day1_carries_the_token():
+    path = "/lab/workspaces/zh/tree/notebooks/zh/day1_tokenize.ipynb"
+    assert course.day1_link(path, 8890, "abc") == f"http://localhost:8890{path}?token=abc"
+    assert course.day1_link(path, 8890, "abc", ip="10.0.0.5").startswith("http://10.0.0.5:8890/lab/")
+
+
+def test_option_value_reads_both_spellings():
+    assert course.option_value(["--port=9000"], "port") == "9000"
+    assert course.option_value(["--no-browser", "--port", "9001"], "port") == "9001"
+    assert course.option_value(["--ServerApp.ip=0.0.0.0"], "ip") == "0.0.0.0"
+    assert course.option_value(["--no-browser"], "port") is None
+
+
+def test_free_port_skips_a_busy_one():
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert course.free_port(first=taken, tries=5) != taken
+
+
+def test_lab_prints_the_link_and_how_to_stop_then_starts_jupyterlab_in_the_copy(tmp_path, monkeypatch, capsys):
+    repo = make_course(tmp_path / "repo")
+    monkeypatch.setattr(course, "REPO", repo)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("JUPYTER_TOKEN", "tok")
+    monkeypatch.delenv("COURSE_MY_DIR", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(course, "use_chinese_interface", lambda python, venv: None)
+    started = {}
+    monkeypatch.setattr(course, "hand_over", lambda command, env: started.update(command=command, env=env) or 0)
+    assert course.start_lab(Path("py"), Path(".venv"), zh=True, args=["--port=9123"]) == 0
+    out = capsys.readouterr().out
+    assert "day 1: http://localhost:9123/lab/workspaces/zh/tree/notebooks/zh/day1_tokenize.ipynb?token=tok" in out
+    assert "Ctrl-C twice" in out and "server stop 9123" in out
+    assert f"--ServerApp.root_dir={repo / 'my-course'}" in started["command"]
+    assert started["env"]["GPTLIB_ANSWERS_DIR"] == str(repo / "my-course" / "answers")
+    assert started["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert (repo / "my-course" / "notebooks" / "zh" / "day1_tokenize.ipynb").exists()
 
 
 def test_lab_zh_without_the_chinese_edition_stops_before_setting_up(tmp_path, monkeypatch, capsys):
@@ -114,6 +222,11 @@ def test_test_environment_is_offline():
     assert env["HTTPS_PROXY"] == env["https_proxy"] == "http://127.0.0.1:9"
 
 
+def test_kernels_let_idle_threads_sleep_unless_the_learner_chose():
+    assert course.shared_cpu_env({"PATH": "/bin"}) == {"PATH": "/bin", "OMP_WAIT_POLICY": "PASSIVE"}
+    assert course.shared_cpu_env({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
 def test_unknown_command_prints_the_usage(capsys):
     assert course.main(["serve"]) == 2
     assert "py course.py" in capsys.readouterr().err
@@ -123,3 +236,14 @@ def test_readme_and_ci_use_the_same_entry_point():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "python3 course.py test" in readme and "py course.py lab" in readme
     assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == "exec python3 course.py test"
+
+
+def test_the_kernel_and_course_py_agree_on_where_kept_answers_live(monkeypatch, tmp_path):
+    """Issue 22's keep mechanism writes to gptlib.course.notebook.answers_dir(): beside the learner's copy."""
+    from gptlib.course import notebook
+
+    assert notebook.MY_COURSE == course.MY_COURSE
+    monkeypatch.delenv("GPTLIB_ANSWERS_DIR", raising=False)
+    assert notebook.answers_dir() == REPO / course.MY_COURSE / course.ANSWERS  # in the course's checkout
+    monkeypatch.setenv("GPTLIB_ANSWERS_DIR", str(tmp_path / "kept"))          # as course.py lab sets it
+    assert notebook.answers_dir() == tmp_path / "kept"

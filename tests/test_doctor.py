@@ -36,7 +36,7 @@ def test_healthy_environment_exits_0_with_one_line_per_check(monkeypatch):
     code, report = run(monkeypatch)
     assert code == 0, report
     assert not lines(report, "FAIL")
-    for what in ("Python", "torch", "device", "data", "Chinese", "day 5 model", "disk"):
+    for what in ("Python", "torch", "device", "data", "Chinese", "day 5 model", "speed", "disk"):
         assert re.search(rf"^\s+(ok|warn)\s+{what}\b", report, re.M), f"no {what} line:\n{report}"
     assert torch.__version__ in report and re.search(rf"ok\s+device\s+{pick_device()} ", report)
     assert f"{len(assets.ASSETS)} files verified by sha256" in report
@@ -102,6 +102,19 @@ def test_real_day5_checkpoint_lookup_uses_the_recipe(monkeypatch, tmp_path):
     monkeypatch.setenv("GPTLIB_CHECKPOINT_DIR", str(tmp_path))
     path, current = doctor.day5_checkpoint()
     assert current is None and path.parent == tmp_path / "day5"
+
+
+def test_speed_says_how_long_day5_trains_here_and_warns_when_slow(monkeypatch):
+    from gptlib import waits
+
+    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device: 0.08)
+    check = doctor.check_speed()
+    assert check.status == doctor.OK and check.detail.startswith("day 5's training: about 3 min on cpu (0.080 s a step")
+    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device: 1.9)  # two notebooks fighting for 2 cores
+    check = doctor.check_speed()
+    assert check.status == doctor.WARN and "about 1 h" in check.detail and "Shut Down Kernel" in check.fix
+    monkeypatch.setenv("GPTLIB_DEVICE", "foo")
+    assert doctor.check_speed().status == doctor.WARN
 
 
 def test_low_disk_is_a_warning(monkeypatch):

@@ -95,3 +95,41 @@ def test_use_cjk_font_is_idempotent_and_keeps_latin_text_in_the_default_font():
 def test_placeholder_font_does_not_count_as_drawing_chinese():
     assert 0x4F60 not in covered_code_points(["Last Resort High-Efficiency"])
     assert 0x4F60 in covered_code_points(["DejaVu Sans", "WenQuanYi Micro Hei"])
+
+
+def _warnings_of_a_medium_only_family(caplog) -> list[str]:
+    """Ask matplotlib for weight "normal" of a family that exists only at weight 500 (as Debian's WenQuanYi
+    Zen Hei does); returns the font manager's warnings."""
+    import dataclasses
+    import logging
+
+    from matplotlib import font_manager
+
+    dejavu = next(f for f in font_manager.fontManager.ttflist if f.name == "DejaVu Sans")
+    medium = dataclasses.replace(dejavu, name="Course Test Medium Only", weight=500)
+    font_manager.fontManager.ttflist.append(medium)
+    font_manager.fontManager._findfont_cached.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+            font_manager.findfont(font_manager.FontProperties(family="Course Test Medium Only", weight="normal"))
+    finally:
+        font_manager.fontManager.ttflist.remove(medium)
+        font_manager.fontManager._findfont_cached.cache_clear()
+    return [r.getMessage() for r in caplog.records if r.name == "matplotlib.font_manager"]
+
+
+def test_a_font_with_one_weight_writes_nothing_to_stderr(caplog):
+    """The red box above day 3's explorer on machines with fonts-wqy-zenhei: gone once use_cjk_font() ran."""
+    import logging
+
+    from gptlib.course import fonts
+
+    logger = logging.getLogger("matplotlib.font_manager")
+    logger.removeFilter(fonts._not_a_weight_fallback)
+    noisy = _warnings_of_a_medium_only_family(caplog)
+    assert any("Failed to find font weight normal" in m for m in noisy), noisy  # the case is real without the filter
+    caplog.clear()
+    use_cjk_font()
+    use_cjk_font()
+    assert logger.filters.count(fonts._not_a_weight_fallback) == 1
+    assert _warnings_of_a_medium_only_family(caplog) == []

@@ -136,4 +136,21 @@ def test_the_chinese_edition_labels_the_chart_and_sliders_in_chinese(model, chin
     ui = sampling_explorer(model, TOK, PROMPT, n_samples=0)
     sliders = [w for w in ui.children[1].children if isinstance(w, ipywidgets.widgets.ValueWidget)]
     assert [w.description for w in sliders] == ["温度", "top-k（0=关）", "top-p（1=关）"]
+    assert ui.children[0].children[1].description == "固定纵轴 0–1（便于前后对比）"
     assert not [w for w in recwarn.list if "Glyph" in str(w.message)]
+
+
+def test_the_y_axis_can_be_fixed_for_before_after_comparisons(model):
+    import ipywidgets
+    import matplotlib.pyplot as plt
+
+    view = sampling_view(model, TOK, PROMPT, temperature=2.0, n_samples=0)  # a flat distribution: small bars
+    fitted = plot_sampling_view(view)
+    assert fitted.axes[0].get_ylim()[1] < 0.9  # by default the axis follows the tallest bar
+    fixed = plot_sampling_view(view, y_max=1.0)
+    assert fixed.axes[0].get_ylim() == (0.0, 1.0)
+    plt.close(fitted)
+    plt.close(fixed)
+    ui = sampling_explorer(model, TOK, PROMPT, n_samples=0)
+    boxes = [w for w in ui.children[0].children if isinstance(w, ipywidgets.Checkbox)]
+    assert len(boxes) == 1 and "fixed y-axis" in boxes[0].description and boxes[0].value is False

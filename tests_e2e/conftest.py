@@ -130,7 +130,7 @@ def browser():
 class LabServer:
     url: str
     pid: int
-    root: Path        # the server's root_dir; the notebook copies are in root / "notebooks"
+    root: Path        # the server's root_dir, the learner's copy: notebooks in root / "notebooks"
     log_path: Path
 
 
@@ -140,10 +140,10 @@ def _free_loopback_port() -> int:
         return sock.getsockname()[1]
 
 
-def _server_ready(url: str) -> bool:
+def _server_ready(url: str, token: str = "") -> bool:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     try:
-        with opener.open(f"{url}/api/status", timeout=2) as response:
+        with opener.open(f"{url}/api/status?token={token}", timeout=2) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -164,7 +164,36 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def _start_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str]) -> tuple[subprocess.Popen, str]:
+# --- who runs the server, and which fonts its kernels see -----------------------------------------
+LEARNER_UID = 65534  # "nobody": a user who is not root
+
+
+def as_learner_prefix() -> list[str]:
+    """Run a command as an ordinary user (euid 65534) who can still read the venv (which may live under /root):
+    only CAP_DAC_READ_SEARCH is kept. Skips when this process is not root or ``setpriv`` is missing."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("running JupyterLab as another user needs root and setpriv (util-linux)")
+    return ["setpriv", f"--reuid={LEARNER_UID}", f"--regid={LEARNER_UID}", "--clear-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+
+
+SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
+
+
+def without_system_fonts_prefix(empty: Path) -> list[str]:
+    """Hide the system's fonts from a command (and its kernels): empty bind mounts over the font folders in a
+    private mount namespace (nothing outside changes); with a fresh MPLCONFIGDIR, matplotlib then knows only its
+    own fonts and the course's packaged one. Skips without root and ``unshare``."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("unshare") \
+            or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("hiding the system fonts needs Linux, root and `unshare -m`")
+    empty.mkdir(parents=True, exist_ok=True)
+    hide = " ".join(f'[ -d "{d}" ] && mount --bind "{empty}" "{d}";' for d in SYSTEM_FONT_DIRS)
+    return ["unshare", "-m", "sh", "-c", f'{hide} exec "$0" "$@"']
+
+
+def _start_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str], prefix: list[str] = (),
+               token: str = "") -> tuple[subprocess.Popen, str]:
     port = _free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
@@ -175,13 +204,18 @@ def _start_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str]) -> tu
         "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "lab-workspaces"),
         "IPYTHONDIR": str(home / "ipython"),
+        # a fresh font cache: matplotlib lists the fonts this machine has now (e.g. fonts-wqy-zenhei, which
+        # made day 3 print a findfont warning), as on a learner's first start
+        "MPLCONFIGDIR": str(home / "matplotlib"),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+        "JUPYTER_TOKEN": token,
     })
+    if prefix:  # another user: a home of its own
+        env.update({"HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")})
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser",
-        "--ip", "127.0.0.1", "--port", str(port), "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
+        *prefix, sys.executable, "-m", "jupyterlab", "--no-browser",
+        "--ip", "127.0.0.1", "--port", str(port), "--ServerApp.port_retries=0", "--ServerApp.password=",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run commands, read cell models
         *lab_args,
     ]
@@ -195,22 +229,27 @@ def _start_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str]) -> tu
 
 
 @contextlib.contextmanager
-def running_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str]):
+def running_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str], prefix: list[str] = (), token: str = ""):
     """JupyterLab on a free loopback port with course.py's settings overrides; yields (pid, url), stops by PID.
 
     The overrides go to the private config folder's ``labconfig/default_setting_overrides.json``, which
-    JupyterLab merges like the ``overrides.json`` that course.py writes into the venv.
+    JupyterLab merges like the ``overrides.json`` that course.py writes into the venv. ``prefix`` runs the
+    server through another command (another user, hidden fonts); ``token`` is its token (empty: none).
     """
     COURSE.write_lab_overrides(home / "config" / "labconfig" / "default_setting_overrides.json",
                                COURSE.lab_setting_overrides())
+    owner = home.stat()
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and owner.st_uid != 0:  # another user's home: theirs
+        for path in [home / "config", *(home / "config").rglob("*")]:
+            os.chown(path, owner.st_uid, owner.st_gid)
     log_path.write_bytes(b"")
     for _attempt in range(3):  # port_retries=0: another process may take the port we picked
-        proc, url = _start_lab(cwd, home, log_path, lab_args)
+        proc, url = _start_lab(cwd, home, log_path, lab_args, prefix, token)
         try:
             deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while proc.poll() is None and time.monotonic() < deadline and not _server_ready(url):
+            while proc.poll() is None and time.monotonic() < deadline and not _server_ready(url, token):
                 time.sleep(0.5)
-            if proc.poll() is None and _server_ready(url):
+            if proc.poll() is None and _server_ready(url, token):
                 break
         except BaseException:
             _stop(proc)
@@ -225,34 +264,46 @@ def running_lab(cwd: Path, home: Path, log_path: Path, lab_args: list[str]):
         _stop(proc)
 
 
+def make_learners_copy(base: Path) -> Path:
+    """The learner's copy as ``course.py lab`` makes it on a first start (``sync_my_course``): notebooks and
+    figures of the course (or of $E2E_NOTEBOOKS_DIR) in ``base/my-course``."""
+    repo = REPO
+    if NOTEBOOKS_DIR != REPO / "notebooks":  # other notebooks: a small course folder pointing at them
+        repo = base / "course"
+        repo.mkdir(parents=True)
+        (repo / "notebooks").symlink_to(NOTEBOOKS_DIR)
+        (repo / "figures").symlink_to(REPO / "figures")
+    root = base / COURSE.MY_COURSE
+    COURSE.sync_my_course(repo, root)
+    return root
+
+
+def _lab_server(base: Path, log_path: Path, prefix: list[str] = ()):
+    """JupyterLab started with course.py's arguments on a learner's copy, no token; yields a LabServer."""
+    root, home = make_learners_copy(base / "work"), base / "home"
+    lab_args = COURSE.lab_arguments(root, euid=os.geteuid()) + ["--IdentityProvider.token="]
+    with running_lab(root, home, log_path, lab_args, prefix) as (pid, url):
+        yield LabServer(url=url, pid=pid, root=root, log_path=log_path)
+
+
 @pytest.fixture(scope="session")
 def lab_server(browser, tmp_path_factory, artifacts_dir):
-    """JupyterLab on a free loopback port, serving a temporary copy of notebooks/; stopped by PID."""
-    base = tmp_path_factory.mktemp("e2e-lab")
-    root, home = base / "work", base / "home"
-    shutil.copytree(NOTEBOOKS_DIR, root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    lab_args = [f"--ServerApp.root_dir={root}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    with running_lab(root, home, artifacts_dir / "jupyter-server.log", lab_args) as (pid, url):
-        yield LabServer(url=url, pid=pid, root=root, log_path=artifacts_dir / "jupyter-server.log")
+    """JupyterLab as ``course.py lab`` starts it (its arguments, on a learner's copy), the system's fonts visible."""
+    yield from _lab_server(tmp_path_factory.mktemp("e2e-lab"), artifacts_dir / "jupyter-server.log")
 
 
-@dataclass
-class CourseLab:
-    open_url: str        # the address course.py's `jupyter lab` opens in the learner's browser
-    first_notebook: str  # its path in the file browser, e.g. day1_tokenize.ipynb
+@pytest.fixture(scope="session")
+def lab_server_without_system_fonts(browser, tmp_path_factory, artifacts_dir):
+    """The same, with the system's fonts hidden from the server and its kernels (as on a machine without CJK fonts)."""
+    base = tmp_path_factory.mktemp("e2e-lab-nofonts")
+    yield from _lab_server(base, artifacts_dir / "jupyter-server-no-system-fonts.log",
+                           without_system_fonts_prefix(base / "empty"))
 
 
 @pytest.fixture
-def course_lab(browser, tmp_path, artifacts_dir):
-    """JupyterLab started as ``python3 course.py lab`` starts it (course.py's ``lab_arguments``: the file
-    browser at a copy of notebooks/, day 1 to open), in fresh settings folders as on a first start."""
-    notebooks, home = tmp_path / "notebooks", tmp_path / "home"
-    shutil.copytree(NOTEBOOKS_DIR, notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    with running_lab(tmp_path, home, artifacts_dir / "jupyter-server-first-start.log",
-                     COURSE.lab_arguments(notebooks)) as (pid, url):
-        # The server writes the address it would open into a small redirect page (the token stays off the command line).
-        html = (home / "runtime" / f"jpserver-file-to-run-{pid}-open.html").read_text(encoding="utf-8")
-        open_url = re.search(r'url=([^"]+)"', html).group(1)
-        assert open_url.startswith(url), open_url
-        yield CourseLab(open_url=open_url, first_notebook=COURSE.FIRST_NOTEBOOK)
+def course_start():
+    """What a first-start test needs from here: course.py, the learner's copy, a server, another user."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(course=COURSE, make_learners_copy=make_learners_copy, running_lab=running_lab,
+                           as_learner_prefix=as_learner_prefix)

@@ -44,6 +44,8 @@ NOTEBOOKS = [
     pytest.param("day3_attention.ipynb", 300, {"attention": True}, id="day3-attention-explorer"),
     pytest.param("zh/day3_attention.ipynb", 300, DAY3_ZH, id="zh-day3-attention-explorer"),
     pytest.param("day6_generate.ipynb", 900, {}, id="day6-temperature-explorer"),
+    # the same Chinese day 3 where the system has no CJK font: the course's packaged font alone draws it
+    pytest.param("zh/day3_attention.ipynb", 300, {**DAY3_ZH, "fonts": "hidden"}, id="zh-day3-no-system-fonts"),
 ]
 PAGE_LOAD_TIMEOUT_S = 180      # JupyterLab's first load plus a kernel start, on 2 busy cores
 RENDER_TIMEOUT_S = 60          # from "all cells ran" to the widget's plot on screen
@@ -69,7 +71,7 @@ JS_RUN_STATE = """
   if (!panel || !panel.content.model) return null;
   const cells = panel.content.model.cells;
   let total = 0, done = 0, running = 0;
-  const errors = [];
+  const errors = [], stderr = [];
   for (let i = 0; i < cells.length; i++) {
     const cell = cells.get(i);
     if (cell.type !== 'code' || cell.sharedModel.getSource().trim() === '') continue;
@@ -79,10 +81,11 @@ JS_RUN_STATE = """
     for (let j = 0; j < cell.outputs.length; j++) {
       const out = cell.outputs.get(j).toJSON();
       if (out.output_type === 'error') errors.push(`cell ${i + 1}: ${out.ename}: ${out.evalue}`);
+      if (out.output_type === 'stream' && out.name === 'stderr') stderr.push(`cell ${i + 1}: ${[].concat(out.text).join('').slice(0, 300)}`);
     }
   }
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return {total, done, running, errors, status: kernel ? kernel.status : 'no kernel'};
+  return {total, done, running, errors, stderr, status: kernel ? kernel.status : 'no kernel'};
 }
 """
 # Top-level widget views in the notebook's outputs that have a control and an image; each is
@@ -154,7 +157,7 @@ JS_IMAGES = """
 (root) => {
   const imgs = [...root.querySelectorAll('.widget-output img')];
   return {srcs: imgs.map(i => i.src), loaded: imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0),
-          sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight])};
+          sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight]), shown: imgs.map(i => i.clientWidth)};
 }
 """
 
@@ -397,11 +400,13 @@ def _move(page, kind: str, box) -> str | None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook, run_timeout_s, expect", NOTEBOOKS)
-def test_explorer_renders_and_reacts(notebook, run_timeout_s, expect, browser, lab_server, artifacts_dir):
+def test_explorer_renders_and_reacts(notebook, run_timeout_s, expect, browser, artifacts_dir, request):
+    hidden_fonts = expect.get("fonts") == "hidden"
+    lab_server = request.getfixturevalue("lab_server_without_system_fonts" if hidden_fonts else "lab_server")
     source = lab_server.root / "notebooks" / notebook
     if not source.exists():
         pytest.fail(f"notebooks/{notebook} is missing: the browser test drives its explorer", pytrace=False)
-    stem = notebook.removesuffix(".ipynb").replace("/", "-")  # zh/day3_attention -> zh-day3_attention
+    stem = notebook.removesuffix(".ipynb").replace("/", "-") + ("-no-system-fonts" if hidden_fonts else "")
     run_timeout_s = float(os.environ.get("E2E_RUN_ALL_TIMEOUT_S") or run_timeout_s)
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
     context.set_default_timeout(60_000)  # element actions, on 2 busy cores
@@ -410,6 +415,14 @@ def test_explorer_renders_and_reacts(notebook, run_timeout_s, expect, browser, l
     run = NotebookRun(page, f"notebooks/{notebook}", artifacts_dir, stem, report)
     try:
         report["run_all"] = run.open_and_run_all(lab_server.url, run_timeout_s, report)
+        # which system CJK fonts the kernel's matplotlib sees (fonts-wqy-zenhei's made day 3 print a findfont warning)
+        report["system_cjk_fonts"] = run.kernel_value(
+            "sorted({f.name for f in __import__('matplotlib.font_manager').font_manager.fontManager.ttflist "
+            "if f.name.startswith(('WenQuanYi Zen', 'Noto Sans CJK', 'Noto Serif CJK', 'Droid Sans Fallback'))})")
+        if hidden_fonts and report["system_cjk_fonts"]:
+            run.fail(f"the system's fonts were not hidden from the kernel: {report['system_cjk_fonts']}")
+        if report["run_all"].get("stderr"):  # a red box on a learner's screen (e.g. a findfont warning)
+            run.fail("a cell wrote to stderr on a fresh run:\n  " + "\n  ".join(report["run_all"]["stderr"]))
         interacting = time.monotonic()
 
         count = run.wait_until("an explorer (a widget with a control and a plot) to render",
@@ -427,6 +440,10 @@ def test_explorer_renders_and_reacts(notebook, run_timeout_s, expect, browser, l
             assert box and box["width"] > 50 and box["height"] > 50, f"explorer {index} is not visible: {box}"
             images = explorer.evaluate(JS_IMAGES)
             assert images["loaded"], f"explorer {index}: its plot did not load: {images['sizes']}"
+            if expect.get("attention"):  # legible at 1400 px: the PNG (11 px tick labels) is shown unscaled
+                scale = min(shown / natural for shown, (natural, _) in zip(images["shown"], images["sizes"]))
+                report["plot_scale"] = round(scale, 3)
+                assert scale >= 0.95, f"explorer {index}: its plot is shown at {scale:.0%} of its size"
             explorer.screenshot(path=str(artifacts_dir / f"{stem}-explorer{index}-0-initial.png"))
             if expect.get("attention") and explorer.locator("input[list]").count():  # its sentence box
                 check_attention_explorer(run, explorer, expect, report)

@@ -5,8 +5,9 @@ notebook and comes with a one-line fix. Exit status 0 when nothing failed (warni
 when something did. ``course.py`` runs it after every set-up and does not start JupyterLab or the
 tests on 1, so a learner meets the problem here, in one line, rather than deep inside a notebook.
 
-Every check is quick and offline: it looks, it never downloads (hashing the data files is the
-slowest part, well under a second).
+Every check is quick and offline: it looks, it never downloads. The slowest is the speed check,
+which times three training steps of day 5's model (a second or two on a CPU) to say how long the
+training cells will take on this machine (``gptlib.waits``).
 """
 from __future__ import annotations
 
@@ -185,6 +186,28 @@ def check_day5_checkpoint() -> Check:
     return Check("day 5 model", OK, f"{path} (current recipe)")
 
 
+SLOW_DAY5_S = 15 * 60  # day 5's training takes about 3 minutes on 2 free CPU cores
+
+
+def check_speed() -> Check:
+    """How long day 5's training takes here, from its own step timed now; a warning when it would be slow."""
+    from ..recipes import DAY5
+    from ..runtime import pick_device
+    from ..waits import duration, expected_seconds, step_seconds
+
+    try:
+        device = pick_device()
+    except ValueError:
+        return Check("speed", WARN, "not measured: the device setting is unusable (see device)")
+    per_step = step_seconds(DAY5.model, DAY5.batch_size, device)
+    seconds = expected_seconds(DAY5, per_step)
+    detail = f"day 5's training: {duration(seconds)} on {device.type} ({per_step:.3f} s a step, measured now)"
+    if seconds > SLOW_DAY5_S:
+        return Check("speed", WARN, detail, "the machine is busy or slow: shut down other notebooks' kernels "
+                                            "(Kernel > Shut Down Kernel) and other heavy programs before day 5")
+    return Check("speed", OK, detail)
+
+
 def check_disk() -> Check:
     """Free space where the course is installed (checkpoints and caches go there too) against what it still needs."""
     free = shutil.disk_usage(sys.prefix).free
@@ -212,7 +235,7 @@ def check_tiktoken_cache() -> Check:
 
 CHECKS: list[Callable[[], Check | list[Check]]] = [
     check_python, check_torch, check_device, check_data, check_tiktoken_cache, check_chinese_plots,
-    check_day5_checkpoint, check_disk,
+    check_day5_checkpoint, check_speed, check_disk,
 ]
 
 

@@ -12,15 +12,21 @@ directly (``fontManager.addfont``), which needs neither system fonts nor the cac
 its family to ``rcParams["font.family"]``: Latin text keeps matplotlib's default (DejaVu Sans),
 and each character the default font lacks is drawn from the CJK font instead.
 
+A CJK font a system has often comes in one weight only (Debian's WenQuanYi Zen Hei is 500, not
+the "normal" 400 that labels ask for). matplotlib then uses it anyway, which is what we want, but
+logs "findfont: Failed to find font weight normal for ..., now using 500." to stderr: a red box
+in a notebook. ``use_cjk_font()`` drops exactly that message (``quiet_weight_fallback``).
+
 Importing this module does not import matplotlib; calling its functions does.
 """
 from __future__ import annotations
 
 import functools
+import logging
 
 from ..assets import AssetError, asset_path, read_asset
 
-__all__ = ["CJK_FONT_ASSET", "use_cjk_font", "cjk_font_available", "covered_code_points"]
+__all__ = ["CJK_FONT_ASSET", "use_cjk_font", "cjk_font_available", "covered_code_points", "quiet_weight_fallback"]
 
 CJK_FONT_ASSET = "wqy-microhei.ttc"  # its name in gptlib.assets.ASSETS
 # matplotlib 3.11 bundles this font as a last resort: its charmap claims every code point, but
@@ -42,6 +48,18 @@ def _register_packaged_font() -> str | None:
     return font_manager.FontProperties(fname=path).get_name()
 
 
+def _not_a_weight_fallback(record: logging.LogRecord) -> bool:
+    """False for matplotlib's "Failed to find font weight" message (the font found is used all the same)."""
+    return not record.getMessage().startswith("findfont: Failed to find font weight")
+
+
+def quiet_weight_fallback() -> None:
+    """Drop matplotlib's weight-fallback warning (and only it) from its font manager's log. Idempotent."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    if _not_a_weight_fallback not in logger.filters:
+        logger.addFilter(_not_a_weight_fallback)
+
+
 def use_cjk_font() -> str | None:
     """Let matplotlib draw Chinese with the course's packaged font; returns that font's family name.
 
@@ -50,6 +68,7 @@ def use_cjk_font() -> str | None:
     Returns None when the font package is missing or its file is damaged (plots then fall back
     to whatever fonts the machine has).
     """
+    quiet_weight_fallback()
     family = _register_packaged_font()
     if family is not None:
         import matplotlib

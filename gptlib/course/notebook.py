@@ -1,11 +1,16 @@
-"""Small helpers for the notebooks: show library code instead of pasting it; Chinese in plots.
+"""Small helpers for the notebooks: show library code instead of pasting it; Chinese in plots; where answers live.
 
 Notebooks import this module in their set-up cell, and importing it makes matplotlib draw
 Chinese with the course's packaged font (``gptlib.course.fonts.use_cjk_font``), on any machine.
+
+The learner works in their own copy of the notebooks (``my-course/``, made by ``course.py lab``);
+the exercises' kept answers go beside it, in ``answers_dir()``.
 """
 from __future__ import annotations
 
 import inspect
+import os
+from pathlib import Path
 
 from .fonts import use_cjk_font
 
@@ -24,3 +29,19 @@ def show_source(obj) -> None:
     module = inspect.getmodule(obj)
     where = f"`{module.__name__}`" if module else "source"
     display(Markdown(f"From {where}:\n\n```python\n{source}```"))
+
+
+MY_COURSE = "my-course"  # the learner's copy in the course's checkout (course.py's MY_COURSE)
+
+
+def answers_dir() -> Path:
+    """Where the exercises' kept answers go: ``$GPTLIB_ANSWERS_DIR`` (``course.py lab`` sets it to
+    ``my-course/answers``), else ``<repo>/my-course/answers`` in the course's checkout, else the user cache."""
+    if os.environ.get("GPTLIB_ANSWERS_DIR"):
+        return Path(os.environ["GPTLIB_ANSWERS_DIR"]).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file() and (repo / "notebooks").is_dir():
+        return repo / MY_COURSE / "answers"
+    from ..files import user_cache_dir
+
+    return user_cache_dir("answers")

@@ -55,6 +55,7 @@ LABELS = {
     "temperature": Text("temperature", "温度"),
     "top_k": Text("top-k (0=off)", "top-k（0=关）"),
     "top_p": Text("top-p (1=off)", "top-p（1=关）"),
+    "fixed_axis": Text("fixed y-axis 0–1 (compare before/after)", "固定纵轴 0–1（便于前后对比）"),
 }
 
 
@@ -107,8 +108,12 @@ def sampling_view(model, tokenizer, prompt: str, temperature: float = 1.0, top_k
                         _entropy_bits(before), _entropy_bits(after), samples)
 
 
-def plot_sampling_view(view: SamplingView, ax=None):
-    """Bar chart of the candidates' probabilities before (grey) and after (blue) the cut."""
+def plot_sampling_view(view: SamplingView, ax=None, y_max: float | None = None):
+    """Bar chart of the candidates' probabilities before (grey) and after (blue) the cut.
+
+    ``y_max`` fixes the probability axis (e.g. 1.0, so two settings can be compared by eye);
+    None fits it to the tallest bar.
+    """
     import matplotlib.pyplot as plt
 
     from .fonts import use_cjk_font
@@ -132,7 +137,7 @@ def plot_sampling_view(view: SamplingView, ax=None):
                                         before=f"{view.entropy_before:.2f}", after=f"{view.entropy_after:.2f}"),
                  fontsize=9)
     highest = max([c.prob_after for c in view.candidates] + [c.prob_before for c in view.candidates])
-    ax.set_ylim(0, max(1e-6, highest) * 1.1)
+    ax.set_ylim(0, y_max if y_max is not None else max(1e-6, highest) * 1.1)
     ax.legend(fontsize=8)
     ax.figure.tight_layout()
     return ax.figure
@@ -154,25 +159,26 @@ def sampling_explorer(model, tokenizer, prompt: str = "The", *, n_candidates: in
     top_k = widgets.IntSlider(value=0, min=0, max=50, description=LABELS["top_k"].format(), continuous_update=False)
     top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description=LABELS["top_p"].format(),
                                 continuous_update=False)
+    fixed_axis = widgets.Checkbox(value=False, description=LABELS["fixed_axis"].format(), indent=False)
     style = {"description_width": "initial"}
     for w in (prompt_box, temperature, top_k, top_p):
         w.style = style
 
-    def show(prompt, temperature, top_k, top_p):
+    def show(prompt, temperature, top_k, top_p, fixed_axis):
         try:
             view = sampling_view(model, tokenizer, prompt, temperature, top_k, top_p, n_candidates=n_candidates,
                                  n_samples=n_samples, max_new_tokens=max_new_tokens, seed=seed)
         except ValueError as exc:
             print(exc)
             return
-        fig = plot_sampling_view(view)
+        fig = plot_sampling_view(view, y_max=1.0 if fixed_axis else None)
         plt.show()
         plt.close(fig)
         for i, text in enumerate(view.samples, 1):
             print(f"{i}. {view.prompt}|{text}")
 
     out = widgets.interactive_output(show, {"prompt": prompt_box, "temperature": temperature, "top_k": top_k,
-                                            "top_p": top_p})
-    ui = widgets.VBox([prompt_box, widgets.HBox([temperature, top_k, top_p]), out])
+                                            "top_p": top_p, "fixed_axis": fixed_axis})
+    ui = widgets.VBox([widgets.HBox([prompt_box, fixed_axis]), widgets.HBox([temperature, top_k, top_p]), out])
     return ui
 
