@@ -11,7 +11,7 @@ On a shared machine the numbers move with the other load: run it on a quiet one 
 PyTorch's OpenMP threads spin for a while when they wait for work; two processes each spinning as
 many threads as there are cores take the cores from each other. ``course.py lab`` starts JupyterLab
 (and so every kernel) with the setting this script showed best here, ``OMP_WAIT_POLICY=PASSIVE``:
-two at once went from 2.82 to 0.37 s a step (2 busy cores; docs/learner-notes.md has both runs).
+two at once went from 2.82 to 0.37 s a step (2 busy cores; docs/running.md has both runs).
 """
 from __future__ import annotations
 
