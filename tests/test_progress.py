@@ -104,3 +104,18 @@ def test_the_todo_line_shows_the_label_in_both_languages(capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("⏳ TODO 3.1 [★☆☆ ~5 min] return"), lines
     assert lines[2].startswith("⏳ 未完成 3.1 [★☆☆ 约 5 分钟] "), lines
+
+
+def test_an_unwritable_workspace_still_prints_the_verdict(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the workspace folder should be")
+    monkeypatch.setenv("GPTLIB_WORKSPACE", str(blocker))
+    check("3.1", right)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("✅ PASS 3.1") and len(lines) == 2 and "could not be saved" in lines[1], lines
+
+
+def test_the_progress_command_without_a_workspace(monkeypatch):
+    monkeypatch.delenv("GPTLIB_WORKSPACE", raising=False)
+    done = subprocess.run([sys.executable, "-m", "gptlib", "progress"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "GPTLIB_WORKSPACE is not set" in done.stderr and "Traceback" not in done.stderr
