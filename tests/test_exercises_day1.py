@@ -140,6 +140,7 @@ WRONG["1.5"] = [
      "learn exactly num_merges"),
     (train("min(counts, key=lambda p: (-counts[p], p))", "max(counts)"), "merge 256 should be (97, 97)"),
     (train("counts[pair] = counts.get(pair, 0) + 1", "counts[pair] += 1"), "raised KeyError"),
+    (train("    return merges", "    return {i: p for p, i in merges.items()}"), "wrong way round"),
 ]
 
 ALTERNATIVE["1.5"] = (

@@ -169,6 +169,7 @@ WRONG.update({
         (gpt(emb="model.final_norm(model.tok_emb(ids) + model.pos_emb(torch.arange(ids.shape[1])))",
              out="model.out_head(x)"), "before the blocks"),
         (gpt(out="model.out_head(model.final_norm(x)).detach()"), "no gradient reaches"),
+        ("def gpt_forward(ids, model):\n    return model(ids)", "you called model(ids)"),
     ],
 })
 

@@ -182,6 +182,8 @@ WRONG["6.5"] = [
     (loop("pick(logits[:, -1, :])", "pick(logits[:, -1, :]) if _ % 2 else logits[:, -1, :].argmax(-1)"),
      "with a sampling pick"),
     (loop("    return ids", "    return ids[0]"), "one row per prompt"),
+    (loop("torch.cat([ids, next_id.unsqueeze(1)], dim=1)", "torch.cat([ids, next_id.unsqueeze(1)], dim=1)[:, -context_length:]"),
+     "only the last 6 ids"),
 ]
 
 ALTERNATIVE["6.5"] = (

@@ -400,6 +400,8 @@ def _learn_bpe(train_fn: Callable) -> None:
         got = call(train_fn, [list(c) for c in chunks], num_merges)
         expect(isinstance(got, Mapping), msg("1.5.not_dict"), kind=type(got).__name__)
         got = dict(got)
+        expect(not got or not all(isinstance(k, int) and isinstance(v, tuple) for k, v in got.items()),
+               msg("1.5.inverted"))
         expected = learn_merges(Counter(bytes(c) for c in chunks), num_merges)
         if got == expected:
             continue

@@ -391,6 +391,29 @@ def _random_gpt(drop_rate: float) -> GPTModel:
     return model
 
 
+class _WholeModelCalled(Exception):
+    """Raised when the answer calls ``model(ids)`` itself instead of its parts."""
+
+
+def _no_whole_call(model: GPTModel) -> GPTModel:
+    """``model``, whose own forward refuses to run (its parts still do): 4.6 is that forward, written out."""
+    def refuse(*args, **kwargs):
+        raise _WholeModelCalled("model(ids) called")
+    model.forward = refuse
+    return model
+
+
+def _call_forward(forward_fn, ids: torch.Tensor, model: GPTModel):
+    try:
+        return call(forward_fn, ids.clone(), _no_whole_call(model))
+    except Wrong as wrong:
+        if isinstance(wrong.__cause__, _WholeModelCalled):
+            raise Wrong(msg("4.6.called_model")) from None
+        raise
+    finally:
+        del model.forward                                     # the class's forward again, for the reference
+
+
 @exercise("4.6", todo=msg("4.6.todo"), done=msg("4.6.done"))
 @_own_rng
 def _gpt_forward(forward_fn) -> None:
@@ -399,7 +422,7 @@ def _gpt_forward(forward_fn) -> None:
     for b, t in ((2, 7), (1, 1), (3, 12)):                    # t = 12: the whole context
         ids = torch.randint(0, 40, (b, t), generator=g)
         with torch.no_grad():
-            got = call(forward_fn, ids.clone(), model)
+            got = _call_forward(forward_fn, ids, model)
             expected = model(ids)
         expect_tensor(got)
         expect(got.shape == (b, t, 40), msg("4.6.shape"), want=(b, t, 40), shape=tuple(got.shape))
@@ -410,7 +433,7 @@ def _gpt_forward(forward_fn) -> None:
     model = _random_gpt(0.5).train()                          # dropout on: the same seed must draw the same masks
     ids = torch.randint(0, 40, (2, 6), generator=g)
     torch.manual_seed(1)
-    got = call(forward_fn, ids.clone(), model)
+    got = _call_forward(forward_fn, ids, model)
     torch.manual_seed(1)
     expected = model(ids)
     expect_tensor(got)

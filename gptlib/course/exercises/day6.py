@@ -312,6 +312,7 @@ def _generation_loop(loop_fn) -> None:
         expect(isinstance(got, torch.Tensor) and got.dim() == 2 and got.shape[0] == b, msg("6.5.not_batch"),
                b=b, shape=tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__)
         expect(tuple(got.shape) != (b, n), msg("6.5.only_new"), n=n)
+        expect(t + n <= CONTEXT or tuple(got.shape) != (b, CONTEXT), msg("6.5.cropped_result"), context=CONTEXT)
         expect(tuple(got.shape) == (b, t + n), msg("6.5.shape"), want=(b, t + n), shape=tuple(got.shape))
         expect(got.dtype == torch.long, msg("6.5.dtype"), dtype=str(got.dtype).removeprefix("torch."))
         expect(torch.equal(got[:, :t], ids), msg("6.5.prompt_changed"))
