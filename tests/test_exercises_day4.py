@@ -186,6 +186,14 @@ ALTERNATIVE.update({
 })
 
 
+def test_feed_forward_layers_made_in_the_other_order_pass():
+    source = ("class MyFeedForward(nn.Module):\n    def __init__(self, emb_dim):\n        super().__init__()\n"
+              "        self.down = nn.Linear(4 * emb_dim, emb_dim)\n        self.up = nn.Linear(emb_dim, 4 * emb_dim)\n"
+              "    def forward(self, x):\n        return self.down(F.gelu(self.up(x), approximate='tanh'))")
+    result = verdict("4.5", source, "MyFeedForward")
+    assert result.passed, result.line
+
+
 def test_hints_exist_in_chinese_too(chinese_edition):
     wrong = verdict("4.3", WRONG["4.3"][0][0], "block_forward")
     stub = verdict("4.1", *STUBS["4.1"])

@@ -329,6 +329,7 @@ def _feed_forward_class(ff_cls) -> None:
         linears = [m for m in ours.modules() if isinstance(m, nn.Linear)]
         if not linears:  # the untouched stub builds no layers
             raise NotDone
+        linears.sort(key=lambda m: m.in_features != emb_dim)  # the widening layer first, in whatever order made
         sizes = [(m.in_features, m.out_features) for m in linears]
         expect(sizes == [(emb_dim, 4 * emb_dim), (4 * emb_dim, emb_dim)],
                msg("4.5.sizes"), c=emb_dim, c4=4 * emb_dim, sizes=", ".join(f"{i}->{o}" for i, o in sizes))
