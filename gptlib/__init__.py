@@ -42,6 +42,7 @@ MODULE_DAYS: dict[str, int] = {
     "modern": 8,
     # ---- the classroom (gptlib/course/) ----
     "course": 0, "course.exercises": 0,  # the exercise checker
+    "course.exercises.labels": 0, "course.exercises.progress": 0,  # difficulty/time labels, the learner's progress
     "course.notebook": 1, "course.fonts": 1,  # notebook helpers, the packaged CJK font
     "course.attention_explorer": 3,  # the mask explorer
     "course.probe": 5,  # what the trained model learned

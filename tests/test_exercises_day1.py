@@ -112,7 +112,51 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
+TRAIN = SOLUTIONS["1.5"][0]
+
+
+def train(old: str, new: str) -> str:
+    """The reference BPE training with ``old`` replaced by ``new`` (which must occur exactly once)."""
+    assert TRAIN.count(old) == 1, old
+    return TRAIN.replace(old, new)
+
+
+WRONG["1.5"] = [
+    (train("min(counts, key=lambda p: (-counts[p], p))", "max(counts, key=counts.get)"), "seen first"),
+    (train("min(counts, key=lambda p: (-counts[p], p))", "max(counts, key=lambda p: (counts[p], p))"),
+     "took the largest pair"),
+    (train("min(counts, key=lambda p: (-counts[p], p))", "min(counts, key=lambda p: (counts[p], p))"),
+     "least frequent"),
+    (train("range(256, 256 + num_merges)", "range(257, 257 + num_merges)"), "new ids start at 256"),
+    (train("                    i += 2", "                    i += 1"), "move past both ids"),
+    (train("    chunks = [list(ids) for ids in chunks]\n", "    chunks = [[i for ids in chunks for i in ids]]\n"),
+     "across a chunk boundary"),
+    ("def learn_bpe(chunks, num_merges):\n    counts = {}\n    for ids in chunks:\n"
+     "        for pair in zip(ids, ids[1:]):\n            counts[pair] = counts.get(pair, 0) + 1\n"
+     "    ranked = sorted(counts, key=lambda p: (-counts[p], p))\n"
+     "    return {pair: 256 + i for i, pair in enumerate(ranked[:num_merges])}", "counted only once"),
+    (train("    return merges", "    return list(merges)"), "return a dict"),
+    (train("        merges[pair] = new_id\n", "        merges[pair] = new_id\n        merges[pair[::-1]] = new_id\n"),
+     "learn exactly num_merges"),
+    (train("min(counts, key=lambda p: (-counts[p], p))", "max(counts)"), "merge 256 should be (97, 97)"),
+    (train("counts[pair] = counts.get(pair, 0) + 1", "counts[pair] += 1"), "raised KeyError"),
+    (train("    return merges", "    return {i: p for p, i in merges.items()}"), "wrong way round"),
+]
+
+ALTERNATIVE["1.5"] = (
+    "from collections import Counter\n"
+    "def learn_bpe(chunks, num_merges):\n    words = Counter(tuple(ids) for ids in chunks)\n    merges = {}\n"
+    "    for new_id in range(256, 256 + num_merges):\n        counts = Counter()\n"
+    "        for word, n in words.items():\n            for pair in zip(word, word[1:]):\n                counts[pair] += n\n"
+    "        best = max(counts.values())\n        pair = sorted(p for p, c in counts.items() if c == best)[0]\n"
+    "        merges[pair] = new_id\n        new_words = Counter()\n        for word, n in words.items():\n"
+    "            out = []\n            for i in word:\n"
+    "                if out and out[-1] == pair[0] and i == pair[1]:\n"
+    "                    out[-1] = new_id\n                else:\n                    out.append(i)\n"
+    "            new_words[tuple(out)] += n\n        words = new_words\n    return merges")
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"1.1", "1.2", "1.3", "1.4"})
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"1.1", "1.2", "1.3", "1.4", "1.5"})

@@ -117,6 +117,83 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
+FF = "    def forward(self, x):\n        return self.fc2(self.act(self.fc1(x)))"
+FF_SOURCE = "class MyFeedForward(nn.Module):\n    def __init__(self, emb_dim):\n        super().__init__()\n" \
+            "        self.fc1 = nn.Linear(emb_dim, {w})\n        self.act = {act}\n        self.fc2 = nn.Linear({w}, emb_dim)\n" \
+            "    def forward(self, x):\n        return {body}"
+
+
+def ff(act: str = 'nn.GELU(approximate="tanh")', body: str = "self.fc2(self.act(self.fc1(x)))",
+       w: str = "4 * emb_dim") -> str:
+    """A feed-forward class with some of its parts made wrong on purpose."""
+    return FF_SOURCE.format(act=act, body=body, w=w)
+
+
+GPT = ("def gpt_forward(ids, model):\n    x = {emb}\n    x = model.drop_emb(x)\n    for block in model.trf_blocks{blocks}:\n"
+       "        x = block(x)\n    return {out}")
+
+
+def gpt(emb: str = "model.tok_emb(ids) + model.pos_emb(torch.arange(ids.shape[1]))", blocks: str = "",
+        out: str = "model.out_head(model.final_norm(x))") -> str:
+    """A GPT forward pass with some of its parts made wrong on purpose."""
+    return GPT.format(emb=emb, blocks=blocks, out=out)
+
+
+WRONG.update({
+    "4.5": [
+        (ff(act="nn.GELU()"), "approximate='tanh'"),
+        (ff(act="nn.ReLU()"), "that is ReLU"),
+        (ff(body="self.fc2(self.fc1(x))"), "no activation between"),
+        (ff(body="self.act(self.fc2(self.act(self.fc1(x))))"), "also after the second layer"),
+        (ff(body="self.fc2(self.fc1(self.act(x)))"), "before the first layer"),
+        (ff(body="x + self.fc2(self.act(self.fc1(x)))"), "residual connection belongs to the block"),
+        (ff(w="2 * emb_dim"), "4 times wider"),
+        (ff().replace("nn.Linear(emb_dim, 4 * emb_dim)", "nn.Linear(emb_dim, 4 * emb_dim, bias=False)"), "bias=False"),
+        (ff(body="self.fc2(self.act(self.fc1(x))).detach()"), "no gradient reaches"),
+        (ff(body="self.fc2(torch.tanh(self.fc1(x)))"), "differ from gptlib's FeedForward"),
+        (ff().replace("        self.act = ", "        self.extra = nn.Linear(emb_dim, emb_dim)\n        self.act = "),
+         "exactly two layers"),
+    ],
+    "4.6": [
+        (gpt(emb="model.tok_emb(ids)"), "position embeddings are missing"),
+        (gpt(out="model.out_head(x)"), "final_norm is not applied"),
+        (gpt(out="torch.softmax(model.out_head(model.final_norm(x)), dim=-1)"), "these are probabilities"),
+        (gpt(blocks="[:1]"), "only the first block ran"),
+        ("def gpt_forward(ids, model):\n    x = model.drop_emb(model.tok_emb(ids) + model.pos_emb(torch.arange(ids.shape[1])))\n"
+         "    h = x\n    for block in model.trf_blocks:\n        h = block(x)\n    return model.out_head(model.final_norm(h))",
+         "each block must read the previous block's output"),
+        (gpt().replace("    x = model.drop_emb(x)\n", ""), "drop_emb is never applied"),
+        (gpt().replace("    x = model.drop_emb(x)\n", "    x = model.drop_emb(model.drop_emb(x))\n"), "right in eval mode"),
+        (gpt(out="model.final_norm(x)"), "must be (2, 7, 40)"),
+        (gpt(emb="model.tok_emb(ids) + model.pos_emb(ids)"), "raised IndexError"),
+        (gpt(emb="model.final_norm(model.tok_emb(ids) + model.pos_emb(torch.arange(ids.shape[1])))",
+             out="model.out_head(x)"), "before the blocks"),
+        (gpt(out="model.out_head(model.final_norm(x)).detach()"), "no gradient reaches"),
+        ("def gpt_forward(ids, model):\n    return model(ids)", "you called model(ids)"),
+    ],
+})
+
+ALTERNATIVE.update({
+    "4.5": "class MyFeedForward(nn.Module):\n    def __init__(self, emb_dim):\n        super().__init__()\n"
+           "        self.net = nn.Sequential(nn.Linear(emb_dim, 4 * emb_dim), nn.Identity(), nn.Linear(4 * emb_dim, emb_dim))\n"
+           "    def forward(self, x):\n        h = self.net[0](x)\n"
+           "        h = 0.5 * h * (1 + torch.tanh((2 / math.pi) ** 0.5 * (h + 0.044715 * h ** 3)))\n"
+           "        return F.linear(h, self.net[2].weight, self.net[2].bias)",
+    "4.6": "def gpt_forward(ids, model):\n    b, t = ids.shape\n"
+           "    x = model.tok_emb.weight[ids] + model.pos_emb.weight[:t]\n    x = model.drop_emb(x)\n"
+           "    x = torch.nn.Sequential(*model.trf_blocks)(x)\n    x = model.final_norm(x)\n"
+           "    return x @ model.out_head.weight.T",
+})
+
+
+def test_feed_forward_layers_made_in_the_other_order_pass():
+    source = ("class MyFeedForward(nn.Module):\n    def __init__(self, emb_dim):\n        super().__init__()\n"
+              "        self.down = nn.Linear(4 * emb_dim, emb_dim)\n        self.up = nn.Linear(emb_dim, 4 * emb_dim)\n"
+              "    def forward(self, x):\n        return self.down(F.gelu(self.up(x), approximate='tanh'))")
+    result = verdict("4.5", source, "MyFeedForward")
+    assert result.passed, result.line
+
+
 def test_hints_exist_in_chinese_too(chinese_edition):
     wrong = verdict("4.3", WRONG["4.3"][0][0], "block_forward")
     stub = verdict("4.1", *STUBS["4.1"])
@@ -138,4 +215,4 @@ def test_a_check_leaves_the_notebooks_random_state_alone():
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4"})
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6"})

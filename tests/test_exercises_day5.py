@@ -123,7 +123,42 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
+SCHEDULE = SOLUTIONS["5.4"][0]
+
+
+def schedule(old: str, new: str) -> str:
+    """The reference schedule with ``old`` replaced by ``new`` (which must occur exactly once)."""
+    assert SCHEDULE.count(old) == 1, old
+    return SCHEDULE.replace(old, new)
+
+
+PROGRESS = "min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))"
+WRONG["5.4"] = [
+    (schedule("return (step + 1) / warmup_steps", "return step / warmup_steps"), "the warm-up starts at 0"),
+    (schedule("    if step < warmup_steps:\n        return (step + 1) / warmup_steps", "    if False:\n        pass"),
+     "there is no warm-up"),
+    (schedule("return min_lr_ratio + (1 - min_lr_ratio) * cosine", "return cosine"), "decays to 0"),
+    (schedule("return min_lr_ratio + (1 - min_lr_ratio) * cosine", "return min_lr_ratio + cosine"), "added on top"),
+    (schedule(PROGRESS, "min(1.0, step / max_steps)"), "counts from step 0"),
+    (schedule(PROGRESS, "(step - warmup_steps) / max(1, max_steps - warmup_steps)"), "rises again"),
+    (schedule("0.5 * (1 + math.cos(math.pi * progress))", "1 - progress"), "linear decay"),
+    (schedule("0.5 * (1 + math.cos(math.pi * progress))", "math.cos(math.pi * progress)"), "shift and halve"),
+    (schedule("0.5 * (1 + math.cos(math.pi * progress))", "0.5 * (1 + math.cos(2 * math.pi * progress))"),
+     "at step 11 (warmup_steps=10"),
+    (schedule("return min_lr_ratio + (1 - min_lr_ratio) * cosine", "return str(cosine)"), "not a str"),
+    (schedule("(step - warmup_steps) / max(1, max_steps - warmup_steps)", "(step - warmup_steps) / (max_steps - step)"),
+     "raised ZeroDivisionError"),
+]
+
+ALTERNATIVE["5.4"] = (
+    "def lr_multiplier(step, warmup_steps, max_steps, min_lr_ratio):\n"
+    "    warm = (step + 1) / warmup_steps if warmup_steps else 1.0\n"
+    "    t = max(0, min(step, max_steps) - warmup_steps) / max(1, max_steps - warmup_steps)\n"
+    "    decayed = min_lr_ratio + (1 - min_lr_ratio) * (math.cos(math.pi * t) + 1) / 2\n"
+    "    return torch.tensor(warm if step < warmup_steps else decayed)")
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3"})
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3", "5.4"})

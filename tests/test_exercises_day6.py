@@ -159,7 +159,46 @@ def test_the_cases_test_what_they_claim():
     assert float(torch.softmax(logits, dim=-1).max()) > p
 
 
+LOOP = SOLUTIONS["6.5"][0]
+
+
+def loop(old: str, new: str) -> str:
+    """The reference generation loop with ``old`` replaced by ``new`` (which must occur exactly once)."""
+    assert LOOP.count(old) == 1, old
+    return LOOP.replace(old, new)
+
+
+WRONG["6.5"] = [
+    (loop("model(ids[:, -context_length:])", "model(ids)"), "crop the input to its last context_length ids"),
+    (loop("model(ids[:, -context_length:])", "model(ids[:, :context_length])"), "you kept the first"),
+    (loop("model(ids[:, -context_length:])", "model(ids[:, -context_length + 1:])"), "one id less"),
+    (loop("pick(logits[:, -1, :])", "pick(logits[:, 0, :])"), "first position's logits"),
+    (loop("    for _ in range(max_new_tokens):\n", "    prompt = ids\n    for _ in range(max_new_tokens):\n")
+     .replace("model(ids[:, -context_length:])", "model(prompt[:, -context_length:])"), "read the prompt again"),
+    (loop("    return ids", "    return ids[:, -max_new_tokens:]"), "only the 7 new ids"),
+    (loop("range(max_new_tokens)", "range(max_new_tokens - 1)"), "must be (2, 16)"),
+    (loop("    return ids", "    return ids.float()"), "torch.long"),
+    (loop("torch.cat([ids, next_id.unsqueeze(1)], dim=1)", "torch.cat([ids, next_id], dim=1)"), "raised RuntimeError"),
+    (loop("pick(logits[:, -1, :])", "pick(logits[:, -1, :]) if _ % 2 else logits[:, -1, :].argmax(-1)"),
+     "with a sampling pick"),
+    (loop("    return ids", "    return ids[0]"), "one row per prompt"),
+    (loop("torch.cat([ids, next_id.unsqueeze(1)], dim=1)", "torch.cat([ids, next_id.unsqueeze(1)], dim=1)[:, -context_length:]"),
+     "only the last 6 ids"),
+]
+
+ALTERNATIVE["6.5"] = (
+    "def generate_loop(model, ids, max_new_tokens, context_length, pick):\n"
+    "    tokens = [row.tolist() for row in ids]\n"
+    "    for _ in range(max_new_tokens):\n"
+    "        with torch.no_grad():\n"
+    "            window = torch.tensor([row[max(0, len(row) - context_length):] for row in tokens])\n"
+    "            chosen = pick(model(window)[:, -1])\n"
+    "        for row, token in zip(tokens, chosen.tolist()):\n"
+    "            row.append(token)\n"
+    "    return torch.tensor(tokens)")
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4"})
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4", "6.5"})

@@ -1,4 +1,4 @@
-"""The classroom's commands, ``python -m gptlib figures`` and ``python -m gptlib doctor``.
+"""The classroom's commands, ``python -m gptlib figures``, ``doctor`` and ``progress``.
 
 ``gptlib.__main__`` adds them to the GPT's command line (``gptlib.cli``), which never imports the classroom.
 """
@@ -38,4 +38,26 @@ def run_doctor(args: argparse.Namespace) -> int:
     return doctor()
 
 
-COMMANDS = (add_figures_command, add_doctor_command)
+def add_progress_command(subparsers) -> None:
+    p = subparsers.add_parser("progress", help="list the exercises with their state, difficulty and time",
+                              description="Every exercise (or one day's) with its state (not started / not "
+                                          "passed yet / passed), kept in $GPTLIB_WORKSPACE/progress.json by check().")
+    p.add_argument("--day", type=int, default=None, help="only this day's exercises (1-7)")
+    p.add_argument("--lang", choices=("en", "zh"), default=None, help="language (default: $GPTLIB_LANG or en)")
+    p.set_defaults(func=run_progress)
+
+
+def run_progress(args: argparse.Namespace) -> int:
+    from .exercises import set_language
+    from .exercises.progress import progress_file, progress_lines
+
+    if args.lang:
+        set_language(args.lang)
+    if progress_file() is None:
+        raise ValueError("GPTLIB_WORKSPACE is not set: progress is kept in $GPTLIB_WORKSPACE/progress.json; "
+                         "set it to your working folder (python course.py lab does)")
+    print("\n".join(progress_lines(args.day)))
+    return 0
+
+
+COMMANDS = (add_figures_command, add_doctor_command, add_progress_command)

@@ -7,7 +7,8 @@ complete — a function or ``nn.Module`` whose body is ``...`` — and a check c
 
 which prints one line, with a word that reads without emoji fonts:
 
-- ``⏳ TODO 3.2 ...`` while the stub is untouched (it returns None), saying what to write;
+- ``⏳ TODO 3.2 [★☆☆ ~10 min] ...`` while the stub is untouched (it returns None), saying what to write,
+  after the exercise's difficulty (1-3 stars) and time estimate (``labels``: how they are estimated);
 - ``❌ FAIL 3.2 ...`` naming the property that failed and a hint aimed at the usual mistake
   ("future positions get weight 0.13: masked with 0 instead of -inf?"); an exception in the
   learner's code, or an answer that runs past ``TIME_LIMIT`` seconds, is such a line too;
@@ -24,6 +25,9 @@ targeted line, and nbval must compare it exactly. The whole mechanism is this mo
 ``@exercise`` registry, a ``Wrong``/``NotDone`` signal, and ``check``. Each day's checks live in
 ``gptlib.course.exercises.dayN`` and may use only what days 1..N introduced; their texts live in
 ``messages/dayN.toml`` (English and Chinese side by side, looked up with ``msg``).
+
+Progress: ``check`` also keeps each exercise's state in ``$GPTLIB_WORKSPACE/progress.json`` when that
+variable is set (``progress``); ``show_progress(day)`` and ``python -m gptlib progress`` list it.
 
 Language: verdicts are in English, or Chinese after ``set_language("zh")`` (the Chinese edition
 does this in its setup cell) or with ``GPTLIB_LANG=zh`` in the environment.
@@ -259,7 +263,9 @@ def run(name: Any, answer: Any) -> Verdict:
     try:
         ex.run(answer)
     except NotDone:
-        return Verdict(name, "not done", f"⏳ {msg('checker.todo').format()} {name} " + ex.todo.format())
+        from .labels import label
+
+        return Verdict(name, "not done", f"⏳ {msg('checker.todo').format()} {name} {label(name)} " + ex.todo.format())
     except Wrong as wrong:
         return Verdict(name, "wrong", f"❌ {fail} {name} {wrong}")
     except Exception as exc:  # the answer is of a kind no check foresaw: still one line, never a traceback
@@ -277,7 +283,14 @@ def check(name: str, answer: Any = _NO_ANSWER) -> None:
     if answer is _NO_ANSWER:
         print(f"❌ {msg('checker.fail').format()} {name} " + msg("checker.no_answer").format(name=name))
         return
-    print(run(name, answer).line)
+    verdict = run(name, answer)
+    print(verdict.line)
+    from .progress import record
+
+    try:
+        record(verdict.exercise, verdict.status)
+    except OSError as exc:  # a full disk or read-only workspace must not hide the verdict
+        print(msg("checker.not_recorded").format(why=str(exc)[:160]))
 
 
 def close(a: Any, b: Any, tol: float = 1e-5) -> bool:

@@ -1,15 +1,19 @@
 """Day 1's exercises: count pairs inside chunks, one merge step, encode a chunk with learned merges,
-decode ids through bytes. The references are ``gptlib.tokenizer``'s readable core (``get_stats``,
-``merge``, ``apply_merges``) and Python's own UTF-8 decoder.
+decode ids through bytes, and BPE training (learn N merges from chunks). The references are ``gptlib.tokenizer``'s readable core (``get_stats``,
+``merge``, ``apply_merges``) and Python's own UTF-8 decoder; BPE training is checked against ``gptlib.bpe_fast.learn_merges``, which
+``BPETokenizer.train`` uses.
 
 Each check recognises the usual mistakes by recomputing the answer with the mistake made on purpose
-(``_PAIR_MISTAKES``, ``_MERGE_MISTAKES``, ``_ENCODE_MISTAKES``, ``_DECODE_MISTAKES``) and comparing.
+(``_PAIR_MISTAKES``, ``_MERGE_MISTAKES``, ``_ENCODE_MISTAKES``, ``_DECODE_MISTAKES``, ``_TRAIN_MISTAKES``) and comparing.
 """
 from __future__ import annotations
 
 import random
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+from ...bpe_fast import learn_merges
 from ...tokenizer import apply_merges, get_stats, merge, most_frequent_pair
 from . import NotDone, Text, TimedOut, Wrong, call, exercise, expect, msg
 
@@ -339,3 +343,79 @@ def _is_utf8(data: bytes) -> bool:
         return False
     return True
 
+
+
+# --- 1.5 BPE training: learn N merges from chunks -----------------------------------------------------
+
+def _train_with(chunks: list[list[int]], num_merges: int, mistake: str) -> dict[Pair, int]:
+    """The training loop written out with one of ``_TRAIN_MISTAKES`` made on purpose."""
+    chunks = [list(c) for c in chunks]
+    if mistake == "across":
+        chunks = [[i for c in chunks for i in c]]
+    first = {"from_257": 257, "from_0": 0}.get(mistake, 256)
+    merges: dict[Pair, int] = {}
+    once = _pairs_with(chunks)
+    for new_id in range(first, first + num_merges):
+        stats = dict(once) if mistake == "count_once" else _pairs_with(chunks)
+        for pair in merges if mistake == "count_once" else ():
+            stats.pop(pair, None)
+        if not stats:
+            break
+        if mistake == "first_seen":
+            pair = max(stats, key=stats.get)
+        elif mistake == "largest_tie":
+            pair = max(stats, key=lambda p: (stats[p], p))
+        elif mistake == "least_frequent":
+            pair = min(stats, key=lambda p: (stats[p], p))
+        else:
+            pair = most_frequent_pair(stats)
+        merges[pair] = new_id
+        chunks = [_merge_with(c, pair, new_id, "no_skip" if mistake == "no_skip" else "") for c in chunks]
+    return merges
+
+
+_TRAIN_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it with _train_with
+    "across": msg("1.5.across"), "first_seen": msg("1.5.first_seen"), "largest_tie": msg("1.5.largest_tie"),
+    "least_frequent": msg("1.5.least_frequent"), "count_once": msg("1.5.count_once"), "no_skip": msg("1.5.no_skip"),
+    "from_257": msg("1.5.from_257"), "from_0": msg("1.5.from_0"), }
+
+
+def _train_cases() -> list[tuple[list[list[int]], int]]:
+    """(chunks, number of merges): a classic, ties, English and Chinese text, more merges than pairs."""
+    def chunks(text: str) -> list[list[int]]:
+        return [list(c.encode()) for c in re.findall(r" ?\w+| ?[^\w\s]+|\s+", text)]
+    english = "the cat sat on the mat; the cat ate the rat, and then the cat sat."
+    return [([list(b"aaabdaaabac")], 3),
+            ([list(b"abcd"), list(b"cdab"), list(b"ba")], 4),      # ties from the first merge: the rule decides
+            ([list(b"ab"), list(b"ba"), list(b"dc"), list(b"cd")], 2),
+            (chunks(english), 12),
+            (chunks((TEXT_ZH + CORPUS_ZH).decode()), 10),
+            ([list(b"xyxyxy"), list(b"x")], 3),                   # 3 merges are all there is
+            ([list(b"hello hello hello")], 7)]
+
+
+@exercise("1.5", todo=msg("1.5.todo"), done=msg("1.5.done"))
+def _learn_bpe(train_fn: Callable) -> None:
+    for chunks, num_merges in _train_cases():
+        got = call(train_fn, [list(c) for c in chunks], num_merges)
+        expect(isinstance(got, Mapping), msg("1.5.not_dict"), kind=type(got).__name__)
+        got = dict(got)
+        expect(not got or not all(isinstance(k, int) and isinstance(v, tuple) for k, v in got.items()),
+               msg("1.5.inverted"))
+        expected = learn_merges(Counter(bytes(c) for c in chunks), num_merges)
+        if got == expected:
+            continue
+        values = {"chunks": _short([bytes(c) for c in chunks], 70), "n": num_merges}
+        # Two mistakes can learn the same merges on one case: prefer the one that explains every case.
+        cases = _train_cases()
+        answers = _answers(train_fn, [([list(c) for c in other], n) for other, n in cases])
+        for scope in (list(zip(cases, answers)), [((chunks, num_merges), got)]):
+            for mistake, hint in _TRAIN_MISTAKES.items():
+                if all(answer == _train_with(*case, mistake) for case, answer in scope):
+                    raise Wrong(_join(msg("1.5.case"), hint), **values)
+        in_order = sorted(expected.items(), key=lambda kv: kv[1])
+        wrong = next(((pair, new_id) for pair, new_id in in_order if got.get(pair) != new_id), None)
+        if wrong is None:  # every learned merge is right: the answer has extra ones
+            raise Wrong(_join(msg("1.5.case"), msg("1.5.too_many")), **values, want=len(expected), have=len(got))
+        raise Wrong(_join(msg("1.5.case"), msg("1.5.differs")), **values, new_id=wrong[1], pair=wrong[0],
+                    have=_short(next((p for p, i in got.items() if i == wrong[1]), None)))

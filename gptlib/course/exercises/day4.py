@@ -1,8 +1,8 @@
-"""Day 4's exercises: LayerNorm as an ``nn.Module``, GELU's tanh formula, the pre-LN block's forward, and
-where a block's parameters live.
+"""Day 4's exercises: LayerNorm as an ``nn.Module``, GELU's tanh formula, the pre-LN block's forward,
+where a block's parameters live, the feed-forward network, and the whole GPT's forward pass.
 
 Each check compares the learner's code with the reference (``F.layer_norm``, ``F.gelu``,
-``gptlib.model.TransformerBlock``) on several shapes and scales, and when it disagrees recomputes
+``gptlib.model.TransformerBlock``, ``FeedForward``, ``GPTModel``) on several shapes and scales, and when it disagrees recomputes
 the answer with each usual mistake made on purpose (``_first_match``), so the hint names the mistake
 that was actually made. Checks draw their random inputs in a forked RNG (``_own_rng``): running one
 leaves the notebook's random state as it was.
@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...model import GPTConfig, TransformerBlock
-from . import Text, Wrong, call, close, exercise, expect, expect_tensor, msg
+from ...model import FeedForward, GPTConfig, GPTModel, TransformerBlock
+from . import NotDone, Text, Wrong, call, close, exercise, expect, expect_tensor, msg
 
 
 def _own_rng(check: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -298,3 +298,156 @@ def _count(count_fn) -> None:
             raise Wrong(hint)
     (d, qkv_bias), (got, right) = next((key, pair) for key, pair in answers.items() if pair[0] != pair[1])
     raise Wrong(msg("4.4.differs"), d=d, bias=qkv_bias, got=got, right=right, diff=got - right)
+
+
+# ---------------------------------------------------------------------------- 4.5 the feed-forward network
+FF_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_feed_forward)
+    "exact_gelu": msg("4.5.exact_gelu"), "relu": msg("4.5.relu"), "no_activation": msg("4.5.no_activation"),
+    "gelu_after": msg("4.5.gelu_after"), "activation_first": msg("4.5.activation_first"),
+    "residual": msg("4.5.residual"), }
+
+
+@torch.no_grad()
+def _feed_forward(x: torch.Tensor, fc1: nn.Linear, fc2: nn.Linear, mistake: str | None = None) -> torch.Tensor:
+    """Linear(C, 4C) -> GELU (tanh) -> Linear(4C, C), with one of ``FF_MISTAKES`` made on purpose."""
+    act = {"exact_gelu": F.gelu, "relu": F.relu, "no_activation": lambda h: h}.get(
+        mistake or "", lambda h: F.gelu(h, approximate="tanh"))
+    if mistake == "activation_first":
+        return fc2(fc1(act(x)))
+    out = fc2(act(fc1(x)))
+    if mistake == "gelu_after":
+        out = act(out)
+    return x + out if mistake == "residual" else out
+
+
+@exercise("4.5", todo=msg("4.5.todo"), done=msg("4.5.done"))
+@_own_rng
+def _feed_forward_class(ff_cls) -> None:
+    for emb_dim in (8, 12):
+        ours = call(ff_cls, emb_dim)
+        expect(isinstance(ours, nn.Module), msg("4.5.not_module"))
+        linears = [m for m in ours.modules() if isinstance(m, nn.Linear)]
+        if not linears:  # the untouched stub builds no layers
+            raise NotDone
+        linears.sort(key=lambda m: m.in_features != emb_dim)  # the widening layer first, in whatever order made
+        sizes = [(m.in_features, m.out_features) for m in linears]
+        expect(sizes == [(emb_dim, 4 * emb_dim), (4 * emb_dim, emb_dim)],
+               msg("4.5.sizes"), c=emb_dim, c4=4 * emb_dim, sizes=", ".join(f"{i}->{o}" for i, o in sizes))
+        expect(all(m.bias is not None for m in linears), msg("4.5.no_bias"))
+        fc1, fc2 = linears
+        with torch.no_grad():                                 # larger weights than the default: GELU's bend shows
+            for param in (*fc1.parameters(), *fc2.parameters()):
+                param.copy_(torch.randn_like(param))
+        reference = FeedForward(emb_dim)
+        reference.load_state_dict({"layers.0.weight": fc1.weight, "layers.0.bias": fc1.bias,
+                                   "layers.2.weight": fc2.weight, "layers.2.bias": fc2.bias})
+        ours.eval()
+        for shape in ((2, 5, emb_dim), (1, 1, emb_dim)):
+            x = 2 * torch.randn(*shape)
+            got = call(ours, x.clone())
+            expect_tensor(got)
+            expect(got.shape == x.shape, msg("4.5.shape"), want=shape, shape=tuple(got.shape))
+            with torch.no_grad():
+                expected = reference(x)
+            if close(got, expected, 1e-4):
+                continue
+            _first_match(got.detach(), FF_MISTAKES, lambda m: _feed_forward(x, fc1, fc2, m), 1e-4)
+            raise Wrong(msg("4.5.differs"), err=float((got.detach() - expected).abs().max()))
+        x = torch.randn(2, 3, emb_dim, requires_grad=True)
+        _gradients_flow(call(ours, x), x)
+
+
+# ---------------------------------------------------------------------------- 4.6 the GPT's forward pass
+GPT_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_gpt)
+    "no_positions": msg("4.6.no_positions"), "no_final_norm": msg("4.6.no_final_norm"),
+    "not_chained": msg("4.6.not_chained"), "softmax": msg("4.6.softmax"), "first_block": msg("4.6.first_block"),
+    "norm_before_blocks": msg("4.6.norm_before_blocks"), }
+
+
+@torch.no_grad()
+def _gpt(ids: torch.Tensor, model: GPTModel, mistake: str | None = None) -> torch.Tensor:
+    """``GPTModel.forward`` written out, with one of ``GPT_MISTAKES`` made on purpose."""
+    x = model.tok_emb(ids)
+    if mistake != "no_positions":
+        x = x + model.pos_emb(torch.arange(ids.shape[1]))
+    x = model.drop_emb(x)
+    if mistake == "norm_before_blocks":
+        x = model.final_norm(x)
+    h = x
+    for block in model.trf_blocks[:1] if mistake == "first_block" else model.trf_blocks:
+        h = block(x if mistake == "not_chained" else h)
+    if mistake not in ("no_final_norm", "norm_before_blocks"):
+        h = model.final_norm(h)
+    logits = model.out_head(h)
+    return torch.softmax(logits, dim=-1) if mistake == "softmax" else logits
+
+
+def _random_gpt(drop_rate: float) -> GPTModel:
+    """A small GPT whose every weight (LayerNorms too) is random and large enough that no mix-up can hide."""
+    model = GPTModel(GPTConfig(vocab_size=40, context_length=12, emb_dim=16, n_heads=4, n_layers=3,
+                               drop_rate=drop_rate, qkv_bias=True))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_((1.0 if name.endswith("scale") else 0.0) + 0.3 * torch.randn_like(param))
+    return model
+
+
+class _WholeModelCalled(Exception):
+    """Raised when the answer calls ``model(ids)`` itself instead of its parts."""
+
+
+def _no_whole_call(model: GPTModel) -> GPTModel:
+    """``model``, whose own forward refuses to run (its parts still do): 4.6 is that forward, written out."""
+    def refuse(*args, **kwargs):
+        raise _WholeModelCalled("model(ids) called")
+    model.forward = refuse
+    return model
+
+
+def _call_forward(forward_fn, ids: torch.Tensor, model: GPTModel):
+    try:
+        return call(forward_fn, ids.clone(), _no_whole_call(model))
+    except Wrong as wrong:
+        if isinstance(wrong.__cause__, _WholeModelCalled):
+            raise Wrong(msg("4.6.called_model")) from None
+        raise
+    finally:
+        del model.forward                                     # the class's forward again, for the reference
+
+
+@exercise("4.6", todo=msg("4.6.todo"), done=msg("4.6.done"))
+@_own_rng
+def _gpt_forward(forward_fn) -> None:
+    model = _random_gpt(0.0).eval()
+    g = torch.Generator().manual_seed(6)
+    for b, t in ((2, 7), (1, 1), (3, 12)):                    # t = 12: the whole context
+        ids = torch.randint(0, 40, (b, t), generator=g)
+        with torch.no_grad():
+            got = _call_forward(forward_fn, ids, model)
+            expected = model(ids)
+        expect_tensor(got)
+        expect(got.shape == (b, t, 40), msg("4.6.shape"), want=(b, t, 40), shape=tuple(got.shape))
+        if close(got, expected, 1e-4):
+            continue
+        _first_match(got, GPT_MISTAKES, lambda m: _gpt(ids, model, m), 1e-4)
+        raise Wrong(msg("4.6.differs"), err=float((got - expected).abs().max()))
+    model = _random_gpt(0.5).train()                          # dropout on: the same seed must draw the same masks
+    ids = torch.randint(0, 40, (2, 6), generator=g)
+    torch.manual_seed(1)
+    got = _call_forward(forward_fn, ids, model)
+    torch.manual_seed(1)
+    expected = model(ids)
+    expect_tensor(got)
+    if not close(got, expected, 1e-4):
+        torch.manual_seed(1)
+        with torch.no_grad():                                 # the forward without the embeddings' dropout
+            x = model.tok_emb(ids) + model.pos_emb(torch.arange(ids.shape[1]))
+            for block in model.trf_blocks:
+                x = block(x)
+            skipped = model.out_head(model.final_norm(x))
+        expect(not close(got, skipped, 1e-4), msg("4.6.no_dropout"))
+        raise Wrong(msg("4.6.train_differs"))
+    expect(got.requires_grad, NO_GRADIENT, what=" (tok_emb, pos_emb)")
+    got.sum().backward()
+    expect(model.tok_emb.weight.grad is not None and model.pos_emb.weight.grad is not None,
+           NO_GRADIENT, what=" (tok_emb, pos_emb)")

@@ -1,7 +1,8 @@
-"""Day 5's exercises: the input/target shift of a sliding window, cross-entropy by hand, a training loop.
+"""Day 5's exercises: the input/target shift of a sliding window, cross-entropy by hand, a training loop,
+and the learning-rate schedule (warm-up, then cosine decay; checked against ``gptlib.train.lr_factor``).
 
 Each check recognises the usual mistakes by recomputing the answer with that mistake made on
-purpose (``_diagnose_windows``, ``_loss_mistakes``, ``_diagnose_loop``), so its hint names what went
+purpose (``_diagnose_windows``, ``_loss_mistakes``, ``_diagnose_loop``, ``_factor_with``), so its hint names what went
 wrong instead of guessing. Checks that draw random numbers do so from their own generators or
 inside ``torch.random.fork_rng``: they never move the learner's own random stream.
 """
@@ -16,6 +17,7 @@ from torch import nn
 
 from ...data import GPTDataset
 from ...model import GPTConfig, GPTModel
+from ...train import TrainConfig, lr_factor
 from . import Text, Wrong, call, close, exercise, expect, msg
 
 
@@ -236,3 +238,56 @@ def _training_loop(loop_fn) -> None:
             raise Wrong(msg("5.3.first_loss"), got=losses[0], want=want[0])
         step = next(i for i, (a, b) in enumerate(zip(losses, want)) if not close(a, b, 1e-4))
         raise Wrong(msg("5.3.differs"), step=step + 1, got=losses[step], want=want[step])
+
+
+# ---------------------------------------------------------------------------- 5.4 the learning-rate schedule
+SCHEDULES = ((10, 100, 0.1), (0, 40, 0.0), (3, 20, 0.5))  # (warmup_steps, max_steps, min_lr_ratio)
+
+
+def _factor_with(step: int, warmup: int, max_steps: int, floor: float, mistake: str) -> float:
+    """``lr_factor`` written out with one of ``SCHEDULE_MISTAKES`` made on purpose."""
+    if step < warmup and mistake != "no_warmup":
+        return (step if mistake == "warmup_from_0" else step + 1) / warmup
+    start = 0 if mistake == "progress_from_0" else warmup
+    progress = (step - start) / max(1, max_steps - start)
+    if mistake != "no_clamp":
+        progress = min(1.0, progress)
+    shape = {"linear": 1 - progress, "no_half": math.cos(math.pi * progress)}.get(
+        mistake, 0.5 * (1 + math.cos(math.pi * progress)))
+    if mistake == "no_floor":
+        return shape
+    if mistake == "floor_added":
+        return floor + shape
+    return floor + (1 - floor) * shape
+
+
+SCHEDULE_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing the whole curve
+    "warmup_from_0": msg("5.4.warmup_from_0"), "no_warmup": msg("5.4.no_warmup"), "no_floor": msg("5.4.no_floor"),
+    "floor_added": msg("5.4.floor_added"), "progress_from_0": msg("5.4.progress_from_0"),
+    "no_clamp": msg("5.4.no_clamp"), "linear": msg("5.4.linear"), "no_half": msg("5.4.no_half"), }
+
+
+@exercise("5.4", todo=msg("5.4.todo"), done=msg("5.4.done"))
+def _lr_schedule(factor_fn) -> None:
+    curves = {}                                                   # schedule -> [(step, the learner's, the right one)]
+    for warmup, max_steps, floor in SCHEDULES:
+        cfg = TrainConfig(max_steps=max_steps, warmup_steps=warmup, min_lr_ratio=floor)
+        points = []
+        for step in range(0, max_steps + 10):                     # past max_steps too: training may run longer
+            got = call(factor_fn, step, warmup, max_steps, floor)
+            if isinstance(got, torch.Tensor) and got.numel() == 1:
+                got = got.item()
+            expect(isinstance(got, (int, float)) and not isinstance(got, bool), msg("5.4.not_number"),
+                   kind=type(got).__name__)
+            points.append((step, float(got), lr_factor(step, cfg)))
+        curves[warmup, max_steps, floor] = points
+    if all(close(got, right, 1e-6) for points in curves.values() for _, got, right in points):
+        return
+    for mistake, hint in SCHEDULE_MISTAKES.items():               # the mistake that explains the whole curve
+        if all(close(got, _factor_with(step, *key, mistake), 1e-6) for key, points in curves.items()
+               for step, got, _ in points):
+            raise Wrong(hint)
+    (warmup, max_steps, floor), points = next((key, p) for key, p in curves.items()
+                                              if any(not close(g, r, 1e-6) for _, g, r in p))
+    step, got, right = next(point for point in points if not close(point[1], point[2], 1e-6))
+    raise Wrong(msg("5.4.differs"), step=step, warmup=warmup, max_steps=max_steps, floor=floor, got=got, right=right)

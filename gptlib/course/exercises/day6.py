@@ -1,5 +1,5 @@
-"""Day 6's exercises: the distribution at a temperature, top-k, top-p (the nucleus), and one sampling step
-with a seeded generator.
+"""Day 6's exercises: the distribution at a temperature, top-k, top-p (the nucleus), one sampling step
+with a seeded generator, and the generation loop that crops its input to the context.
 
 Each check compares the learner's answer with ``gptlib.generate`` on random logits of several shapes,
 then recognises the usual mistakes by recomputing the answer with that mistake made on purpose, so
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ...generate import top_k_filter, top_p_filter
+from ...generate import generate, sample_next, top_k_filter, top_p_filter
+from ...model import GPTConfig, GPTModel
 from . import Text, Wrong, call, close, exercise, expect, msg
 
 INF = float("-inf")
@@ -249,3 +250,78 @@ def _sample(sample_fn) -> None:
                 raise Wrong(msg("6.4.times_t"))
             raise Wrong(msg("6.4.differs"), t=t, n=DRAWS, err=err(want))
 
+
+
+# ---------------------------------------------------------------------------- 6.5 the generation loop
+CONTEXT = 6  # the check's model sees at most 6 tokens; its prompts are longer, shorter, and exactly that
+
+
+def _greedy(logits: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(dim=-1)                                              # (B, V) -> (B,)
+
+
+def _sampler(seed: int):
+    """A pick function that draws from softmax(logits) with its own seeded generator, as 6.4 does."""
+    g = torch.Generator().manual_seed(seed)
+    return lambda logits: sample_next(logits, 1.0, None, None, g).squeeze(-1)  # (B, V) -> (B,)
+
+
+@torch.no_grad()
+def _generate_with(model: GPTModel, ids: torch.Tensor, n: int, pick, mistake: str) -> torch.Tensor:
+    """The generation loop written out with one of ``LOOP_MISTAKES`` made on purpose."""
+    out = ids
+    for _ in range(n):
+        window = {"crop_first": out[:, :CONTEXT], "crop_short": out[:, -(CONTEXT - 1):],
+                  "prompt_only": ids[:, -CONTEXT:]}.get(mistake, out[:, -CONTEXT:])
+        logits = model(window)
+        next_id = pick(logits[:, 0 if mistake == "first_position" else -1, :])
+        out = torch.cat([out, next_id.unsqueeze(1)], dim=1)
+    return out
+
+
+LOOP_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_generate_with)
+    "crop_first": msg("6.5.crop_first"), "crop_short": msg("6.5.crop_short"),
+    "first_position": msg("6.5.first_position"), "prompt_only": msg("6.5.prompt_only"), }
+
+
+def _loop_model() -> GPTModel:
+    """A small GPT whose random weights are large enough that every position and window changes the argmax."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(65)
+        model = GPTModel(GPTConfig(vocab_size=30, context_length=CONTEXT, emb_dim=16, n_heads=2, n_layers=2,
+                                   drop_rate=0.0, qkv_bias=True))
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_((1.0 if name.endswith("scale") else 0.0) + 0.5 * torch.randn_like(param))
+    return model.eval()
+
+
+@exercise("6.5", todo=msg("6.5.todo"), done=msg("6.5.done"))
+def _generation_loop(loop_fn) -> None:
+    model = _loop_model()
+    g = torch.Generator().manual_seed(5)
+    for (b, t), seed in (((2, 9), None), ((1, 3), None), ((3, CONTEXT), None), ((2, 8), 1), ((1, 2), 2)):
+        ids, n = torch.randint(0, 30, (b, t), generator=g), 7
+        pick = _greedy if seed is None else _sampler(seed)
+        try:
+            got = call(loop_fn, model, ids.clone(), n, CONTEXT, pick)
+        except Wrong as wrong:
+            if "exceed context_length" in str(wrong):
+                raise Wrong(msg("6.5.no_crop"), t=max(t, CONTEXT + 1), context=CONTEXT) from None
+            raise
+        expect(isinstance(got, torch.Tensor) and got.dim() == 2 and got.shape[0] == b, msg("6.5.not_batch"),
+               b=b, shape=tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__)
+        expect(tuple(got.shape) != (b, n), msg("6.5.only_new"), n=n)
+        expect(t + n <= CONTEXT or tuple(got.shape) != (b, CONTEXT), msg("6.5.cropped_result"), context=CONTEXT)
+        expect(tuple(got.shape) == (b, t + n), msg("6.5.shape"), want=(b, t + n), shape=tuple(got.shape))
+        expect(got.dtype == torch.long, msg("6.5.dtype"), dtype=str(got.dtype).removeprefix("torch."))
+        expect(torch.equal(got[:, :t], ids), msg("6.5.prompt_changed"))
+        expected = generate(model, ids, n, temperature=0.0 if seed is None else 1.0, use_cache=False,
+                            generator=None if seed is None else torch.Generator().manual_seed(seed))
+        if torch.equal(got, expected):
+            continue
+        for mistake, hint in LOOP_MISTAKES.items():
+            if torch.equal(got, _generate_with(model, ids, n, _greedy if seed is None else _sampler(seed), mistake)):
+                raise Wrong(hint, context=CONTEXT)
+        step = int((got[:, t:] != expected[:, t:]).any(dim=0).nonzero()[0])
+        raise Wrong(msg("6.5.differs"), step=step + 1, t=t, how=msg("6.5.greedy" if seed is None else "6.5.sampled").format())

@@ -1,0 +1,121 @@
+"""Progress and labels: check keeps each exercise's state in $GPTLIB_WORKSPACE/progress.json (nothing when
+the variable is unset), a pass is never undone, a damaged file gives one line, every exercise has a
+difficulty and a time shown on its TODO line in both languages, and `python -m gptlib progress` lists them."""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from gptlib.course.exercises import EXERCISES, check, set_language
+from gptlib.course.exercises.labels import LABELS
+from gptlib.course.exercises.progress import load, progress_lines, show_progress
+
+
+def stub(q, k):
+    ...
+
+
+def wrong(q, k):
+    return q @ k.T
+
+
+def right(q, k):
+    return q @ k.T / math.sqrt(k.shape[-1])
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path))
+    return tmp_path
+
+
+def test_nothing_is_written_without_a_workspace(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("GPTLIB_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    check("3.1", right)
+    assert capsys.readouterr().out.startswith("✅ PASS 3.1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_states_are_kept_and_a_pass_is_never_undone(workspace, capsys):
+    check("3.1", stub)
+    assert load()["3.1"] == {"best": "not started", "last": "not started"}
+    check("3.1", wrong)
+    assert load()["3.1"] == {"best": "wrong", "last": "wrong"}
+    check("3.1", right)
+    assert load()["3.1"] == {"best": "passed", "last": "passed"}
+    check("3.1", wrong)
+    assert load()["3.1"] == {"best": "passed", "last": "wrong"}
+    lines = progress_lines(3)
+    assert lines[0] == "✅ 3.1 [★☆☆ ~5 min] passed" and lines[1].startswith("· 3.2 ")
+    assert lines[-1] == "1 of 4 passed; about 55 min of exercises left"
+    assert not list(workspace.glob(".*tmp*"))  # the atomic write left no temporary file
+
+
+@pytest.mark.parametrize("content", [b"{bad json", b"[1, 2]", b'{"3.1": {"best": "great"}}', b"\xff\xfe"])
+def test_a_damaged_file_gives_one_line(workspace, capsys, content):
+    (workspace / "progress.json").write_bytes(content)
+    show_progress(3)
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out and "is damaged" in out and "delete it" in out, out
+    check("3.1", right)  # checking again rebuilds a whole file
+    assert load()["3.1"]["best"] == "passed"
+
+
+def test_the_progress_command(workspace):
+    (workspace / "progress.json").write_text(json.dumps({"1.2": {"best": "wrong", "last": "wrong"}}))
+    cmd = [sys.executable, "-m", "gptlib", "progress", "--day", "1", "--lang", "zh"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "❌ 1.2 [★★☆ 约 15 分钟] 尚未通过" in done.stdout and "已通过 0/" in done.stdout
+    (workspace / "progress.json").write_text("{")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def unlabelled() -> set[str]:
+    """Registered exercises without a label, and labels of exercises that do not exist."""
+    for day in range(1, 8):
+        importlib.import_module(f"gptlib.course.exercises.day{day}")
+    return set(EXERCISES) ^ set(LABELS)
+
+
+def test_every_exercise_has_a_label(monkeypatch):
+    assert unlabelled() == set()
+    assert all(d in (1, 2, 3) and 0 < m <= 60 for d, m in LABELS.values())
+    monkeypatch.delitem(LABELS, "3.3")  # proven able to fail
+    assert unlabelled() == {"3.3"}
+
+
+def test_the_todo_line_shows_the_label_in_both_languages(capsys, monkeypatch):
+    monkeypatch.delenv("GPTLIB_WORKSPACE", raising=False)
+    check("3.3", type("Stub", (), {"__init__": lambda self, **kw: None}))
+    check("3.1", stub)
+    set_language("zh")
+    try:
+        check("3.1", stub)
+    finally:
+        set_language("en")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("⏳ TODO 3.1 [★☆☆ ~5 min] return"), lines
+    assert lines[2].startswith("⏳ 未完成 3.1 [★☆☆ 约 5 分钟] "), lines
+
+
+def test_an_unwritable_workspace_still_prints_the_verdict(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the workspace folder should be")
+    monkeypatch.setenv("GPTLIB_WORKSPACE", str(blocker))
+    check("3.1", right)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("✅ PASS 3.1") and len(lines) == 2 and "could not be saved" in lines[1], lines
+
+
+def test_the_progress_command_without_a_workspace(monkeypatch):
+    monkeypatch.delenv("GPTLIB_WORKSPACE", raising=False)
+    done = subprocess.run([sys.executable, "-m", "gptlib", "progress"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "GPTLIB_WORKSPACE is not set" in done.stderr and "Traceback" not in done.stderr
