@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def add_figures_command(subparsers) -> None:
@@ -53,9 +54,10 @@ def run_progress(args: argparse.Namespace) -> int:
 
     if args.lang:
         set_language(args.lang)
-    if progress_file() is None:
-        raise ValueError("GPTLIB_WORKSPACE is not set: progress is kept in $GPTLIB_WORKSPACE/progress.json; "
-                         "set it to your working folder (python course.py lab does)")
+    if progress_file() is None:  # a terminal of the learner's own: the folder course.py lab gives the kernel
+        from .notebook import answers_dir
+
+        os.environ["GPTLIB_WORKSPACE"] = str(answers_dir())
     print("\n".join(progress_lines(args.day)))
     return 0
 
