@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .files import write_atomically
+from .files import remove_stale_temporaries, write_atomically
 from .runtime import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "update_checkpoint", "load_model",
@@ -129,6 +129,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train first, or check the path")
+    remove_stale_temporaries(path)  # half-written copies of writers that were killed
     ckpt = _read(path)
     if model is not None:
         diff = _config_mismatch(ckpt["config"], model_config(model))
@@ -172,7 +173,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint {path.name}: it holds Python objects that a gptlib "
                               "checkpoint never contains, so it was not opened; it is not a gptlib checkpoint, "
                               "or it may be unsafe (loading it could run code)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged pickle stream raises almost anything (KeyError: 19, ...)
         reason = "" if "weights_only" in str(exc) else f": {error_detail(exc)}"
         raise CheckpointError(f"cannot read checkpoint {path.name}{reason}; the file is damaged "
                               "or not a gptlib checkpoint") from None
@@ -194,6 +195,11 @@ def _read(path: Path) -> dict[str, Any]:
         if not isinstance(ckpt[key], kind):
             raise CheckpointError(f"checkpoint {path.name}: {key!r} is a {type(ckpt[key]).__name__}, which "
                                   "save_checkpoint never writes; train again")
+    bad = "a negative step" if ckpt["step"] < 0 else next(  # a checksum recomputed after an edit passes
+        (f"NaN or infinite weights in {name}" for name, t in ckpt["model"].items()
+         if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all()), None)
+    if bad:
+        raise CheckpointError(f"checkpoint {path.name} holds {bad}, which no usable run has; train again")
     return ckpt
 
 

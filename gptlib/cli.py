@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def add_train_command(subparsers) -> None:
                               description="Train a BPE tokenizer and a GPT model on a UTF-8 text file. "
                                           "Options default to day 5's recipe (or --recipe chinese).")
     p.add_argument("--data", required=True, type=Path, help="UTF-8 text file to train on")
-    p.add_argument("--out", type=Path, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
+    p.add_argument("--out", type=_folder, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out, with its settings")
     p.add_argument("--recipe", choices=list(base_recipes()), default=None,
                    help="the settings every other option starts from: day5 (English, Tiny Shakespeare; the default) "
@@ -101,12 +102,15 @@ def run_train(args: argparse.Namespace) -> int:
         raise CommandError(f"--data: {args.data} is a folder; give a UTF-8 text file") from None
     except UnicodeDecodeError:
         raise CommandError(f"--data: {args.data} is not UTF-8 text; convert it (e.g. iconv -t UTF-8)") from None
+    if not text.strip():
+        raise CommandError(f"--data: {args.data} holds no text (it is empty or only blanks); give a UTF-8 text file "
+                           "to train on")
     if (at := text.find(END_OF_TEXT)) >= 0:
         raise CommandError(f"--data: {args.data} contains {END_OF_TEXT!r} (first at character {at:,}), the special "
                            "token that ends a document, which training text may not hold: delete or replace every "
                            "occurrence, then train again")
     given = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
-    _check_out_folder(args.out)
+    _check_out_folder(_given(args.out, "--out"))
     checkpoint = args.out / "model.pt"
     if args.resume:
         if not checkpoint.is_file():
@@ -129,6 +133,17 @@ def run_train(args: argparse.Namespace) -> int:
               f"{run.model.num_parameters():,} parameters, {run.seconds:.0f} s of training; saved {checkpoint}")
     distributed.close_distributed()
     return 0
+
+
+def _folder(text: str) -> Path | str:
+    """A folder option as a Path; an empty one stays "" (``Path("")`` would be the current folder)."""
+    return Path(text) if text.strip() else ""
+
+
+def _given(folder: Path | str, option: str) -> Path:
+    if folder == "":
+        raise CommandError(f"{option} is empty: give a folder (an empty name would mean the current folder)")
+    return folder
 
 
 def _check_out_folder(out: Path) -> None:
@@ -170,7 +185,7 @@ def add_generate_command(subparsers) -> None:
                               description="Continue a prompt with a run folder (model.pt + tokenizer.json) "
                                           "or OpenAI's GPT-2.")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="FOLDER", type=Path, help="a run folder written by train")
+    source.add_argument("--checkpoint", metavar="FOLDER", type=_folder, help="a run folder written by train")
     source.add_argument("--gpt2", metavar="SIZE", choices=list(GPT2_FILES),
                         help="OpenAI's GPT-2 (downloaded only with GPTLIB_ALLOW_DOWNLOAD=1 or --allow-download)")
     p.add_argument("--prompt", required=True, help="the text to continue (<|endoftext|> in it is the special token)")
@@ -202,10 +217,13 @@ def run_generate(args: argparse.Namespace) -> int:
     else:
         from .recipes import load_trained
 
-        if not args.checkpoint.is_dir():
+        if not _given(args.checkpoint, "--checkpoint").is_dir():
             raise CommandError(f"--checkpoint: {args.checkpoint} is not a run folder (model.pt + tokenizer.json); "
                                "give the folder that train wrote")
-        model, tokenizer, _ = load_trained(args.checkpoint, device)
+        model, tokenizer, ckpt = load_trained(args.checkpoint, device)
+        if "val_bits_per_byte" not in ckpt["extra"]:  # pretrain adds it once the run is complete
+            print(f"note: the run in {args.checkpoint} stopped at step {ckpt['step']} of {ckpt['train_config'].get('max_steps')}, "
+                  "before the end; this is its last checkpoint (train --resume finishes it)", file=sys.stderr)
     eos_id = end_of_text_id(tokenizer) if args.stop_at_eos else None
     print(args.prompt + _continue(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
                                   args.top_k, args.top_p, args.seed, eos_id=eos_id, use_cache=not args.no_cache))
@@ -217,8 +235,10 @@ def _continue(model, tokenizer, prompt: str, n_tokens: int, temperature: float, 
     """The text ``model`` adds to ``prompt``; a CPU generator, so a seed gives the same text on every device."""
     import torch
 
+    from .checks import whole_number
     from .generate import generate
 
+    whole_number("--seed", seed, minimum=0, maximum=2**63 - 1)
     ids = tokenizer.encode(prompt, allowed_special="all")  # typed on purpose: "<|endoftext|>" starts a new document
     out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                    generator=torch.Generator().manual_seed(seed), **options)

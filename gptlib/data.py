@@ -122,6 +122,8 @@ def train_val_split(sequence: Seq, val_fraction: float = 0.1) -> tuple[Seq, Seq]
     fraction("val_fraction", val_fraction, low_open=True, high_open=True)
     n = len(sequence)
     cut = int(round(n * (1 - val_fraction)))
+    if n < 2:
+        raise ValueError(f"nothing to split: the text has {n} item(s); use more text")
     if cut >= n:
         raise ValueError(f"the validation split is empty: {n} items with val_fraction={val_fraction} "
                          f"leave nothing to validate on; use a larger val_fraction or more text")
