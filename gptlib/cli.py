@@ -92,37 +92,17 @@ def run_train(args: argparse.Namespace) -> int:
     from . import distributed
     from .checkpoint import load_checkpoint
     from .recipes import Recipe, pretrain
-    from .tokenizer import END_OF_TEXT
 
-    try:
-        text = args.data.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CommandError(f"--data: no such file: {args.data}") from None
-    except IsADirectoryError:
-        raise CommandError(f"--data: {args.data} is a folder; give a UTF-8 text file") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"--data: {args.data} is not UTF-8 text; convert it (e.g. iconv -t UTF-8)") from None
-    if not text.strip():
-        raise CommandError(f"--data: {args.data} holds no text (it is empty or only blanks); give a UTF-8 text file "
-                           "to train on")
-    if (at := text.find(END_OF_TEXT)) >= 0:
-        raise CommandError(f"--data: {args.data} contains {END_OF_TEXT!r} (first at character {at:,}), the special "
-                           "token that ends a document, which training text may not hold: delete or replace every "
-                           "occurrence, then train again")
+    text = _training_text(args.data)
     given = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
     _check_out_folder(_given(args.out, "--out"))
     checkpoint = args.out / "model.pt"
-    if args.resume:
-        if not checkpoint.is_file():
-            raise CommandError(f"--resume: no checkpoint at {checkpoint}; train without --resume first")
+    base = base_recipes()[args.recipe or "day5"]  # a fresh run's; pretrain refuses to overwrite an existing one
+    if args.resume:  # the run's own recipe (load_checkpoint: "no checkpoint at ...: train first" if there is none)
         base = Recipe.from_dict(load_checkpoint(checkpoint).get("extra", {}).get("recipe"))
         if args.recipe is not None and base_recipes()[args.recipe].name != base.name:
             raise CommandError(f"--recipe {args.recipe}: the run in {args.out} was started from recipe "
                                f"{base.name!r}; leave out --recipe when resuming (the run keeps its settings)")
-    elif checkpoint.exists():
-        raise CommandError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
-    else:
-        base = base_recipes()[args.recipe or "day5"]
     recipe = base.with_settings(**given)
     device = distributed.init_distributed(args.device)
     main = distributed.is_main_process()
@@ -133,6 +113,28 @@ def run_train(args: argparse.Namespace) -> int:
               f"{run.model.num_parameters():,} parameters, {run.seconds:.0f} s of training; saved {checkpoint}")
     distributed.close_distributed()
     return 0
+
+
+_DATA_PROBLEMS = {FileNotFoundError: "is missing (no such file)", IsADirectoryError: "is a folder; give a UTF-8 text file",
+                  UnicodeDecodeError: "is not UTF-8 text; convert it (e.g. iconv -t UTF-8)"}
+
+
+def _training_text(path: Path) -> str:
+    """The text of ``--data``, or a CommandError saying what is wrong with the file."""
+    from .tokenizer import END_OF_TEXT
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise CommandError(f"--data: {path} {_DATA_PROBLEMS[type(exc)]}") from None
+    at = text.find(END_OF_TEXT)
+    problem = ("holds no text (it is empty or only blanks); give a UTF-8 text file to train on" if not text.strip()
+               else f"contains {END_OF_TEXT!r} (first at character {at:,}), the special token that ends a document, "
+                    "which training text may not hold: delete or replace every occurrence, then train again"
+               if at >= 0 else None)
+    if problem:
+        raise CommandError(f"--data: {path} {problem}")
+    return text
 
 
 def _folder(text: str) -> Path | str:

@@ -162,7 +162,8 @@ def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str 
         tokenizer, ckpt = _tokenizer_of_run(out_dir)
         _refuse_other_settings(ckpt.get("extra", {}), identity, checkpoint)
     elif checkpoint.exists():
-        raise FileExistsError(f"{checkpoint} exists: resume it, or choose another folder (nothing was overwritten)")
+        raise FileExistsError(f"{checkpoint} exists: resume it (on the command line: pass --resume), or choose "
+                              "another folder (nothing was overwritten)")
     else:
         tokenizer = _tokenizer(recipe, train_text)
         if tokenizer_path.exists() and not _same_tokenizer(tokenizer_path, tokenizer):
