@@ -553,11 +553,13 @@ def test_numpy_integers_are_whole_numbers():
     import numpy as np
 
     from gptlib.checks import whole_number
-    from gptlib.generate import KVCache, generate
+    from gptlib.data import create_dataloader
+    from gptlib.generate import generate
     from gptlib.train import TrainConfig
 
     assert whole_number("n", np.int64(3)) == 3 and type(whole_number("n", np.int32(3))) is int
-    assert KVCache(np.int64(2)).layers and TrainConfig(max_steps=np.int64(5), warmup_steps=np.int32(1)).max_steps == 5
+    assert TrainConfig(max_steps=np.int64(5), warmup_steps=np.int32(1)).max_steps == 5
+    assert len(create_dataloader(list(range(40)), batch_size=np.int64(2), max_length=np.int32(4))) == 4
     assert generate(_tiny_model(), list(np.array([1, 2])), np.int64(2)).tolist() == \
         generate(_tiny_model(), [1, 2], 2).tolist()
     for bad in (np.float64(3.0), 2.5, True, "3"):
