@@ -115,7 +115,8 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-_DATA_PROBLEMS = {FileNotFoundError: "is missing (no such file)", IsADirectoryError: "is a folder; give a UTF-8 text file",
+_DATA_PROBLEMS = {FileNotFoundError: "is missing (no such file)",
+                  IsADirectoryError: "is a folder; give a UTF-8 text file",
                   UnicodeDecodeError: "is not UTF-8 text; convert it (e.g. iconv -t UTF-8)"}
 
 
@@ -224,8 +225,9 @@ def run_generate(args: argparse.Namespace) -> int:
                                "give the folder that train wrote")
         model, tokenizer, ckpt = load_trained(args.checkpoint, device)
         if "val_bits_per_byte" not in ckpt["extra"]:  # pretrain adds it once the run is complete
-            print(f"note: the run in {args.checkpoint} stopped at step {ckpt['step']} of {ckpt['train_config'].get('max_steps')}, "
-                  "before the end; this is its last checkpoint (train --resume finishes it)", file=sys.stderr)
+            steps = ckpt["train_config"].get("max_steps")
+            print(f"note: the run in {args.checkpoint} stopped at step {ckpt['step']} of {steps}, before the end; "
+                  "this is its last checkpoint (train --resume finishes it)", file=sys.stderr)
     eos_id = end_of_text_id(tokenizer) if args.stop_at_eos else None
     print(args.prompt + _continue(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
                                   args.top_k, args.top_p, args.seed, eos_id=eos_id, use_cache=not args.no_cache))

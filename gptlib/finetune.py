@@ -36,8 +36,8 @@ from .runtime import evaluating
 from .tokenizer import END_OF_TEXT
 from .train import LossNotFiniteError, make_optimizer
 
-__all__ = ["freeze", "unfreeze", "count_parameters", "model_device", "read_utf8", "encode_text", "EncodedDataset", "pad_right",
-           "make_loader", "finetune", "mean_loss"]
+__all__ = ["freeze", "unfreeze", "count_parameters", "model_device", "read_utf8", "encode_text", "EncodedDataset",
+           "pad_right", "make_loader", "finetune", "mean_loss"]
 
 LossFn = Callable[[nn.Module, tuple], Tensor]  # (model, batch on the model's device) -> scalar loss
 

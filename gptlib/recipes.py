@@ -311,16 +311,14 @@ def _own_run(folder: Path, recipe: Recipe, data_sha256: str) -> dict | None:
     checkpoint = folder / "model.pt"
     if not checkpoint.exists():
         return None
-    keep = (f"nothing was changed; move {folder} away to train {recipe.name} there, "
-            "or give another checkpoint_dir")
     try:
-        extra = load_checkpoint(checkpoint)["extra"]
+        extra, why = load_checkpoint(checkpoint)["extra"], "another recipe, other text, or not made by pretrain"
     except CheckpointError as exc:
-        raise CheckpointError(f"{checkpoint} cannot be read ({str(exc).split(';')[0]}), so it may not be "
-                              f"{recipe.name}'s run: {keep}") from None
+        extra, why = {}, f"unreadable: {str(exc).split(';')[0]}"
     if (extra.get("recipe") or {}).get("name") != recipe.name or extra.get("data_sha256") != data_sha256:
-        raise CheckpointError(f"{checkpoint} is not a run of {recipe.name} on its text (another recipe, "
-                              f"other text, or not made by pretrain): {keep}")
+        raise CheckpointError(f"{checkpoint} is not a run of {recipe.name} on its text ({why}): nothing was "
+                              f"changed; move {folder} away to train {recipe.name} there, or give another "
+                              "checkpoint_dir")
     return extra
 
 

@@ -129,7 +129,8 @@ def make_figures(out_dir: str | Path = "figures", checkpoint_dir: str | Path | N
         if not os.access(out_dir, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, "it is read-only")
     except OSError as exc:
-        raise OSError(f"cannot write the figures into {out_dir} ({exc.strerror or exc}): choose another folder") from None
+        raise OSError(f"cannot write the figures into {out_dir} ({exc.strerror or exc}): "
+                      "choose another folder") from None
     drawers = dict(DIAGRAMS)
     if wanted & set(MODEL_FIGURE_NAMES):
         drawers.update(_model_drawers(checkpoint_dir, device))
