@@ -11,7 +11,6 @@ copied notebook outputs); ``make_figures`` saves them all. Two kinds:
 from __future__ import annotations
 
 import copy
-import errno
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -124,13 +123,13 @@ def make_figures(out_dir: str | Path = "figures", checkpoint_dir: str | Path | N
     if unknown:
         raise ValueError(f"unknown figure name(s) {', '.join(unknown)}; choose from {', '.join(FIGURE_NAMES)}")
     out_dir = Path(out_dir)
-    try:  # before day 5's model is loaded (or trained for minutes)
+    try:  # checked before day 5's model is loaded (or trained, for minutes)
         out_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(out_dir, os.W_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, "it is read-only")
+        problem = None if os.access(out_dir, os.W_OK | os.X_OK) else "read-only"
     except OSError as exc:
-        raise OSError(f"cannot write the figures into {out_dir} ({exc.strerror or exc}): "
-                      "choose another folder") from None
+        problem = exc.strerror or str(exc)
+    if problem:
+        raise OSError(f"cannot write the figures into {out_dir} ({problem}): choose another folder")
     drawers = dict(DIAGRAMS)
     if wanted & set(MODEL_FIGURE_NAMES):
         drawers.update(_model_drawers(checkpoint_dir, device))
