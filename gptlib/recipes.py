@@ -274,12 +274,18 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
     """The model of ``recipe`` trained on ``corpus()`` (eval mode) and its tokenizer: loaded, resumed when
     its run was interrupted, or trained (again) when there is none or its recipe changed.
 
-    Only the recipe's own run is ever replaced: a folder whose ``model.pt`` is not a run of this
-    recipe's name on this very text (its ``data_sha256``), or cannot be read, is refused in one
-    line and left as it is."""
+    In a folder the user chose (``checkpoint_dir``, ``GPTLIB_CHECKPOINT_DIR``) only the recipe's own
+    run is ever replaced: a ``model.pt`` that is not a run of this recipe's name on this very text (its
+    ``data_sha256``), or cannot be read, is refused in one line and left as it is. gptlib's own
+    folder (``<repo>/checkpoints``, or the user cache) holds only the course's runs: it is rebuilt."""
     folder, text = run_dir(recipe, checkpoint_dir), corpus()
-    saved = _own_run(folder, recipe, _sha256(text.encode("utf-8")))
-    if saved is None:
+    saved, problem = _run_in(folder, recipe, _sha256(text.encode("utf-8")))
+    if problem and (checkpoint_dir is not None or os.environ.get("GPTLIB_CHECKPOINT_DIR")):
+        raise CheckpointError(f"{problem}: nothing was changed; move {folder} away to train {recipe.name} there, "
+                              "or give another checkpoint_dir")
+    if problem:
+        print(f"{problem}; training it again...", flush=True)
+    elif saved is None:
         print(f"no {recipe.name} checkpoint in {folder}; training it with its recipe...", flush=True)
     elif saved["recipe"] != recipe.to_dict():
         print(f"the {recipe.name} checkpoint was made by another version of the recipe; training it again...",
@@ -298,28 +304,25 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
         except CheckpointError as exc:
             print(f"the {recipe.name} checkpoint is unusable ({str(exc).split(';')[0]}); training it again...",
                   flush=True)
-    if saved is not None:  # the recipe's own run, stale: ours to rebuild
-        for stale in (folder / "model.pt", folder / "tokenizer.json"):
-            stale.unlink(missing_ok=True)
+    for stale in (folder / "model.pt", folder / "tokenizer.json") if saved is not None or problem else ():
+        stale.unlink(missing_ok=True)  # the recipe's own run, or gptlib's own folder: ours to rebuild
     run = pretrain(text, recipe, folder, device, progress=False)
     return run.model, run.tokenizer
 
 
-def _own_run(folder: Path, recipe: Recipe, data_sha256: str) -> dict | None:
-    """The ``extra`` of the run of ``recipe`` (any version) on this text in ``folder``; None when there
-    is no checkpoint; a CheckpointError, changing nothing, when the checkpoint there is anything else."""
+def _run_in(folder: Path, recipe: Recipe, data_sha256: str) -> tuple[dict | None, str | None]:
+    """(the checkpoint's ``extra``, None) when ``folder`` holds a run of ``recipe`` (any version) on this
+    text; (None, None) when it holds no checkpoint; (None, what it holds instead) otherwise."""
     checkpoint = folder / "model.pt"
     if not checkpoint.exists():
-        return None
+        return None, None
     try:
         extra, why = load_checkpoint(checkpoint)["extra"], "another recipe, other text, or not made by pretrain"
     except CheckpointError as exc:
         extra, why = {}, f"unreadable: {str(exc).split(';')[0]}"
     if (extra.get("recipe") or {}).get("name") != recipe.name or extra.get("data_sha256") != data_sha256:
-        raise CheckpointError(f"{checkpoint} is not a run of {recipe.name} on its text ({why}): nothing was "
-                              f"changed; move {folder} away to train {recipe.name} there, or give another "
-                              "checkpoint_dir")
-    return extra
+        return None, f"{checkpoint} is not a run of {recipe.name} on its text ({why})"
+    return extra, None
 
 
 def day5_texts() -> tuple[str, str]:

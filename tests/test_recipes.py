@@ -158,6 +158,18 @@ def test_day5_model_never_replaces_a_run_that_is_not_its_own(whose, quick_day5, 
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_gptlib_s_own_checkpoint_folder_is_rebuilt_whatever_it_holds(quick_day5, tmp_path, monkeypatch, capsys):
+    """<repo>/checkpoints (or the cache) holds only the course's runs: a damaged one there is trained again."""
+    monkeypatch.delenv("GPTLIB_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setattr(quick_day5, "default_checkpoint_dir", lambda: tmp_path)
+    folder = quick_day5.run_dir(quick_day5.DAY5)
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(b"half a checkpoint of an older gptlib")
+    quick_day5.day5_model(device="cpu")
+    assert "is not a run of day5 on its text (unreadable" in capsys.readouterr().out
+    assert load_checkpoint(folder / "model.pt")["step"] == QUICK.train.max_steps
+
+
 def test_a_fresh_run_never_replaces_a_tokenizer_json_it_did_not_write(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "tokenizer.json").write_text('{"mine": true}')
