@@ -478,8 +478,7 @@ CLI_TABLE_23 = [
 def test_command_line_issue_23(typed, argv, setup, facts, workspace, tmp_path, monkeypatch, capsys):
     from gptlib import __main__
 
-    monkeypatch.setattr("gptlib.cli.main", __main__.main.__globals__["cli"].main)  # keep the real one
-    monkeypatch.setitem(globals(), "main", __main__.main)  # figures is wired by gptlib.__main__
+    monkeypatch.setitem(globals(), "main", __main__.main)  # test_command_line's main, with figures (gptlib.__main__)
     monkeypatch.chdir(tmp_path)  # an --out '' that slipped through would land here, not in the checkout
     test_command_line(typed, argv, setup, facts, workspace, tmp_path, monkeypatch, capsys)
     assert "{'" not in capsys.readouterr().err
