@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .files import write_atomically
+from .files import remove_stale_temporaries, write_atomically
 from .runtime import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "update_checkpoint", "load_model",
@@ -129,6 +129,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train first, or check the path")
+    remove_stale_temporaries(path)  # half-written copies of writers that were killed
     ckpt = _read(path)
     if model is not None:
         diff = _config_mismatch(ckpt["config"], model_config(model))
@@ -172,29 +173,40 @@ def _read(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint {path.name}: it holds Python objects that a gptlib "
                               "checkpoint never contains, so it was not opened; it is not a gptlib checkpoint, "
                               "or it may be unsafe (loading it could run code)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged pickle stream raises almost anything (KeyError: 19, ...)
         reason = "" if "weights_only" in str(exc) else f": {error_detail(exc)}"
         raise CheckpointError(f"cannot read checkpoint {path.name}{reason}; the file is damaged "
                               "or not a gptlib checkpoint") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a gptlib checkpoint (saved by save_checkpoint)")
-    if ckpt.get("format_version") != FORMAT_VERSION or not isinstance(ckpt.get("sha256"), str):
-        raise CheckpointError(f"{path.name} is a gptlib checkpoint of format {ckpt.get('format_version')!r}, "
-                              f"without the checksum of format {FORMAT_VERSION}; train again to rebuild it "
-                              "(the course's notebooks rebuild theirs on their own)")
-    if checkpoint_sha256(ckpt) != ckpt["sha256"]:
-        raise CheckpointError(f"{path.name} is corrupt: its contents no longer match the sha256 recorded when it "
-                              "was saved (a damaged disk or copy); use another copy, or train again")
-    expected = {"model": dict, "config": (dict, type(None)), "rng": dict, "step": int, "history": dict,
-                "train_config": dict, "extra": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None))}
-    for key, kind in expected.items():
-        if key not in ckpt:
-            raise CheckpointError(f"checkpoint {path.name} lacks its {key!r} entry; it was not written by "
-                                  "save_checkpoint: train again")
-        if not isinstance(ckpt[key], kind):
-            raise CheckpointError(f"checkpoint {path.name}: {key!r} is a {type(ckpt[key]).__name__}, which "
-                                  "save_checkpoint never writes; train again")
+    problem = _problem(ckpt)
+    if problem:
+        raise CheckpointError(f"{path.name} {problem}")
     return ckpt
+
+
+_PARTS = {"model": dict, "config": (dict, type(None)), "rng": dict, "step": int, "history": dict,  # save's types
+          "train_config": dict, "extra": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None))}
+
+
+def _problem(ckpt: Any) -> str | None:
+    """What makes ``ckpt`` no checkpoint of ``save_checkpoint``'s (the end of a one-line message), or None."""
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        return "is not a gptlib checkpoint (saved by save_checkpoint)"
+    if ckpt.get("format_version") != FORMAT_VERSION or not isinstance(ckpt.get("sha256"), str):
+        return (f"is a gptlib checkpoint of format {ckpt.get('format_version')!r}, without the checksum of format "
+                f"{FORMAT_VERSION}; train again to rebuild it (the course's notebooks rebuild theirs on their own)")
+    if checkpoint_sha256(ckpt) != ckpt["sha256"]:
+        return ("is corrupt: its contents no longer match the sha256 recorded when it was saved (a damaged disk "
+                "or copy); use another copy, or train again")
+    for key, kind in _PARTS.items():
+        if not isinstance(ckpt.get(key), kind):
+            what = f"lacks its {key!r} entry" if key not in ckpt else f"- {key!r} is a {type(ckpt[key]).__name__}"
+            return f"{what}, which save_checkpoint never writes: train again"
+    if ckpt["step"] < 0:  # a checksum recomputed after an edit passes the checks above
+        return "holds a negative step, which no run has: train again"
+    for name, t in ckpt["model"].items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
+            return f"holds NaN or infinite weights in {name}, which no usable run has: train again"
+    return None
 
 
 def _load_weights(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:

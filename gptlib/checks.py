@@ -8,21 +8,29 @@ where ids enter the library (datasets, ``generate``, widgets), never inside ``fo
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from typing import Any
 
 __all__ = ["whole_number", "positive_number", "fraction", "token_ids_in_range", "token_batch", "fits_in_memory"]
 
 
-def whole_number(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` if it is an ``int`` (not a bool) >= ``minimum``; else a one-line ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return value
+def whole_number(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` if it is a whole number in [minimum, maximum] (NumPy's integers
+    too, never a bool); else a one-line ValueError."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        upper = f" and <= {maximum:,}" if maximum is not None else ""
+        raise ValueError(f"{name} must be a whole number >= {minimum}{upper}, got {value!r}")
+    return number
 
 
 def positive_number(name: str, value: Any) -> float:
     """``value`` if it is a finite real number > 0; else a one-line ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not _real(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return value
 
@@ -30,12 +38,16 @@ def positive_number(name: str, value: Any) -> float:
 def fraction(name: str, value: Any, *, low: float = 0.0, high: float = 1.0,
              low_open: bool = False, high_open: bool = False) -> float:
     """``value`` if it is a real number in the interval [low, high] (ends open as asked)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    ok = _real(value) and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
     return value
+
+
+def _real(value: Any) -> bool:
+    """A finite real number (NumPy's too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def token_ids_in_range(ids, vocab_size: int, name: str = "token id") -> None:
@@ -49,7 +61,7 @@ def token_ids_in_range(ids, vocab_size: int, name: str = "token id") -> None:
     if isinstance(ids, torch.Tensor):
         if ids.numel() == 0:
             return
-        low, high = int(ids.min()), int(ids.max())
+        low, high = (int(x) for x in torch.aminmax(ids.detach().cpu()))  # on the CPU: MPS warns on int64
         bad = low if low < 0 else high if high >= vocab_size else None
     else:
         bad = next((i for i in ids if not 0 <= i < vocab_size), None)

@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from .checks import token_ids_in_range, whole_number
-from .finetune import EncodedDataset, finetune, freeze, make_loader, model_device, pad_right, read_utf8, unfreeze
+from .finetune import (EncodedDataset, encode_text, finetune, freeze, make_loader, model_device, pad_right, read_utf8,
+                       unfreeze)
 from .runtime import evaluating
 
 __all__ = ["SPAM_CLASSES", "parse_labelled_tsv", "read_sms_spam", "balanced_split", "ClassificationDataset",
@@ -142,7 +143,7 @@ class ClassificationDataset(EncodedDataset):
         items = []
         for i, example in enumerate(examples):
             text, label = _text_and_label(example, i, num_classes)
-            ids = tokenizer.encode(text)
+            ids = encode_text(tokenizer, text, f"example {i}")
             if not ids:
                 raise ValueError(f"example {i} encodes to no tokens (empty text)")
             if len(ids) > max_length:

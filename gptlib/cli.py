@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def add_train_command(subparsers) -> None:
                               description="Train a BPE tokenizer and a GPT model on a UTF-8 text file. "
                                           "Options default to day 5's recipe (or --recipe chinese).")
     p.add_argument("--data", required=True, type=Path, help="UTF-8 text file to train on")
-    p.add_argument("--out", type=Path, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
+    p.add_argument("--out", type=_folder, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out, with its settings")
     p.add_argument("--recipe", choices=list(base_recipes()), default=None,
                    help="the settings every other option starts from: day5 (English, Tiny Shakespeare; the default) "
@@ -91,34 +92,17 @@ def run_train(args: argparse.Namespace) -> int:
     from . import distributed
     from .checkpoint import load_checkpoint
     from .recipes import Recipe, pretrain
-    from .tokenizer import END_OF_TEXT
 
-    try:
-        text = args.data.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CommandError(f"--data: no such file: {args.data}") from None
-    except IsADirectoryError:
-        raise CommandError(f"--data: {args.data} is a folder; give a UTF-8 text file") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"--data: {args.data} is not UTF-8 text; convert it (e.g. iconv -t UTF-8)") from None
-    if (at := text.find(END_OF_TEXT)) >= 0:
-        raise CommandError(f"--data: {args.data} contains {END_OF_TEXT!r} (first at character {at:,}), the special "
-                           "token that ends a document, which training text may not hold: delete or replace every "
-                           "occurrence, then train again")
+    text = _training_text(args.data)
     given = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
-    _check_out_folder(args.out)
+    _check_out_folder(_given(args.out, "--out"))
     checkpoint = args.out / "model.pt"
-    if args.resume:
-        if not checkpoint.is_file():
-            raise CommandError(f"--resume: no checkpoint at {checkpoint}; train without --resume first")
+    base = base_recipes()[args.recipe or "day5"]  # a fresh run's; pretrain refuses to overwrite an existing one
+    if args.resume:  # the run's own recipe (load_checkpoint: "no checkpoint at ...: train first" if there is none)
         base = Recipe.from_dict(load_checkpoint(checkpoint).get("extra", {}).get("recipe"))
         if args.recipe is not None and base_recipes()[args.recipe].name != base.name:
             raise CommandError(f"--recipe {args.recipe}: the run in {args.out} was started from recipe "
                                f"{base.name!r}; leave out --recipe when resuming (the run keeps its settings)")
-    elif checkpoint.exists():
-        raise CommandError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
-    else:
-        base = base_recipes()[args.recipe or "day5"]
     recipe = base.with_settings(**given)
     device = distributed.init_distributed(args.device)
     main = distributed.is_main_process()
@@ -129,6 +113,40 @@ def run_train(args: argparse.Namespace) -> int:
               f"{run.model.num_parameters():,} parameters, {run.seconds:.0f} s of training; saved {checkpoint}")
     distributed.close_distributed()
     return 0
+
+
+_DATA_PROBLEMS = {FileNotFoundError: "is missing (no such file)",
+                  IsADirectoryError: "is a folder; give a UTF-8 text file",
+                  UnicodeDecodeError: "is not UTF-8 text; convert it (e.g. iconv -t UTF-8)"}
+
+
+def _training_text(path: Path) -> str:
+    """The text of ``--data``, or a CommandError saying what is wrong with the file."""
+    from .tokenizer import END_OF_TEXT
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise CommandError(f"--data: {path} {_DATA_PROBLEMS[type(exc)]}") from None
+    at = text.find(END_OF_TEXT)
+    problem = ("holds no text (it is empty or only blanks); give a UTF-8 text file to train on" if not text.strip()
+               else f"contains {END_OF_TEXT!r} (first at character {at:,}), the special token that ends a document, "
+                    "which training text may not hold: delete or replace every occurrence, then train again"
+               if at >= 0 else None)
+    if problem:
+        raise CommandError(f"--data: {path} {problem}")
+    return text
+
+
+def _folder(text: str) -> Path | str:
+    """A folder option as a Path; an empty one stays "" (``Path("")`` would be the current folder)."""
+    return Path(text) if text.strip() else ""
+
+
+def _given(folder: Path | str, option: str) -> Path:
+    if folder == "":
+        raise CommandError(f"{option} is empty: give a folder (an empty name would mean the current folder)")
+    return folder
 
 
 def _check_out_folder(out: Path) -> None:
@@ -170,7 +188,7 @@ def add_generate_command(subparsers) -> None:
                               description="Continue a prompt with a run folder (model.pt + tokenizer.json) "
                                           "or OpenAI's GPT-2.")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="FOLDER", type=Path, help="a run folder written by train")
+    source.add_argument("--checkpoint", metavar="FOLDER", type=_folder, help="a run folder written by train")
     source.add_argument("--gpt2", metavar="SIZE", choices=list(GPT2_FILES),
                         help="OpenAI's GPT-2 (downloaded only with GPTLIB_ALLOW_DOWNLOAD=1 or --allow-download)")
     p.add_argument("--prompt", required=True, help="the text to continue (<|endoftext|> in it is the special token)")
@@ -202,10 +220,14 @@ def run_generate(args: argparse.Namespace) -> int:
     else:
         from .recipes import load_trained
 
-        if not args.checkpoint.is_dir():
+        if not _given(args.checkpoint, "--checkpoint").is_dir():
             raise CommandError(f"--checkpoint: {args.checkpoint} is not a run folder (model.pt + tokenizer.json); "
                                "give the folder that train wrote")
-        model, tokenizer, _ = load_trained(args.checkpoint, device)
+        model, tokenizer, ckpt = load_trained(args.checkpoint, device)
+        if "val_bits_per_byte" not in ckpt["extra"]:  # pretrain adds it once the run is complete
+            steps = ckpt["train_config"].get("max_steps")
+            print(f"note: the run in {args.checkpoint} stopped at step {ckpt['step']} of {steps}, before the end; "
+                  "this is its last checkpoint (train --resume finishes it)", file=sys.stderr)
     eos_id = end_of_text_id(tokenizer) if args.stop_at_eos else None
     print(args.prompt + _continue(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
                                   args.top_k, args.top_p, args.seed, eos_id=eos_id, use_cache=not args.no_cache))
@@ -217,8 +239,10 @@ def _continue(model, tokenizer, prompt: str, n_tokens: int, temperature: float, 
     """The text ``model`` adds to ``prompt``; a CPU generator, so a seed gives the same text on every device."""
     import torch
 
+    from .checks import whole_number
     from .generate import generate
 
+    whole_number("--seed", seed, minimum=0, maximum=2**63 - 1)
     ids = tokenizer.encode(prompt, allowed_special="all")  # typed on purpose: "<|endoftext|>" starts a new document
     out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                    generator=torch.Generator().manual_seed(seed), **options)

@@ -49,7 +49,7 @@ class GPTDataset(Dataset):
     def __init__(self, token_ids: Sequence[int] | Tensor, max_length: int, stride: int | None = None,
                  vocab_size: int | None = None):
         stride = whole_number("stride", max_length if stride is None else stride)
-        whole_number("max_length", max_length)
+        max_length = whole_number("max_length", max_length)
         self.token_ids = _as_token_tensor(token_ids)
         if vocab_size is not None:  # checked once here, so the model's forward need not
             token_ids_in_range(self.token_ids, vocab_size)
@@ -95,7 +95,7 @@ def create_dataloader(token_ids: Sequence[int] | Tensor, batch_size: int = 8, ma
     per process, the N shares of step i together are the same N*b windows that one process
     with ``batch_size=N*b`` would get at step i.
     """
-    whole_number("batch_size", batch_size)
+    batch_size = whole_number("batch_size", batch_size)
     dataset = GPTDataset(token_ids, max_length, stride, vocab_size)
     world_size, rank = _process_group() if distributed in (None, True) else (1, 0)
     # One sampler for every case: the single-process order is the N-process order merged.
@@ -122,6 +122,8 @@ def train_val_split(sequence: Seq, val_fraction: float = 0.1) -> tuple[Seq, Seq]
     fraction("val_fraction", val_fraction, low_open=True, high_open=True)
     n = len(sequence)
     cut = int(round(n * (1 - val_fraction)))
+    if n < 2:
+        raise ValueError(f"nothing to split: the text has {n} item(s); use more text")
     if cut >= n:
         raise ValueError(f"the validation split is empty: {n} items with val_fraction={val_fraction} "
                          f"leave nothing to validate on; use a larger val_fraction or more text")

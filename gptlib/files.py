@@ -6,15 +6,16 @@ import glob
 import os
 import re
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["user_cache_dir", "write_atomically", "WriteError"]
+__all__ = ["user_cache_dir", "write_atomically", "remove_stale_temporaries", "WriteError"]
 
 _DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
-_STALE_AGE_S = 3600  # Windows: a temporary file this old is a dead writer's (see _remove_stale_temporaries)
+_STALE_AGE_S = 3600  # Windows: a temporary file this old is a dead writer's (see remove_stale_temporaries)
 _PROBE_PIDS = os.name != "nt"  # Windows' os.kill(pid, 0) would terminate that process, not probe it
 
 
@@ -26,11 +27,29 @@ class WriteError(OSError):
 def user_cache_dir(*parts: str) -> Path:
     """``$XDG_CACHE_HOME/gptlib/<parts>``, or ``~/.cache/gptlib/<parts>``.
 
-    An empty ``XDG_CACHE_HOME`` counts as unset, as the XDG specification says (otherwise the
-    cache would land in the current folder).
+    As the XDG specification says, an empty or relative ``XDG_CACHE_HOME`` is ignored (else the
+    cache would land in the current folder); so is an empty or relative ``HOME``, for the account's
+    home folder (else ``HOME=""`` would write ``/.cache``).
     """
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root).joinpath("gptlib", *parts)
+    xdg, home = os.environ.get("XDG_CACHE_HOME", ""), os.environ.get("HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg).joinpath("gptlib", *parts)
+    if not os.path.isabs(home):
+        home = _account_home()
+    return Path(home).joinpath(".cache", "gptlib", *parts)
+
+
+def _account_home() -> str:
+    """The home folder of this account, whatever ``HOME`` says; an OSError if there is none."""
+    try:
+        import pwd  # POSIX
+
+        home = pwd.getpwuid(os.getuid()).pw_dir
+    except (ImportError, KeyError):
+        home = os.environ.get("USERPROFILE", "")  # Windows
+    if not os.path.isabs(home):
+        raise OSError("no home folder to keep gptlib's cache in: set XDG_CACHE_HOME (or HOME) to an absolute path")
+    return home
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
@@ -39,7 +58,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
     ``os.replace`` is atomic: readers see the old file or the new one, never a torn one, so an
     interrupted save (Ctrl-C, a full disk, a crash) keeps the previous file intact. Temporary
     files left by writers that were killed (``kill -9``: no ``finally`` runs) are removed here,
-    at the next save. A full disk or a read-only folder raises ``WriteError`` saying so.
+    at the next save (and by ``load_checkpoint``). The file keeps its permissions (a private
+    ``chmod 600`` stays private). A full disk or a read-only folder raises ``WriteError`` saying so.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -51,11 +71,13 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
                                     f"{'a part of it is a file' if in_the_way else exc.strerror or exc}; "
                                     "choose a folder you can write to") from exc
     try:
-        _remove_stale_temporaries(path)
+        remove_stale_temporaries(path)
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
     except Exception as exc:
         explained = _explained(exc, path)
@@ -93,7 +115,7 @@ def _nearly_full(folder: Path) -> bool:
         return False
 
 
-def _remove_stale_temporaries(path: Path) -> None:
+def remove_stale_temporaries(path: Path) -> None:
     """Delete ``.<name>.tmp-<pid>`` siblings of ``path`` whose writer is gone: a pid that is no
     running process (POSIX), or, on Windows (where probing a pid is not safe), a file over an hour old."""
     pattern = re.compile(re.escape(f".{path.name}.tmp-") + r"(\d+)")

@@ -33,10 +33,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checks import positive_number, whole_number
 from .runtime import evaluating
+from .tokenizer import END_OF_TEXT
 from .train import LossNotFiniteError, make_optimizer
 
-__all__ = ["freeze", "unfreeze", "count_parameters", "model_device", "read_utf8", "EncodedDataset", "pad_right",
-           "make_loader", "finetune", "mean_loss"]
+__all__ = ["freeze", "unfreeze", "count_parameters", "model_device", "read_utf8", "encode_text", "EncodedDataset",
+           "pad_right", "make_loader", "finetune", "mean_loss"]
 
 LossFn = Callable[[nn.Module, tuple], Tensor]  # (model, batch on the model's device) -> scalar loss
 
@@ -88,6 +89,14 @@ def read_utf8(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- batches
+def encode_text(tokenizer, text: str, where: str) -> list[int]:
+    """``tokenizer.encode(text)`` for a data set; ``<|endoftext|>`` inside the data is refused, naming ``where``."""
+    if END_OF_TEXT in text:
+        raise ValueError(f"{where} contains {END_OF_TEXT!r}, the special token that ends a document, which "
+                         "data may not hold: delete or replace it in the data")
+    return tokenizer.encode(text)
+
+
 class EncodedDataset(Dataset):
     """Examples already turned into token ids: ``items[i]`` is ``(ids, extra)``, where ``extra`` is
     what the task needs besides the ids (a class index, a prompt length). Subclasses encode in
@@ -161,15 +170,15 @@ def finetune(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, epochs: int
         for _ in range(epochs):
             for batch in loader:
                 loss = loss_fn(model, _to_device(batch, device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # queued first, so a GPU keeps busy while the loss is read
                 value = loss.item()  # the one device-to-host copy per step, needed for the history anyway
-                if not math.isfinite(value):
+                if not math.isfinite(value):  # before the update: the weights stay those of the last step
                     raise LossNotFiniteError(
                         f"finetuning stopped: the loss became {value} at step {len(losses) + 1}, before the update, "
                         f"so the weights are those of step {len(losses)}. Lower the learning rate (now {lr}) "
                         "and train again",
                         len(losses), {"step": list(range(1, len(losses) + 1)), "train_loss": losses}, None)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, grad_clip)
                 optimizer.step()

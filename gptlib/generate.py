@@ -14,11 +14,13 @@ the parts apart:
 """
 from __future__ import annotations
 
-import math
+import numbers
 from typing import Sequence
 
 import torch
 from torch import Tensor
+
+from tqdm.auto import tqdm
 
 from .checks import fraction, token_ids_in_range, whole_number
 from .checks import token_batch as _check_ids
@@ -30,10 +32,12 @@ __all__ = ["apply_temperature", "top_k_filter", "top_p_filter", "next_token_prob
 
 
 # --------------------------------------------------------------------------- logit processors
+MAX_NEW_TOKENS = 100_000  # generate refuses more in one call (each step appends to one growing tensor)
+PROGRESS_FROM = 1_000     # from this many new tokens on, generate shows a progress bar
+
+
 def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-            or not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
+    fraction("temperature (0 means greedy)", temperature, high=float("inf"))
     if top_k is not None:
         whole_number("top_k", top_k)
     if top_p is not None:
@@ -50,7 +54,8 @@ def apply_temperature(logits: Tensor, temperature: float) -> Tensor:
     _check_sampling(temperature, None, None)
     if temperature == 0:
         raise ValueError("temperature 0 means greedy decoding: take logits.argmax(-1) instead of dividing")
-    return (logits - logits.amax(dim=-1, keepdim=True)) / temperature
+    # a T below the dtype's smallest normal number would round to 0 (0 / 0 = NaN): it ranks the same
+    return (logits - logits.amax(dim=-1, keepdim=True)) / max(temperature, torch.finfo(logits.dtype).tiny)
 
 
 def top_k_filter(logits: Tensor, k: int | None) -> Tensor:
@@ -111,9 +116,15 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     probs = next_token_probs(logits, temperature, top_k, top_p)
-    if generator is not None and generator.device != probs.device:
-        return torch.multinomial(probs.to(generator.device), 1, generator=generator).to(probs.device)
-    return torch.multinomial(probs, 1, generator=generator)
+    try:
+        if generator is not None and generator.device != probs.device:
+            return torch.multinomial(probs.to(generator.device), 1, generator=generator).to(probs.device)
+        return torch.multinomial(probs, 1, generator=generator)
+    except RuntimeError as exc:  # torch checks the probabilities it draws from (no extra wait for a GPU)
+        if "probability tensor" not in str(exc):
+            raise
+        raise ValueError("cannot sample: a row of logits holds NaN or is -inf everywhere, so it gives no "
+                         "probabilities; check the model's output (a NaN weight?) and the filters") from None
 
 
 # --------------------------------------------------------------------------- the KV cache
@@ -179,10 +190,10 @@ def _as_batch(ids: Tensor | Sequence[int], vocab_size: int) -> tuple[Tensor, boo
         raise TypeError("ids must be token ids, got a str: encode the text first, e.g. tokenizer.encode(prompt)")
     if not isinstance(ids, Tensor):
         ids = list(ids)
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            bad = next(i for i in ids if not isinstance(i, int) or isinstance(i, bool))
-            raise TypeError(f"token ids must be whole numbers, got {bad!r}")
-        ids = torch.tensor(ids, dtype=torch.long)
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral):  # NumPy's integers are whole numbers
+                raise TypeError(f"token ids must be whole numbers, got {i!r}")
+        ids = torch.tensor([int(i) for i in ids], dtype=torch.long)
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
         raise TypeError(f"ids must hold integer token ids, got dtype {ids.dtype}")
     if ids.dim() not in (1, 2):
@@ -218,10 +229,11 @@ def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperatur
     The model sees at most ``context_length`` tokens: a longer prompt is cropped to its last
     ones, as GPT-2 does. Once the sequence outgrows the context every position shifts at each
     step, so cached keys no longer fit and the last ``context_length`` tokens are recomputed.
-    Runs in eval mode (dropout off); the model's mode is restored afterwards.
+    Runs in eval mode (dropout off); the model's mode is restored afterwards. At most
+    ``MAX_NEW_TOKENS`` tokens per call; from ``PROGRESS_FROM`` on, a progress bar shows how far it is.
     """
     _check_sampling(temperature, top_k, top_p)
-    whole_number("max_new_tokens", max_new_tokens, minimum=0)
+    whole_number("max_new_tokens", max_new_tokens, minimum=0, maximum=MAX_NEW_TOKENS)
     if eos_id is not None:
         whole_number("eos_id", eos_id, minimum=0)
     context, device = model.cfg.context_length, next(model.parameters()).device
@@ -231,7 +243,7 @@ def generate(model, ids: Tensor | Sequence[int], max_new_tokens: int, temperatur
     new_cache = getattr(model, "new_kv_cache", lambda: KVCache(model))  # a model with its own forward brings its own
     cache = new_cache() if use_cache else None
     with evaluating(model):
-        for _ in range(max_new_tokens):
+        for _ in tqdm(range(max_new_tokens), "generating", disable=max_new_tokens < PROGRESS_FROM, mininterval=1.0):
             if cache is not None and out.size(1) <= context:
                 logits = cache.forward(out[:, cache.length:])  # the whole prompt once, then each new token
             else:  # no cache, or past the context window: recompute the last `context` tokens

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from .checks import token_ids_in_range, whole_number
-from .finetune import EncodedDataset, finetune, make_loader, model_device, pad_right, read_utf8
+from .finetune import EncodedDataset, encode_text, finetune, make_loader, pad_right, read_utf8
 from .tasks import DEFAULT_TASKS, NUMBER_TASKS, TASKS, synthetic_instructions  # the offline data, re-exported
 from .tokenizer import end_of_text_id
 
@@ -156,8 +156,8 @@ class InstructionDataset(EncodedDataset):
         items = []
         for i, raw in enumerate(records):
             record = validate_record(raw, i)
-            prompt = tokenizer.encode(format_prompt(record))
-            ids = prompt + tokenizer.encode(record["output"]) + [end_id]
+            prompt = encode_text(tokenizer, format_prompt(record), f"record {i}")
+            ids = prompt + encode_text(tokenizer, record["output"], f"record {i}") + [end_id]
             if len(ids) > max_length:
                 raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than "
                                  f"max_length={max_length}; shorten it, drop it, or raise max_length "
@@ -224,8 +224,7 @@ def answer(model: nn.Module, tokenizer, record: Record, max_new_tokens: int = 8,
     if context is not None and len(prompt) + max_new_tokens > context:
         raise ValueError(f"prompt of {len(prompt)} tokens + {max_new_tokens} new tokens exceed the "
                          f"context length {context}")
-    ids = torch.tensor(prompt, dtype=torch.long, device=model_device(model))
-    out = generate(model, ids, max_new_tokens, temperature=0.0, eos_id=end).tolist()[len(prompt):]
+    out = generate(model, prompt, max_new_tokens, temperature=0.0, eos_id=end).tolist()[len(prompt):]
     if end in out:
         out = out[:out.index(end)]
     return tokenizer.decode(out).strip()

@@ -75,7 +75,7 @@ class Recipe:
             raise ValueError(f"vocab_size must be >= 257 for a BPE tokenizer (256 bytes + <|endoftext|>), "
                              f"got {self.model.vocab_size}")
         whole_number("batch_size", self.batch_size)
-        whole_number("seed", self.seed, minimum=0)
+        whole_number("seed", self.seed, minimum=0, maximum=2**63 - 1)  # torch's seeds are 64-bit
 
     def with_settings(self, **settings: Any) -> Recipe:
         """This recipe with some settings changed, named as fields of ``GPTConfig``, ``TrainConfig`` or
@@ -163,9 +163,13 @@ def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str 
         tokenizer, ckpt = _tokenizer_of_run(out_dir)
         _refuse_other_settings(ckpt.get("extra", {}), identity, checkpoint)
     elif checkpoint.exists():
-        raise FileExistsError(f"{checkpoint} exists: resume it, or choose another folder (nothing was overwritten)")
+        raise FileExistsError(f"{checkpoint} exists: resume it (on the command line: pass --resume), or choose "
+                              "another folder (nothing was overwritten)")
     else:
         tokenizer = _tokenizer(recipe, train_text)
+        if tokenizer_path.exists() and not _same_tokenizer(tokenizer_path, tokenizer):
+            raise FileExistsError(f"{tokenizer_path} exists and no run there records it (it is not this run's "
+                                  "tokenizer): move it away, or choose another folder (nothing was overwritten)")
         if distributed.is_main_process():
             tokenizer.save(tokenizer_path)
         distributed.barrier()  # every process records the saved file's sha256
@@ -193,9 +197,25 @@ def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str 
     return Run(model.eval(), tokenizer, history, val_loss, val_bpb, seconds, out_dir)
 
 
+def _same_tokenizer(path: Path, tokenizer: BPETokenizer) -> bool:
+    """Whether the tokenizer file at ``path`` is ``tokenizer`` (then writing it again loses nothing)."""
+    try:
+        other = BPETokenizer.load(path)
+    except (ValueError, OSError):
+        return False
+    parts = ("pattern", "byte_ids", "special_tokens", "merges")
+    return [getattr(other, p) for p in parts] == [getattr(tokenizer, p) for p in parts]
+
+
+def _settings(recipe: dict) -> dict:
+    """A recipe's dict with the model's and training's settings at the top, as ``with_settings`` names them."""
+    return {**recipe.get("model", {}), **recipe.get("train", {}),
+            **{k: v for k, v in recipe.items() if k not in ("model", "train")}}
+
+
 def _refuse_other_settings(saved: dict, identity: dict, checkpoint: Path) -> None:
     """Resume only what was started: the same recipe and the same text, or a one-line refusal."""
-    old, new = saved.get("recipe") or {}, identity["recipe"]
+    old, new = _settings(saved.get("recipe") or {}), _settings(identity["recipe"])
     differ = [f"{k}: {old.get(k)!r} in the checkpoint, {new[k]!r} now" for k in new if old.get(k) != new[k]]
     if saved.get("data_sha256") != identity["data_sha256"]:
         differ.append("the training text is not the text the run started with")
@@ -252,33 +272,61 @@ def run_dir(recipe: Recipe, checkpoint_dir: str | os.PathLike | None = None) -> 
 
 def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch.device | None = None,
                   checkpoint_dir: str | os.PathLike | None = None) -> tuple[GPTModel, BPETokenizer]:
-    """The model of ``recipe`` trained on ``corpus()`` (eval mode) and its tokenizer: loaded, or
-    rebuilt when the run folder is missing, damaged, unfinished or made by another recipe."""
-    folder = run_dir(recipe, checkpoint_dir)
-    resume = False
-    try:
-        model, tokenizer, ckpt = load_trained(folder, device)
-        if ckpt.get("extra", {}).get("recipe") != recipe.to_dict():
-            raise CheckpointError("it was made by another version of the recipe")
-        if "val_bits_per_byte" not in ckpt["extra"]:  # written by pretrain only once the run is complete
-            resume = True  # same recipe, interrupted: resuming is exact (pretrain refuses any other text)
-            raise CheckpointError(f"its run stopped at step {ckpt.get('step')}, before the end")
-        return model, tokenizer
-    except (FileNotFoundError, CheckpointError) as exc:
-        reason = "none found" if isinstance(exc, FileNotFoundError) else str(exc).split(";")[0]
-        action = "resuming it" if resume else "training it with its recipe"
-        print(f"no usable {recipe.name} checkpoint ({reason}); {action}...", flush=True)
-        wait = announce_training(recipe, pick_device(device), why=f"no usable checkpoint: {reason}")  # how long
-    if resume:
+    """The model of ``recipe`` trained on ``corpus()`` (eval mode) and its tokenizer: loaded, resumed when
+    its run was interrupted, or trained (again) when there is none or its recipe changed.
+
+    In a folder the user chose (``checkpoint_dir``, ``GPTLIB_CHECKPOINT_DIR``) only the recipe's own
+    run is ever replaced: a ``model.pt`` that is not a run of this recipe's name on this very text (its
+    ``data_sha256``), or cannot be read, is refused in one line and left as it is. gptlib's own
+    folder (``<repo>/checkpoints``, or the user cache) holds only the course's runs: it is rebuilt."""
+    folder, text = run_dir(recipe, checkpoint_dir), corpus()
+    saved, problem = _run_in(folder, recipe, _sha256(text.encode("utf-8")))
+    if problem and (checkpoint_dir is not None or os.environ.get("GPTLIB_CHECKPOINT_DIR")):
+        raise CheckpointError(f"{problem}: nothing was changed; move {folder} away to train {recipe.name} there, "
+                              "or give another checkpoint_dir")
+    wait = None  # announced (how long, then progress) once we know it will train
+    if problem:
+        print(f"{problem}; training it again...", flush=True)
+    elif saved is None:
+        print(f"no {recipe.name} checkpoint in {folder}; training it with its recipe...", flush=True)
+    elif saved["recipe"] != recipe.to_dict():
+        print(f"the {recipe.name} checkpoint was made by another version of the recipe; training it again...",
+              flush=True)
+    elif "val_bits_per_byte" not in saved:  # written by pretrain only once the run is complete
+        print(f"the {recipe.name} run stopped before the end; resuming it...", flush=True)
+        wait = announce_training(recipe, pick_device(device), why="resuming an interrupted run")
         try:
-            run = pretrain(corpus(), recipe, folder, device, resume=True, progress=False, on_eval=wait.on_eval)
+            run = pretrain(text, recipe, folder, device, resume=True, progress=False, on_eval=wait.on_eval)
             return run.model, run.tokenizer
         except (CheckpointError, ValueError) as exc:
             print(f"cannot resume it ({str(exc).split(';')[0]}); training it again...", flush=True)
-    for stale in (folder / "model.pt", folder / "tokenizer.json"):
-        stale.unlink(missing_ok=True)  # ours to rebuild: this folder only ever holds the recipe's own run
-    run = pretrain(corpus(), recipe, folder, device, progress=False, on_eval=wait.on_eval)
+    else:
+        try:
+            model, tokenizer, _ = load_trained(folder, device)
+            return model, tokenizer
+        except CheckpointError as exc:
+            print(f"the {recipe.name} checkpoint is unusable ({str(exc).split(';')[0]}); training it again...",
+                  flush=True)
+    for stale in (folder / "model.pt", folder / "tokenizer.json") if saved is not None or problem else ():
+        stale.unlink(missing_ok=True)  # the recipe's own run, or gptlib's own folder: ours to rebuild
+    wait = wait or announce_training(recipe, pick_device(device))  # how long here, then a progress bar
+    run = pretrain(text, recipe, folder, device, progress=False, on_eval=wait.on_eval)
     return run.model, run.tokenizer
+
+
+def _run_in(folder: Path, recipe: Recipe, data_sha256: str) -> tuple[dict | None, str | None]:
+    """(the checkpoint's ``extra``, None) when ``folder`` holds a run of ``recipe`` (any version) on this
+    text; (None, None) when it holds no checkpoint; (None, what it holds instead) otherwise."""
+    checkpoint = folder / "model.pt"
+    if not checkpoint.exists():
+        return None, None
+    try:
+        extra, why = load_checkpoint(checkpoint)["extra"], "another recipe, other text, or not made by pretrain"
+    except CheckpointError as exc:
+        extra, why = {}, f"unreadable: {str(exc).split(';')[0]}"
+    if (extra.get("recipe") or {}).get("name") != recipe.name or extra.get("data_sha256") != data_sha256:
+        return None, f"{checkpoint} is not a run of {recipe.name} on its text ({why})"
+    return extra, None
 
 
 def day5_texts() -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """Day 5: the training loop — next-token prediction with AdamW, warm-up + cosine decay, clipping.
 
 ``train`` is the whole loop and reads top to bottom: take a batch, compute the cross-entropy of
-the next-token predictions, stop if it is not a finite number, backpropagate, clip, step, move
+the next-token predictions, backpropagate, stop if the loss is not a finite number, clip, step, move
 the learning rate along its schedule, and every ``eval_every`` steps measure train and
 validation loss and save a checkpoint. Everything around the loop lives in ``_Run``: building
 the optimizer and schedule, resuming where a run stopped, fitting the schedule to a time budget, and the
@@ -188,9 +188,9 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cf
         while run.step < run.max_steps:
             inputs, targets = next(batches)
             loss = batch_loss(run.net, inputs.to(run.device), targets.to(run.device))
-            run.stop_unless_finite(loss)  # before the update: the weights stay those of the last step
             run.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # queued first, so a GPU keeps busy while the loss is read
+            run.stop_unless_finite(loss)  # before the update: the weights stay those of the last step
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             run.optimizer.step()

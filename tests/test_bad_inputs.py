@@ -507,3 +507,239 @@ def test_a_temperature_too_small_to_divide_by_is_greedy():
         scaled = apply_temperature(logits, t)
         assert not scaled.isnan().any() and scaled[0, 0] == 0 and (scaled[0, 1:] < -1e7).all()
         assert next_token_probs(logits, temperature=t).tolist() == [[1.0, 0.0, 0.0, 0.0]]
+
+
+# =========================================================================== issue 23 (helper "harden")
+# Each row below once gave a raw traceback, a misleading line, a hang, a silent result or lost a user's file.
+def _pickle_start(path) -> int:
+    """Where the pickle stream (``data.pkl``) of a torch checkpoint starts in the file."""
+    import zipfile
+
+    info = next(i for i in zipfile.ZipFile(path).infolist() if i.filename.endswith("data.pkl"))
+    return info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+
+
+def flipped_pickle_byte(workspace, tmp_path, monkeypatch):
+    """One bit of the pickle stream flipped: torch.load raised KeyError: 19 (and IndexError, TypeError...)."""
+    run = _copy_run(workspace, tmp_path)
+    data = bytearray((run / "model.pt").read_bytes())
+    data[_pickle_start(run / "model.pt") + 117] ^= 0x01
+    (run / "model.pt").write_bytes(bytes(data))
+    return {"run": run}
+
+
+def empty_data(workspace, tmp_path, monkeypatch):
+    (tmp_path / "empty.txt").write_text("")
+    return {"data": tmp_path / "empty.txt"}
+
+
+def users_tokenizer(workspace, tmp_path, monkeypatch):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "tokenizer.json").write_text('{"my": "own tokenizer"}')
+    return {"out": tmp_path / "mine"}
+
+
+def figures_into_a_file(workspace, tmp_path, monkeypatch):
+    """figures loaded (or trained, for minutes) day 5's model before it found --out unusable."""
+    from gptlib.course import figures
+
+    def no_model(*args, **kwargs):
+        raise RuntimeError("day 5's model was loaded before --out was checked")
+
+    monkeypatch.setattr(figures, "_model_drawers", no_model)
+    return {}
+
+
+CLI_TABLE_23 = [
+    ("generate: a flipped bit in the checkpoint's pickle stream", GENERATE, flipped_pickle_byte,
+     ["cannot read checkpoint model.pt", "damaged"]),
+    ("train --resume: a flipped bit in the checkpoint's pickle stream", [*TRAIN, "--out", "{run}", "--resume"],
+     flipped_pickle_byte, ["cannot read checkpoint model.pt", "damaged"]),
+    ("train: an empty --data file", TRAIN, empty_data, ["empty.txt holds no text"]),  # was "use a larger val_fraction"
+    pytest.param("train: --data /dev/null", [*TRAIN, "--data", "/dev/null"], None, ["/dev/null holds no text"],
+                 marks=pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")),
+    ("train: --seed 2**70", [*TRAIN, "--seed", str(2**70)], None, ["seed", str(2**70)]),
+    ("generate: --seed 2**70", [*GENERATE, "--seed", str(2**70)], None, ["--seed", str(2**70)]),
+    ("train: --out ''", [*TRAIN, "--out", ""], None, ["--out is empty"]),  # was: trained into the current folder
+    ("generate: --checkpoint ''", [*GENERATE, "--checkpoint", ""], None, ["--checkpoint is empty"]),
+    ("train: --out holding a tokenizer.json gptlib did not write", TRAIN, users_tokenizer,
+     ["tokenizer.json exists", "nothing was overwritten"]),  # was: silently replaced
+    ("generate: --max-new-tokens 10**9", [*GENERATE, "--max-new-tokens", str(10**9)], None,
+     ["max_new_tokens", "100,000"]),  # was: ran for hours without a word
+    ("train: --resume with another --emb-dim", [*TRAIN, "--out", "{run}", "--resume", "--emb-dim", "32"],
+     run_to_resume, ["emb_dim: 16 in the checkpoint, 32 now"]),  # was: two whole recipe dicts
+    ("figures: --out that is a file", ["figures", "--out", "{root}/afile"], figures_into_a_file,
+     ["cannot write the figures", "afile"]),
+]
+
+
+@pytest.mark.parametrize("typed, argv, setup, facts", CLI_TABLE_23, ids=[
+    row.values[0] if hasattr(row, "values") else row[0] for row in CLI_TABLE_23])
+def test_command_line_issue_23(typed, argv, setup, facts, workspace, tmp_path, monkeypatch, capsys):
+    from gptlib import __main__
+
+    monkeypatch.setitem(globals(), "main", __main__.main)  # test_command_line's main, with figures (gptlib.__main__)
+    monkeypatch.chdir(tmp_path)  # an --out '' that slipped through would land here, not in the checkout
+    test_command_line(typed, argv, setup, facts, workspace, tmp_path, monkeypatch, capsys)
+    assert "{'" not in capsys.readouterr().err
+    assert not (tmp_path / "model.pt").exists()
+
+
+def _sms(text):
+    return classification([(text, 0), ("fine", 1)], max_length=20)
+
+
+def instruction_record(record):
+    def act(tmp_path):
+        from gptlib.instruct import InstructionDataset
+        from gptlib.tokenizer import BPETokenizer
+
+        return InstructionDataset([record], BPETokenizer({}, special_tokens={"<|endoftext|>": 256}), 100)
+    return act
+
+
+def sample_from(logits):
+    from gptlib.generate import sample_next
+
+    return lambda tmp_path: sample_next(torch.tensor([logits]), temperature=1.0)
+
+
+def nan_weights(c):
+    c["model"]["tok_emb.weight"][0, 0] = float("nan")
+
+
+def _api_table_23():
+    from gptlib.data import train_val_split
+    from gptlib.generate import generate
+
+    inf, nan = float("inf"), float("nan")
+    return [
+        ("sample_next(logits all -inf)", sample_from([-inf, -inf, -inf]), ValueError, ["cannot sample", "-inf"]),
+        ("sample_next(logits with NaN)", sample_from([0.5, nan, 1.0]), ValueError, ["cannot sample", "NaN"]),
+        ("an SMS example holding <|endoftext|>", _sms("win <|endoftext|> now"), ValueError,
+         ["example 0", "'<|endoftext|>'", "delete or replace"]),  # was: "pass allowed_special=", not an option here
+        ("an instruction record holding <|endoftext|>", instruction_record({"instruction": "a", "output":
+                                                                            "b<|endoftext|>"}), ValueError,
+         ["record 0", "'<|endoftext|>'", "delete or replace"]),
+        ("load_checkpoint: step -5, checksum recomputed", saved_checkpoint(lambda c: c.update(step=-5)),
+         CheckpointError, ["c.pt", "negative step"]),  # was: loaded
+        ("load_checkpoint: a NaN weight, checksum recomputed", saved_checkpoint(nan_weights), CheckpointError,
+         ["c.pt", "NaN or infinite", "tok_emb.weight"]),  # was: loaded
+        ("train_val_split('') (an empty text)", lambda tmp_path: train_val_split(""), ValueError,
+         ["0 item(s)", "more text"]),  # was: "use a larger val_fraction"
+        ("generate(model, ids, 10**9)", lambda tmp_path: generate(_tiny_model(), [1], 10**9), ValueError,
+         ["max_new_tokens", "100,000"]),  # was: ran unbounded, silently
+    ]
+
+
+@pytest.mark.parametrize("typed, act, kind, facts", _api_table_23(), ids=[row[0] for row in _api_table_23()])
+def test_library_issue_23(typed, act, kind, facts, tmp_path):
+    test_library(typed, act, kind, facts, tmp_path)
+
+
+# --------------------------------------------------------------------------- issue 23: now a correct result
+def test_a_temperature_that_float32_rounds_to_zero_is_greedy(workspace, capsys):
+    """--temperature 1e-50 / 5e-324 became 0 in float32: 0/0, then a raw multinomial traceback."""
+    outputs = []
+    for t in ("0", "1e-50", "5e-324"):
+        assert main([*(a.format(run=workspace / "run") for a in GENERATE), "--temperature", t]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+
+
+def test_numpy_integers_are_whole_numbers():
+    """NumPy integers were refused as "not a whole number"; NumPy bools and floats still are."""
+    import numpy as np
+
+    from gptlib.checks import whole_number
+    from gptlib.data import create_dataloader
+    from gptlib.generate import generate
+    from gptlib.train import TrainConfig
+
+    assert whole_number("n", np.int64(3)) == 3 and type(whole_number("n", np.int32(3))) is int
+    assert TrainConfig(max_steps=np.int64(5), warmup_steps=np.int32(1)).max_steps == 5
+    assert len(create_dataloader(list(range(40)), batch_size=np.int64(2), max_length=np.int32(4))) == 4
+    assert generate(_tiny_model(), list(np.array([1, 2])), np.int64(2)).tolist() == \
+        generate(_tiny_model(), [1, 2], 2).tolist()
+    for bad in (np.float64(3.0), 2.5, True, "3"):
+        with pytest.raises(ValueError, match="whole number"):
+            whole_number("n", bad)
+
+
+@pytest.mark.parametrize("home, xdg", [("", ""), ("", "relative/cache"), ("relative-home", "")])
+def test_the_cache_follows_the_xdg_rules(home, xdg, monkeypatch):
+    """HOME="" wrote /.cache/gptlib; a relative XDG_CACHE_HOME wrote under the current folder."""
+    import pwd
+
+    from gptlib.files import user_cache_dir
+
+    monkeypatch.setenv("HOME", home)
+    monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    expected = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".cache", "gptlib", "x")
+    assert str(user_cache_dir("x")) == expected and os.path.isabs(expected)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/abs/cache")
+    assert str(user_cache_dir("x")) == "/abs/cache/gptlib/x"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_a_resumed_checkpoint_keeps_its_mode(workspace, tmp_path):
+    """A learner's chmod 600 model.pt became 0644 at the first save of a resumed run."""
+    run = _copy_run(workspace, tmp_path)
+    os.chmod(run / "model.pt", 0o600)
+    inode = os.stat(run / "model.pt").st_ino
+    assert main(["train", "--data", str(workspace / "data.txt"), "--out", str(run), "--resume", *SMALL]) == 0
+    assert os.stat(run / "model.pt").st_ino != inode  # saved again (a new file, renamed into place)
+    assert oct(os.stat(run / "model.pt").st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="pids are probed on POSIX only")
+def test_a_dead_writers_temporary_file_goes_when_the_checkpoint_is_loaded(workspace, tmp_path):
+    """A .model.pt.tmp-<pid> of a killed writer stayed until the next save into that folder."""
+    import subprocess
+    import sys
+
+    from gptlib.checkpoint import load_checkpoint
+
+    run = _copy_run(workspace, tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale, alive = run / f".model.pt.tmp-{int(dead.stdout)}", run / f".model.pt.tmp-{os.getppid()}"
+    stale.write_bytes(b"half a checkpoint")
+    alive.write_bytes(b"a writer still at work")
+    load_checkpoint(run / "model.pt")
+    assert not stale.exists() and alive.exists()
+
+
+def test_generate_says_when_it_uses_an_interrupted_run(workspace, tmp_path, capsys):
+    """generate used the last checkpoint of a run that stopped half-way without a word."""
+    run = _copy_run(workspace, tmp_path)
+    _rewrite_checkpoint(run / "model.pt", lambda c: c["extra"].pop("val_bits_per_byte"))
+    assert main([*(a.format(run=run) for a in GENERATE)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "stopped at step 3 of 3, before the end" in err and "--resume" in err
+
+
+def test_a_long_generation_shows_its_progress(capsys):
+    """generate(max_new_tokens=...) ran silently however long it took; from 1,000 tokens on it shows a bar."""
+    from gptlib.generate import PROGRESS_FROM, generate
+
+    generate(_tiny_model(), [1], PROGRESS_FROM - 1)
+    assert "generating" not in capsys.readouterr().err
+    generate(_tiny_model(), [1], PROGRESS_FROM)
+    assert "generating" in capsys.readouterr().err
+
+
+def test_every_flipped_bit_of_a_pickle_stream_is_one_clear_line(workspace, tmp_path):
+    """2 of 400 random flips gave KeyError: 19 and the like; here every 97th byte of the stream, two bits each."""
+    from gptlib.checkpoint import load_checkpoint
+
+    source = (workspace / "run" / "model.pt").read_bytes()
+    start, path = _pickle_start(workspace / "run" / "model.pt"), tmp_path / "model.pt"
+    for position in range(start, start + 12_000, 97):
+        for bit in (0x01, 0x10):
+            data = bytearray(source)
+            data[position] ^= bit
+            path.write_bytes(bytes(data))
+            try:
+                load_checkpoint(path)
+            except CheckpointError as exc:
+                assert "\n" not in str(exc)

@@ -108,7 +108,7 @@ def test_day5_model_trains_when_missing_then_loads(quick_day5, tmp_path, monkeyp
     assert tokenizer2.encode("To be, or not") == tokenizer.encode("To be, or not")
 
 
-@pytest.mark.parametrize("damage", ["stale recipe", "other tokenizer", "corrupt file", "interrupted run"])
+@pytest.mark.parametrize("damage", ["stale recipe", "other tokenizer", "interrupted run"])
 def test_day5_model_rebuilds_a_stale_or_damaged_checkpoint(damage, quick_day5, tmp_path, monkeypatch, capsys):
     quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
     folder = quick_day5.run_dir(quick_day5.DAY5, tmp_path)
@@ -117,8 +117,6 @@ def test_day5_model_rebuilds_a_stale_or_damaged_checkpoint(damage, quick_day5, t
     elif damage == "other tokenizer":
         path = folder / "tokenizer.json"
         path.write_text(path.read_text().replace('"version":1', '"version":1 '))
-    elif damage == "corrupt file":
-        (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes()[:100])
     else:  # a run killed half-way leaves a checkpoint of the same recipe: never a finished model
         for stale in folder.iterdir():
             stale.unlink()
@@ -133,11 +131,52 @@ def test_day5_model_rebuilds_a_stale_or_damaged_checkpoint(damage, quick_day5, t
     quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
     # an interrupted run of the same recipe is resumed (exactly: test_interrupted_run_resumes_exactly);
     # anything else is trained again from the start
-    expected = "resuming it" if damage == "interrupted run" else "training it with its recipe"
+    expected = "resuming it" if damage == "interrupted run" else "training it again"
     assert expected in capsys.readouterr().out
     saved = load_checkpoint(folder / "model.pt")
     assert saved["extra"]["recipe"] == quick_day5.DAY5.to_dict() and "val_bits_per_byte" in saved["extra"]
     assert saved["step"] == QUICK.train.max_steps
+
+
+@pytest.mark.parametrize("whose", ["unreadable", "another recipe", "other text", "a stray tokenizer.json"])
+def test_day5_model_never_replaces_a_run_that_is_not_its_own(whose, quick_day5, tmp_path, monkeypatch):
+    """Issue 23: a user's folder under checkpoint_dir/day5 was deleted and retrained; a run of the
+    right recipe on other text was used (its data_sha256 never compared)."""
+    folder = quick_day5.run_dir(quick_day5.DAY5, tmp_path)
+    if whose == "unreadable":
+        folder.mkdir(parents=True)
+        (folder / "model.pt").write_bytes(b"my own notes, not a checkpoint")
+    elif whose == "a stray tokenizer.json":
+        folder.mkdir(parents=True)
+        (folder / "tokenizer.json").write_text('{"mine": true}')
+    else:
+        recipe, text = (replace(QUICK, name="mine"), TEXT) if whose == "another recipe" else (QUICK, TEXT[:-5000])
+        pretrain(text, recipe, folder, "cpu", progress=False)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises((CheckpointError, FileExistsError), match="nothing was (changed|overwritten)"):
+        quick_day5.day5_model(device="cpu", checkpoint_dir=tmp_path)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_gptlib_s_own_checkpoint_folder_is_rebuilt_whatever_it_holds(quick_day5, tmp_path, monkeypatch, capsys):
+    """<repo>/checkpoints (or the cache) holds only the course's runs: a damaged one there is trained again."""
+    monkeypatch.delenv("GPTLIB_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setattr(quick_day5, "default_checkpoint_dir", lambda: tmp_path)
+    folder = quick_day5.run_dir(quick_day5.DAY5)
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(b"half a checkpoint of an older gptlib")
+    quick_day5.day5_model(device="cpu")
+    assert "is not a run of day5 on its text (unreadable" in capsys.readouterr().out
+    assert load_checkpoint(folder / "model.pt")["step"] == QUICK.train.max_steps
+
+
+def test_a_fresh_run_never_replaces_a_tokenizer_json_it_did_not_write(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "tokenizer.json").write_text('{"mine": true}')
+    with pytest.raises(FileExistsError, match="nothing was overwritten"):
+        pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False)
+    assert (tmp_path / "run" / "tokenizer.json").read_text() == '{"mine": true}'
+    assert not (tmp_path / "run" / "model.pt").exists()
 
 
 def test_checkpoint_dir_env_override(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ copied notebook outputs); ``make_figures`` saves them all. Two kinds:
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,11 +122,17 @@ def make_figures(out_dir: str | Path = "figures", checkpoint_dir: str | Path | N
     unknown = sorted(wanted - set(FIGURE_NAMES))
     if unknown:
         raise ValueError(f"unknown figure name(s) {', '.join(unknown)}; choose from {', '.join(FIGURE_NAMES)}")
+    out_dir = Path(out_dir)
+    try:  # checked before day 5's model is loaded (or trained, for minutes)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(out_dir, os.W_OK | os.X_OK) else "read-only"
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    if problem:
+        raise OSError(f"cannot write the figures into {out_dir} ({problem}): choose another folder")
     drawers = dict(DIAGRAMS)
     if wanted & set(MODEL_FIGURE_NAMES):
         drawers.update(_model_drawers(checkpoint_dir, device))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in (name for name in FIGURE_NAMES if name in wanted):
         fig = drawers[name]()
