@@ -284,12 +284,14 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
     if problem and (checkpoint_dir is not None or os.environ.get("GPTLIB_CHECKPOINT_DIR")):
         raise CheckpointError(f"{problem}: nothing was changed; move {folder} away to train {recipe.name} there, "
                               "or give another checkpoint_dir")
-    wait = None  # announced (how long, then progress) once we know it will train
+    why = problem  # why it trains: said with how long it will take here, then a progress bar
     if problem:
         print(f"{problem}; training it again...", flush=True)
     elif saved is None:
+        why = "no checkpoint yet"
         print(f"no {recipe.name} checkpoint in {folder}; training it with its recipe...", flush=True)
     elif saved["recipe"] != recipe.to_dict():
+        why = "its recipe changed"
         print(f"the {recipe.name} checkpoint was made by another version of the recipe; training it again...",
               flush=True)
     elif "val_bits_per_byte" not in saved:  # written by pretrain only once the run is complete
@@ -299,17 +301,18 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
             run = pretrain(text, recipe, folder, device, resume=True, progress=False, on_eval=wait.on_eval)
             return run.model, run.tokenizer
         except (CheckpointError, ValueError) as exc:
-            print(f"cannot resume it ({str(exc).split(';')[0]}); training it again...", flush=True)
+            why = f"cannot resume it ({str(exc).split(';')[0]})"
+            print(f"{why}; training it again...", flush=True)
     else:
         try:
             model, tokenizer, _ = load_trained(folder, device)
             return model, tokenizer
         except CheckpointError as exc:
-            print(f"the {recipe.name} checkpoint is unusable ({str(exc).split(';')[0]}); training it again...",
-                  flush=True)
+            why = f"its checkpoint is unusable ({str(exc).split(';')[0]})"
+            print(f"the {recipe.name} run: {why}; training it again...", flush=True)
     for stale in (folder / "model.pt", folder / "tokenizer.json") if saved is not None or problem else ():
         stale.unlink(missing_ok=True)  # the recipe's own run, or gptlib's own folder: ours to rebuild
-    wait = wait or announce_training(recipe, pick_device(device))  # how long here, then a progress bar
+    wait = announce_training(recipe, pick_device(device), why=why)  # how long here, then a progress bar
     run = pretrain(text, recipe, folder, device, progress=False, on_eval=wait.on_eval)
     return run.model, run.tokenizer
 

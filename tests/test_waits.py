@@ -79,4 +79,4 @@ def test_a_missing_checkpoint_is_announced_before_training_with_progress(tmp_pat
     monkeypatch.setattr(recipes, "pretrain", fake_pretrain)
     with pytest.raises(KeyboardInterrupt):
         recipes.trained_model(recipes.RUNNING_EXAMPLE, recipes.running_example_text, "cpu", tmp_path)
-    assert events == [("announce", "no usable checkpoint: none found"), ("train", True)]
+    assert events == [("announce", "no checkpoint yet"), ("train", True)]
