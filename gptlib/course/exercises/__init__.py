@@ -292,6 +292,7 @@ def check(name: str, answer: Any = _NO_ANSWER) -> None:
         record(verdict.exercise, verdict.status)
     except OSError as exc:  # a full disk or read-only workspace must not hide the verdict
         print(msg("checker.not_recorded").format(why=str(exc)[:160]))
+        return  # the same folder: keeping the answer would fail the same way
     if verdict.passed:  # kept in your own package, mygpt/dayN.py, for later days to build from
         from .keep import keep
 
