@@ -238,3 +238,16 @@ def test_the_pieces_line_in_both_languages():
                                      "（通过练习 4.5, 4.6 就换成你的）")
     finally:
         set_language("en")
+
+
+def test_your_gpt_follows_the_model_to_another_dtype():
+    """``.to()`` gives the parameters new tensors: your layers must read the new ones, not stale views."""
+    torch.manual_seed(0)
+    reference = GPTModel(CFG).eval().double()
+    torch.manual_seed(0)
+    mine = your_gpt(CFG, ALL).eval().double()
+    with torch.no_grad():
+        mine.trf_blocks[0].att.qkv.weight.mul_(2)            # a change made after the move must show too
+        reference.trf_blocks[0].att.qkv.weight.mul_(2)
+    ids = torch.randint(0, 50, (2, 16))
+    assert mine(ids).dtype == torch.float64 and torch.allclose(mine(ids), reference(ids), atol=1e-10)
