@@ -234,7 +234,7 @@ def test_the_pieces_line_in_both_languages():
                                  "the GPT's forward (pass 4.5, 4.6 to make them yours)")
     set_language("zh")
     try:
-        assert pieces_line(some) == ("你的 GPT：6 个部件中有 4 个是你写的；仍是库的：FeedForward和GPT 的前向"
+        assert pieces_line(some) == ("你的 GPT：6 个部件中有 4 个是你写的；仍是库的：FeedForward 和 GPT 的前向"
                                      "（通过练习 4.5, 4.6 就换成你的）")
     finally:
         set_language("en")

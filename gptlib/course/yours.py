@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import token_batch
-from ..model import GELU, FeedForward, GPTConfig, GPTModel, TransformerBlock
+from ..model import GELU, GPTConfig, GPTModel, TransformerBlock
 from .exercises import msg
 from .exercises.keep import load
 
@@ -52,7 +52,8 @@ class YourGELU(nn.Module):
 
 
 def _use_gelu(module: nn.Module, gelu: Callable[[Tensor], Tensor]) -> None:
-    """Put your ``gelu`` in place of every GELU layer inside ``module``."""
+    """Put your ``gelu`` in place of every GELU layer inside ``module`` (a feed-forward network that calls
+    ``F.gelu`` itself keeps it: your GELU then runs only where you call it)."""
     for name, child in list(module.named_children()):
         if isinstance(child, (GELU, nn.GELU)):
             setattr(module, name, YourGELU(gelu))
