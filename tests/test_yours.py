@@ -251,3 +251,23 @@ def test_your_gpt_follows_the_model_to_another_dtype():
         reference.trf_blocks[0].att.qkv.weight.mul_(2)
     ids = torch.randint(0, 50, (2, 16))
     assert mine(ids).dtype == torch.float64 and torch.allclose(mine(ids), reference(ids), atol=1e-10)
+
+
+def test_your_gpt_trains_like_gptlib_s_model():
+    """Day 5's loop trains your GPT as it trains GPTModel: same seed, same batches, the same losses."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gptlib.train import TrainConfig, train
+
+    tokens = torch.arange(17 * 16).remainder(7).reshape(16, 17)        # a pattern a GPT learns in a few steps
+    data = TensorDataset(tokens[:, :-1], tokens[:, 1:])
+    cfg = TrainConfig(max_steps=12, lr=3e-3, warmup_steps=2, eval_every=12, eval_batches=1, progress=False)
+    histories = []
+    for build in (GPTModel, lambda c: your_gpt(c, ALL)):
+        torch.manual_seed(0)
+        model = build(CFG)
+        loader = DataLoader(data, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
+        histories.append(train(model, loader, loader, cfg)["train_loss"])
+    library, yours = histories
+    assert yours[-1] < yours[0] - 1.0, yours                             # it learns
+    assert max(abs(a - b) for a, b in zip(library, yours)) < 1e-4, (library, yours)
