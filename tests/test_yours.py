@@ -271,3 +271,18 @@ def test_your_gpt_trains_like_gptlib_s_model():
     library, yours = histories
     assert yours[-1] < yours[0] - 1.0, yours                             # it learns
     assert max(abs(a - b) for a, b in zip(library, yours)) < 1e-4, (library, yours)
+
+
+def test_a_name_already_kept_for_another_exercise_is_not_overwritten(workspace, capsys):
+    def Net(x):  # noqa: N802 - the learner's name for their GELU
+        return gelu(x)
+
+    check("4.2", Net)
+
+    class Net(Norm):  # noqa: F811 - the same name for their LayerNorm
+        pass
+
+    check("4.1", Net)
+    out = capsys.readouterr().out
+    assert "already keeps a Net for exercise 4.2" in out, out
+    assert list(blocks(workspace / "mygpt" / "day4.py")) == ["4.2"]

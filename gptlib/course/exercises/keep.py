@@ -103,6 +103,9 @@ def keep(exercise: str, answer: Any) -> Path | None:
     day = exercise.split(".")[0]
     path = folder / f"day{day}.py"
     kept = blocks(path)
+    for other, (name, _) in kept.items():  # one module: a second `Net` would hide the first when imported
+        if name == answer.__name__ and other != exercise:
+            raise ValueError(msg("keep.same_name").format(name=name, other=other, path=path.name))
     kept[exercise] = (answer.__name__, source)
     text = HEADER.format(day=day) + "".join(
         f"\n\n# exercise {ex}: {name}\n{src}" for ex, (name, src) in sorted(kept.items(), key=lambda i: _order(i[0])))
