@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gptlib.course.exercises import MESSAGES
 
-SOURCES = sorted(MESSAGES.parent.glob("*.py"))
+SOURCES = sorted(MESSAGES.parent.glob("*.py")) + [MESSAGES.parents[1] / "yours.py"]  # yours.py: its catalog "yours"
 CJK = re.compile("[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef\uac00-\ud7af]")  # CJK, its punctuation, full-width forms
 
 

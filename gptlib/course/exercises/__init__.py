@@ -27,7 +27,8 @@ targeted line, and nbval must compare it exactly. The whole mechanism is this mo
 ``messages/dayN.toml`` (English and Chinese side by side, looked up with ``msg``).
 
 Progress: ``check`` also keeps each exercise's state in ``$GPTLIB_WORKSPACE/progress.json`` when that
-variable is set (``progress``); ``show_progress(day)`` and ``python -m gptlib progress`` list it.
+variable is set (``progress``); ``show_progress(day)`` and ``python -m gptlib progress`` list it. A
+passing answer's source is kept there too, in the learner's own package ``mygpt/dayN.py`` (``keep``).
 
 Language: verdicts are in English, or Chinese after ``set_language("zh")`` (the Chinese edition
 does this in its setup cell) or with ``GPTLIB_LANG=zh`` in the environment.
@@ -291,6 +292,14 @@ def check(name: str, answer: Any = _NO_ANSWER) -> None:
         record(verdict.exercise, verdict.status)
     except OSError as exc:  # a full disk or read-only workspace must not hide the verdict
         print(msg("checker.not_recorded").format(why=str(exc)[:160]))
+        return  # the same folder: keeping the answer would fail the same way
+    if verdict.passed:  # kept in your own package, mygpt/dayN.py, for later days to build from
+        from .keep import keep
+
+        try:
+            keep(verdict.exercise, answer)
+        except (OSError, ValueError) as exc:
+            print(msg("checker.not_kept").format(day=verdict.exercise.split(".")[0], why=str(exc)[:160]))
 
 
 def close(a: Any, b: Any, tol: float = 1e-5) -> bool:
