@@ -95,11 +95,7 @@ def load_instruction_json(path: str | Path) -> list[Record]:
     record is checked with ``validate_record``; an empty file or list, a single pretty-printed
     object, another encoding or broken JSON raise a ValueError that says which."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}; give the path of an Alpaca-style JSON file")
     text = read_utf8(path)
-    if not text.strip():
-        raise ValueError(f"{path.name} is empty: no instruction records")
     try:
         data = _parse_json(text, path.name)
     except json.JSONDecodeError as whole:
@@ -119,10 +115,9 @@ def load_instruction_json(path: str | Path) -> list[Record]:
         else:
             raise ValueError(f"{path.name} holds one JSON object, not a list of records: put the records in a "
                              "list, [{...}, {...}], or write one record per line (JSON Lines)")
-    if not isinstance(data, list):
-        raise ValueError(f"{path.name} holds a JSON {type(data).__name__}, not a list of instruction records")
-    if not data:
-        raise ValueError(f"{path.name} holds no instruction records")
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path.name} holds no instruction records "
+                         f"({'an empty list' if data == [] else f'a JSON {type(data).__name__}, not a list'})")
     try:
         return [validate_record(r, i) for i, r in enumerate(data)]
     except ValueError as exc:
