@@ -32,7 +32,7 @@ from .files import remove_stale_temporaries, write_atomically
 from .runtime import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "update_checkpoint", "load_model",
-           "model_config", "checkpoint_sha256", "error_detail"]
+           "build_model", "model_config", "checkpoint_sha256", "error_detail"]
 
 FORMAT = "gptlib-checkpoint"
 FORMAT_VERSION = 2  # 2: with "sha256", the checksum of everything else in the file
@@ -226,19 +226,22 @@ def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
     return write_atomically(path, lambda f: torch.save(ckpt, f))
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
-    """A ``GPTModel`` built from the configuration stored in a checkpoint, with its weights, in eval mode."""
+def build_model(ckpt: dict[str, Any], path: str | os.PathLike) -> nn.Module:
+    """The ``GPTModel`` a loaded checkpoint describes: built from its config, with its weights."""
     from .model import GPTConfig, GPTModel
 
-    ckpt = load_checkpoint(path)
-    if ckpt["config"] is None:
-        raise CheckpointError(f"checkpoint {Path(path).name} stores no model configuration")
     try:
         model = GPTModel(GPTConfig.from_dict(ckpt["config"]))
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {Path(path).name} stores a model configuration this gptlib cannot "
-                              f"build: {error_detail(exc)}") from None
-    _load_weights(model, ckpt, Path(path))
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{Path(path).name} does not hold a model this gptlib can build (its config and weights "
+                              f"do not fit: {error_detail(exc)}); train again") from None
+    return model
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
+    """A ``GPTModel`` built from the configuration stored in a checkpoint, with its weights, in eval mode."""
+    model = build_model(load_checkpoint(path), path)
     if device is not None:
         model.to(device)
     return model.eval()

@@ -273,14 +273,14 @@ def main(argv: list[str] | None = None, extra_commands: tuple = ()) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, ValueError, TypeError, OSError, CheckpointError, DownloadError, LossNotFiniteError) as exc:
+    except (CommandError, ValueError, TypeError, OSError, CheckpointError, DownloadError, LossNotFiniteError,
+            KeyboardInterrupt) as exc:
         # OSError: a file that is missing or in the way, a full disk, a read-only folder (gptlib.files.WriteError)
         if os.environ.get("GPTLIB_DEBUG"):  # developers: the whole traceback
             raise
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: checkpoints are written atomically, so the last is whole
+            resume = " (train: continue it with --resume)" if args.command == "train" else ""
+            parser.exit(130, f"python -m gptlib {args.command}: interrupted; the last saved checkpoint is intact"
+                             f"{resume}\n")
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         parser.exit(2, f"python -m gptlib {args.command}: error: {message}\n")
-    except KeyboardInterrupt:  # Ctrl-C: checkpoints are written atomically, so the last one is whole
-        if os.environ.get("GPTLIB_DEBUG"):
-            raise
-        resume = " (train: continue it with --resume)" if args.command == "train" else ""
-        parser.exit(130, f"python -m gptlib {args.command}: interrupted; the last saved checkpoint is intact{resume}\n")

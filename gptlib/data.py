@@ -104,7 +104,7 @@ def create_dataloader(token_ids: Sequence[int] | Tensor, batch_size: int = 8, ma
     per_process = len(sampler)
     if drop_last and per_process < batch_size:
         raise ValueError(f"not enough text for one batch: {len(dataset)} windows of max_length={max_length} for "
-                         f"{world_size} process(es), but batch_size={batch_size}; use more text or a smaller batch_size")
+                         f"{world_size} process(es), but batch_size={batch_size}; use more text or a smaller one")
     # A private generator: creating a DataLoader iterator then draws nothing from torch's global RNG.
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
                       generator=torch.Generator().manual_seed(seed))
