@@ -169,14 +169,11 @@ def _read(path: Path) -> dict[str, Any]:
         # Always onto the CPU: load_state_dict copies weights and optimizer state onto the model's
         # own device, and the random states must stay CPU tensors whatever the device.
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refused a Python object; never suggest loading it anyway
-        raise CheckpointError(f"cannot read checkpoint {path.name}: it holds Python objects that a gptlib "
-                              "checkpoint never contains, so it was not opened; it is not a gptlib checkpoint, "
-                              "or it may be unsafe (loading it could run code)") from None
-    except Exception as exc:  # a damaged pickle stream raises almost anything (KeyError: 19, ...)
-        reason = "" if "weights_only" in str(exc) else f": {error_detail(exc)}"
-        raise CheckpointError(f"cannot read checkpoint {path.name}{reason}; the file is damaged "
-                              "or not a gptlib checkpoint") from None
+    except Exception as exc:  # weights_only refused a Python object, or a damaged stream (KeyError: 19, ...)
+        unsafe = isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc)  # never suggest loading it
+        reason = "it holds Python objects, so it was not opened (it may be unsafe)" if unsafe else error_detail(exc)
+        raise CheckpointError(f"cannot read checkpoint {path.name}: {reason}; the file is damaged or not a gptlib "
+                              "checkpoint") from None
     problem = _problem(ckpt)
     if problem:
         raise CheckpointError(f"{path.name} {problem}")
