@@ -134,9 +134,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     if model is not None:
         diff = _config_mismatch(ckpt["config"], model_config(model))
         if diff:
-            raise CheckpointError(f"checkpoint {path.name} is for another model configuration ({diff}); "
-                                  f"build the model with GPTConfig.from_dict(checkpoint['config']) "
-                                  f"or start a fresh run")
+            raise CheckpointError(f"checkpoint {path.name} is for another model configuration ({diff}); build the "
+                                  "model with GPTConfig.from_dict(checkpoint['config']) or start a fresh run")
         _load_weights(_unwrap(model), ckpt, path)
     if optimizer is not None:
         if ckpt.get("optimizer") is None:

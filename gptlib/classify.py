@@ -160,9 +160,8 @@ def _text_and_label(example, i: int, num_classes: int) -> Example:
     except TypeError:
         index = -1
     if isinstance(label, bool) or not 0 <= index < num_classes:
-        raise ValueError(f"example {i} has the label {label!r}, outside 0..{num_classes - 1}: a label is a class index "
-                         f"0..{num_classes - 1} (read_sms_spam turns 'ham'/'spam' into 0/1); for more classes pass "
-                         f"num_classes={max(index + 1, num_classes + 1)}")
+        raise ValueError(f"example {i} has the label {label!r}, outside 0..{num_classes - 1}: a label is a class "
+                         f"index 0..{num_classes - 1}, or pass num_classes={max(index, num_classes) + 1}")
     return text, index
 
 

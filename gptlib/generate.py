@@ -198,7 +198,7 @@ def _as_batch(ids: Tensor | Sequence[int], vocab_size: int) -> tuple[Tensor, boo
     ids = ids.reshape(1, -1) if single else ids  # (B, T); the model refuses ids that are not integers
     if ids.dim() != 2 or ids.numel() == 0:
         raise ValueError(f"empty prompt or wrong shape {tuple(ids.shape)}: ids must be 1-D (tokens) or 2-D (batch, "
-                         "tokens) with at least one token per row (encode some text, or start from an end-of-text token)")
+                         "tokens), at least one token per row (encode some text, or start from an end-of-text token)")
     token_ids_in_range(ids, vocab_size, "prompt token id")
     return ids, single
 

@@ -70,11 +70,9 @@ def validate_record(record: Any, index: int = 0) -> Record:
     if not isinstance(record, dict):
         raise ValueError(f"record {index} must be an object with instruction/input/output, got {type(record).__name__}")
     for field in ("instruction", "output"):
-        if field not in record:
-            has = ", ".join(sorted(record)) or "nothing"
-            raise ValueError(f"record {index} is missing the field {field!r} (has: {has})")
-        if not isinstance(record[field], str) or not record[field].strip():
-            raise ValueError(f"record {index}: field {field!r} must be a non-empty string, got {record[field]!r}")
+        if not isinstance(record.get(field), str) or not record[field].strip():
+            raise ValueError(f"record {index}: field {field!r} must be a non-empty string, got {record.get(field)!r} "
+                             f"(fields: {', '.join(sorted(record)) or 'none'})")
     inp = "" if record.get("input") is None else record["input"]
     if not isinstance(inp, str):
         raise ValueError(f"record {index}: field 'input' must be a string, got {type(inp).__name__}")
@@ -154,9 +152,8 @@ class InstructionDataset(EncodedDataset):
             prompt = encode_text(tokenizer, format_prompt(record), f"record {i}")
             ids = prompt + encode_text(tokenizer, record["output"], f"record {i}") + [end_id]
             if len(ids) > max_length:
-                raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than "
-                                 f"max_length={max_length}; shorten it, drop it, or raise max_length "
-                                 "(at most the model's context_length + 1)")
+                raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than max_length="
+                                 f"{max_length}; shorten it, drop it, or raise max_length (<= context_length + 1)")
             items.append((ids, len(prompt)))
         super().__init__(items)
 
