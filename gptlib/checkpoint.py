@@ -136,7 +136,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
         if diff:
             raise CheckpointError(f"checkpoint {path.name} is for another model configuration ({diff}); build the "
                                   "model with GPTConfig.from_dict(checkpoint['config']) or start a fresh run")
-        _load_weights(_unwrap(model), ckpt, path)
+        build_model(ckpt, path, _unwrap(model))
     if optimizer is not None:
         if ckpt.get("optimizer") is None:
             raise CheckpointError(f"checkpoint {path.name} holds no optimizer state, so it cannot resume training")
@@ -205,15 +205,6 @@ def _problem(ckpt: Any) -> str | None:
     return None
 
 
-def _load_weights(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:
-    """``model.load_state_dict``, with torch's multi-line mismatch report as one CheckpointError line."""
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"the weights in {path.name} do not fit a model of its configuration "
-                              f"({error_detail(exc)}); the checkpoint is damaged: train again") from None
-
-
 def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
     """Add plain values to a checkpoint's ``extra`` (e.g. final scores), rewriting it atomically."""
     ckpt = load_checkpoint(path)
@@ -222,12 +213,13 @@ def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
     return write_atomically(path, lambda f: torch.save(ckpt, f))
 
 
-def build_model(ckpt: dict[str, Any], path: str | os.PathLike) -> nn.Module:
-    """The ``GPTModel`` a loaded checkpoint describes: built from its config, with its weights."""
+def build_model(ckpt: dict[str, Any], path: str | os.PathLike, model: nn.Module | None = None) -> nn.Module:
+    """``model`` (default: the ``GPTModel`` the checkpoint's config describes) with a loaded checkpoint's weights;
+    torch's multi-line mismatch report becomes one CheckpointError line."""
     from .model import GPTConfig, GPTModel
 
     try:
-        model = GPTModel(GPTConfig.from_dict(ckpt["config"]))
+        model = GPTModel(GPTConfig.from_dict(ckpt["config"])) if model is None else model
         model.load_state_dict(ckpt["model"])
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{Path(path).name} does not hold a model this gptlib can build (its config and weights "
