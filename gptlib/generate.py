@@ -185,14 +185,13 @@ class KVCache:
 
 # --------------------------------------------------------------------------- the loop
 def _as_batch(ids: Tensor | Sequence[int], vocab_size: int) -> tuple[Tensor, bool]:
-    """(B, T) LongTensor of checked ids, and whether the caller gave a single 1-D prompt."""
-    if isinstance(ids, str):
-        raise TypeError("ids must be token ids, got a str: encode the text first, e.g. tokenizer.encode(prompt)")
+    """(B, T) tensor of checked ids, and whether the caller gave a single 1-D prompt."""
     if not isinstance(ids, Tensor):
-        ids = list(ids)
+        ids = list(ids)  # a str gives its characters, refused below
         for i in ids:
             if isinstance(i, bool) or not isinstance(i, numbers.Integral):  # NumPy's integers are whole numbers
-                raise TypeError(f"token ids must be whole numbers, got {i!r}")
+                raise TypeError(f"token ids must be whole numbers (encode the text first: tokenizer.encode(prompt)), "
+                                f"got {i!r} ({type(i).__name__})")
         ids = torch.tensor([int(i) for i in ids], dtype=torch.long)
     single = ids.dim() == 1
     ids = ids.reshape(1, -1) if single else ids  # (B, T); the model refuses ids that are not integers

@@ -60,22 +60,23 @@ Record = dict[str, str]
 
 
 # --------------------------------------------------------------------------- records
-def validate_record(record: Any, index: int = 0) -> Record:
+def validate_record(record: Any, index: int = 0, source: str = "") -> Record:
     """Check one record and return it as ``{"instruction", "input", "output"}`` strings.
 
     ``instruction`` and ``output`` are required (non-empty strings); ``input`` is optional
     (missing or ``None`` means no input, as in many Alpaca records). Anything else raises a
-    ValueError naming the record and the field.
+    ValueError naming the record and the field (after ``source``, e.g. the file's name).
     """
+    where = f"{source}: record {index}" if source else f"record {index}"
     if not isinstance(record, dict):
-        raise ValueError(f"record {index} must be an object with instruction/input/output, got {type(record).__name__}")
+        raise ValueError(f"{where} must be an object with instruction/input/output, got {type(record).__name__}")
     for field in ("instruction", "output"):
         if not isinstance(record.get(field), str) or not record[field].strip():
-            raise ValueError(f"record {index}: field {field!r} must be a non-empty string, got {record.get(field)!r} "
+            raise ValueError(f"{where}: field {field!r} must be a non-empty string, got {record.get(field)!r} "
                              f"(fields: {', '.join(sorted(record)) or 'none'})")
     inp = "" if record.get("input") is None else record["input"]
     if not isinstance(inp, str):
-        raise ValueError(f"record {index}: field 'input' must be a string, got {type(inp).__name__}")
+        raise ValueError(f"{where}: field 'input' must be a string, got {type(inp).__name__}")
     return {"instruction": record["instruction"], "input": inp, "output": record["output"]}
 
 
@@ -116,10 +117,7 @@ def load_instruction_json(path: str | Path) -> list[Record]:
     if not isinstance(data, list) or not data:
         raise ValueError(f"{path.name} holds no instruction records "
                          f"({'an empty list' if data == [] else f'a JSON {type(data).__name__}, not a list'})")
-    try:
-        return [validate_record(r, i) for i, r in enumerate(data)]
-    except ValueError as exc:
-        raise ValueError(f"{path.name}: {exc}") from None
+    return [validate_record(r, i, path.name) for i, r in enumerate(data)]
 
 
 def _parse_json(text: str, name: str) -> Any:
@@ -127,8 +125,8 @@ def _parse_json(text: str, name: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise ValueError(f"{name} is nested too deeply to be instruction records (brackets inside brackets "
-                         "thousands deep): the file is damaged") from None
+        raise ValueError(f"{name} is nested too deeply to be instruction records (brackets thousands deep): "
+                         "the file is damaged") from None
 
 
 # --------------------------------------------------------------------------- encoding and batches
@@ -214,8 +212,7 @@ def answer(model: nn.Module, tokenizer, record: Record, max_new_tokens: int = 8,
     prompt = tokenizer.encode(format_prompt(record))
     context = model.cfg.context_length if hasattr(model, "cfg") else None
     if context is not None and len(prompt) + max_new_tokens > context:
-        raise ValueError(f"prompt of {len(prompt)} tokens + {max_new_tokens} new tokens exceed the "
-                         f"context length {context}")
+        raise ValueError(f"prompt of {len(prompt)} tokens + {max_new_tokens} new ones exceed context_length {context}")
     out = generate(model, prompt, max_new_tokens, temperature=0.0, eos_id=end).tolist()[len(prompt):]
     if end in out:
         out = out[:out.index(end)]
