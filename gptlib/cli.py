@@ -265,7 +265,6 @@ def build_parser(extra_commands: tuple = ()) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, extra_commands: tuple = ()) -> int:
     """Run a command; user mistakes become one line on stderr and exit status 2."""
-    from .checkpoint import CheckpointError
     from .download import DownloadError
     from .train import LossNotFiniteError
 
@@ -273,9 +272,8 @@ def main(argv: list[str] | None = None, extra_commands: tuple = ()) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, ValueError, TypeError, OSError, CheckpointError, DownloadError, LossNotFiniteError,
-            KeyboardInterrupt) as exc:
-        # OSError: a file that is missing or in the way, a full disk, a read-only folder (gptlib.files.WriteError)
+    except (CommandError, ValueError, TypeError, OSError, DownloadError, LossNotFiniteError, KeyboardInterrupt) as exc:
+        # ValueError: CheckpointError too; OSError: a file missing or in the way, a full disk, a read-only folder
         if os.environ.get("GPTLIB_DEBUG"):  # developers: the whole traceback
             raise
         if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: checkpoints are written atomically, so the last is whole

@@ -173,10 +173,9 @@ def finetune(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, epochs: int
                 loss.backward()  # queued first, so a GPU keeps busy while the loss is read
                 value = loss.item()  # the one device-to-host copy per step, needed for the history anyway
                 if not math.isfinite(value):  # before the update: the weights stay those of the last step
-                    history = {"step": list(range(1, len(losses) + 1)), "train_loss": losses}
                     raise LossNotFiniteError(f"finetuning stopped: the loss became {value} at step {len(losses) + 1}, "
                                              f"before the update; lower the learning rate (now {lr})", len(losses),
-                                             history, None)
+                                             {"step": list(range(1, len(losses) + 1)), "train_loss": losses}, None)
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, grad_clip)
                 optimizer.step()
