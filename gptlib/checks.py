@@ -30,9 +30,7 @@ def whole_number(name: str, value: Any, minimum: int = 1, maximum: int | None = 
 
 def positive_number(name: str, value: Any) -> float:
     """``value`` if it is a finite real number > 0; else a one-line ValueError."""
-    if not _real(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
+    return fraction(name, value, high=math.inf, low_open=True, high_open=True)
 
 
 def fraction(name: str, value: Any, *, low: float = 0.0, high: float = 1.0,

@@ -71,8 +71,7 @@ def chinese_corpus() -> str:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if digest != CORPUS_SHA256:
         raise AssetError(f"the Simplified Tang poems have sha256 {digest[:12]}…, expected {CORPUS_SHA256[:12]}…: "
-                         "another OpenCC version converts them differently; pip install "
-                         "opencc-python-reimplemented==0.1.7")
+                         "another OpenCC version converts differently; pip install opencc-python-reimplemented==0.1.7")
     return text
 
 

@@ -83,9 +83,6 @@ def read_sms_spam(path: str | Path | None = None) -> list[Example]:
 
         return parse_labelled_tsv(read_text_asset("sms_spam.tsv"), source="sms_spam.tsv")
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}; give the path of a 'label<TAB>text' file "
-                                "such as the UCI SMSSpamCollection")
     return parse_labelled_tsv(read_utf8(path), source=path.name)
 
 
@@ -98,16 +95,13 @@ def balanced_split(examples: Sequence[Example], fractions: tuple[float, float, f
     class is then split by ``fractions`` and each split shuffled. An empty data set, a single class,
     or fractions that leave a split without an example of some class raise ValueError.
     """
-    if not examples:
-        raise ValueError("the data set is empty: nothing to split")
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
         raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions!r}")
     by_class: dict[int, list[Example]] = {}
     for ex in examples:
         by_class.setdefault(ex[1], []).append(ex)
     if len(by_class) < 2:
-        only = next(iter(by_class))
-        raise ValueError(f"the data set has a single class ({only}): a classifier needs at least two")
+        raise ValueError(f"the data set is empty or has a single class ({sorted(by_class)}): a classifier needs two")
     rng = random.Random(seed)
     smallest = min(len(v) for v in by_class.values())
     splits: tuple[list[Example], list[Example], list[Example]] = ([], [], [])
@@ -164,13 +158,10 @@ def _text_and_label(example, i: int, num_classes: int) -> Example:
     try:
         index = operator.index(label)  # ints, NumPy and 0-d tensor ints; not 1.0, "1" or True
     except TypeError:
-        index = None
-    if index is None or isinstance(label, bool):
-        raise ValueError(f"example {i} has the label {label!r}; a label is a class index 0..{num_classes - 1} "
-                         "(parse_labelled_tsv and read_sms_spam turn names such as 'ham'/'spam' into indices)")
-    if not 0 <= index < num_classes:
-        raise ValueError(f"example {i} has the label {index}, outside 0..{num_classes - 1}: labels are class "
-                         f"indices; for more classes pass num_classes={max(index + 1, num_classes + 1)}")
+        index = -1
+    if isinstance(label, bool) or not 0 <= index < num_classes:
+        raise ValueError(f"example {i} has the label {label!r}, outside 0..{num_classes - 1}: a label is a class "
+                         f"index 0..{num_classes - 1}, or pass num_classes={max(index, num_classes) + 1}")
     return text, index
 
 
@@ -255,8 +246,6 @@ def predict(model: nn.Module, loader) -> tuple[Tensor, Tensor]:
         for inputs, lengths, y in loader:
             preds.append(class_logits(model, inputs.to(device), lengths).argmax(-1).cpu())
             labels.append(y)
-    if not preds:
-        raise ValueError("the loader yields no batches: nothing to predict")
     return torch.cat(preds), torch.cat(labels)
 
 

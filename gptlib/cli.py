@@ -265,7 +265,6 @@ def build_parser(extra_commands: tuple = ()) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, extra_commands: tuple = ()) -> int:
     """Run a command; user mistakes become one line on stderr and exit status 2."""
-    from .checkpoint import CheckpointError
     from .download import DownloadError
     from .train import LossNotFiniteError
 
@@ -273,14 +272,13 @@ def main(argv: list[str] | None = None, extra_commands: tuple = ()) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, ValueError, TypeError, OSError, CheckpointError, DownloadError, LossNotFiniteError) as exc:
-        # OSError: a file that is missing or in the way, a full disk, a read-only folder (gptlib.files.WriteError)
+    except (CommandError, ValueError, TypeError, OSError, DownloadError, LossNotFiniteError, KeyboardInterrupt) as exc:
+        # ValueError: CheckpointError too; OSError: a file missing or in the way, a full disk, a read-only folder
         if os.environ.get("GPTLIB_DEBUG"):  # developers: the whole traceback
             raise
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: checkpoints are written atomically, so the last is whole
+            resume = " (train: continue it with --resume)" if args.command == "train" else ""
+            parser.exit(130, f"python -m gptlib {args.command}: interrupted; the last saved checkpoint is intact"
+                             f"{resume}\n")
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         parser.exit(2, f"python -m gptlib {args.command}: error: {message}\n")
-    except KeyboardInterrupt:  # Ctrl-C: checkpoints are written atomically, so the last one is whole
-        if os.environ.get("GPTLIB_DEBUG"):
-            raise
-        resume = " (train: continue it with --resume)" if args.command == "train" else ""
-        parser.exit(130, f"python -m gptlib {args.command}: interrupted; the last saved checkpoint is intact{resume}\n")

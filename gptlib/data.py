@@ -103,11 +103,8 @@ def create_dataloader(token_ids: Sequence[int] | Tensor, batch_size: int = 8, ma
                                  seed=seed, drop_last=drop_last and world_size > 1)
     per_process = len(sampler)
     if drop_last and per_process < batch_size:
-        raise ValueError(
-            f"not enough text for one batch: {len(dataset)} windows of max_length={max_length} "
-            f"(stride {dataset.stride})" + (f" shared by {world_size} processes" if world_size > 1 else "")
-            + f", but batch_size={batch_size}; use more text, a smaller batch_size or stride, "
-              f"or drop_last=False")
+        raise ValueError(f"not enough text for one batch: {len(dataset)} windows of max_length={max_length} for "
+                         f"{world_size} process(es), but batch_size={batch_size}; use more text or a smaller one")
     # A private generator: creating a DataLoader iterator then draws nothing from torch's global RNG.
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
                       generator=torch.Generator().manual_seed(seed))
@@ -122,12 +119,7 @@ def train_val_split(sequence: Seq, val_fraction: float = 0.1) -> tuple[Seq, Seq]
     fraction("val_fraction", val_fraction, low_open=True, high_open=True)
     n = len(sequence)
     cut = int(round(n * (1 - val_fraction)))
-    if n < 2:
-        raise ValueError(f"nothing to split: the text has {n} item(s); use more text")
-    if cut >= n:
-        raise ValueError(f"the validation split is empty: {n} items with val_fraction={val_fraction} "
-                         f"leave nothing to validate on; use a larger val_fraction or more text")
-    if cut <= 0:
-        raise ValueError(f"the training split is empty: {n} items with val_fraction={val_fraction}; "
-                         f"use a smaller val_fraction or more text")
+    if not 0 < cut < n:  # both parts need at least one item
+        raise ValueError(f"cannot split {n} item(s) with val_fraction={val_fraction}: the "
+                         f"{'training' if cut <= 0 else 'validation'} split is empty; use more text")
     return sequence[:cut], sequence[cut:]

@@ -132,15 +132,11 @@ def _spec(size: str) -> GPT2File:
 
 @contextmanager
 def _hub(what: str):
-    """Around every call into huggingface_hub: installed, and any failure of the request (HTTP error,
-    refused connection, short transfer, ``HF_HUB_OFFLINE=1``) one DownloadError line."""
-    try:
-        import huggingface_hub  # noqa: F401
-    except ImportError:
-        raise DownloadError("downloading GPT-2 needs huggingface_hub: pip install huggingface_hub") from None
+    """Around every call into huggingface_hub: any failure (not installed, HTTP error, refused connection,
+    short transfer, ``HF_HUB_OFFLINE=1``) one DownloadError line."""
     try:
         yield
-    except Exception as exc:  # the network boundary
+    except Exception as exc:  # the network boundary (a missing huggingface_hub: "No module named ...")
         while exc.__cause__ is not None and "local cache" in str(exc):  # hf's wrapper around the real reason
             exc = exc.__cause__
         reason = (str(exc).strip().splitlines() or [""])[0]

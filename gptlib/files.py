@@ -67,8 +67,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         in_the_way = exc.errno in (errno.ENOTDIR, errno.EEXIST)  # a file stands where a folder must be
-        raise WriteError(exc.errno, f"cannot create the folder {path.parent} for {path.name}: "
-                                    f"{'a part of it is a file' if in_the_way else exc.strerror or exc}; "
+        why = "a part of it is a file" if in_the_way else exc.strerror or exc
+        raise WriteError(exc.errno, f"cannot create the folder {path.parent} for {path.name}: {why}; "
                                     "choose a folder you can write to") from exc
     try:
         remove_stale_temporaries(path)

@@ -83,9 +83,8 @@ def read_utf8(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
-        raise ValueError(f"{path.name} is not UTF-8 text (line {line} holds the byte {raw[exc.start]:#04x}, e.g. "
-                         f"Latin-1 or Windows-1252): convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name}"
-                         f" > {path.stem}-utf8{path.suffix}") from None
+        raise ValueError(f"{path.name} is not UTF-8 text (line {line} holds the byte {raw[exc.start]:#04x}): convert "
+                         f"it, e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}") from None
 
 
 # --------------------------------------------------------------------------- batches
@@ -174,11 +173,9 @@ def finetune(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, epochs: int
                 loss.backward()  # queued first, so a GPU keeps busy while the loss is read
                 value = loss.item()  # the one device-to-host copy per step, needed for the history anyway
                 if not math.isfinite(value):  # before the update: the weights stay those of the last step
-                    raise LossNotFiniteError(
-                        f"finetuning stopped: the loss became {value} at step {len(losses) + 1}, before the update, "
-                        f"so the weights are those of step {len(losses)}. Lower the learning rate (now {lr}) "
-                        "and train again",
-                        len(losses), {"step": list(range(1, len(losses) + 1)), "train_loss": losses}, None)
+                    raise LossNotFiniteError(f"finetuning stopped: the loss became {value} at step {len(losses) + 1}, "
+                                             f"before the update; lower the learning rate (now {lr})", len(losses),
+                                             {"step": list(range(1, len(losses) + 1)), "train_loss": losses}, None)
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, grad_clip)
                 optimizer.step()

@@ -185,24 +185,19 @@ class KVCache:
 
 # --------------------------------------------------------------------------- the loop
 def _as_batch(ids: Tensor | Sequence[int], vocab_size: int) -> tuple[Tensor, bool]:
-    """(B, T) LongTensor of checked ids, and whether the caller gave a single 1-D prompt."""
-    if isinstance(ids, str):
-        raise TypeError("ids must be token ids, got a str: encode the text first, e.g. tokenizer.encode(prompt)")
+    """(B, T) tensor of checked ids, and whether the caller gave a single 1-D prompt."""
     if not isinstance(ids, Tensor):
-        ids = list(ids)
+        ids = list(ids)  # a str gives its characters, refused below
         for i in ids:
             if isinstance(i, bool) or not isinstance(i, numbers.Integral):  # NumPy's integers are whole numbers
-                raise TypeError(f"token ids must be whole numbers, got {i!r}")
+                raise TypeError(f"token ids must be whole numbers (encode the text first: tokenizer.encode(prompt)), "
+                                f"got {i!r} ({type(i).__name__})")
         ids = torch.tensor([int(i) for i in ids], dtype=torch.long)
-    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"ids must hold integer token ids, got dtype {ids.dtype}")
-    if ids.dim() not in (1, 2):
-        raise ValueError(f"ids must be 1-D (tokens) or 2-D (batch, tokens), got shape {tuple(ids.shape)}")
     single = ids.dim() == 1
-    ids = ids.long().reshape(1, -1) if single else ids.long()
-    if ids.size(0) == 0 or ids.size(1) == 0:
-        raise ValueError(f"empty prompt (shape {tuple(ids.shape)}): generate needs at least one token per row "
-                         "(encode some text, or start from an end-of-text token)")
+    ids = ids.reshape(1, -1) if single else ids  # (B, T); the model refuses ids that are not integers
+    if ids.dim() != 2 or ids.numel() == 0:
+        raise ValueError(f"empty prompt or wrong shape {tuple(ids.shape)}: ids must be 1-D (tokens) or 2-D (batch, "
+                         "tokens), at least one token per row (encode some text, or start from an end-of-text token)")
     token_ids_in_range(ids, vocab_size, "prompt token id")
     return ids, single
 

@@ -60,24 +60,23 @@ Record = dict[str, str]
 
 
 # --------------------------------------------------------------------------- records
-def validate_record(record: Any, index: int = 0) -> Record:
+def validate_record(record: Any, index: int = 0, source: str = "") -> Record:
     """Check one record and return it as ``{"instruction", "input", "output"}`` strings.
 
     ``instruction`` and ``output`` are required (non-empty strings); ``input`` is optional
     (missing or ``None`` means no input, as in many Alpaca records). Anything else raises a
-    ValueError naming the record and the field.
+    ValueError naming the record and the field (after ``source``, e.g. the file's name).
     """
+    where = f"{source}: record {index}" if source else f"record {index}"
     if not isinstance(record, dict):
-        raise ValueError(f"record {index} must be an object with instruction/input/output, got {type(record).__name__}")
+        raise ValueError(f"{where} must be an object with instruction/input/output, got {type(record).__name__}")
     for field in ("instruction", "output"):
-        if field not in record:
-            has = ", ".join(sorted(record)) or "nothing"
-            raise ValueError(f"record {index} is missing the field {field!r} (has: {has})")
-        if not isinstance(record[field], str) or not record[field].strip():
-            raise ValueError(f"record {index}: field {field!r} must be a non-empty string, got {record[field]!r}")
+        if not isinstance(record.get(field), str) or not record[field].strip():
+            raise ValueError(f"{where}: field {field!r} must be a non-empty string, got {record.get(field)!r} "
+                             f"(fields: {', '.join(sorted(record)) or 'none'})")
     inp = "" if record.get("input") is None else record["input"]
     if not isinstance(inp, str):
-        raise ValueError(f"record {index}: field 'input' must be a string, got {type(inp).__name__}")
+        raise ValueError(f"{where}: field 'input' must be a string, got {type(inp).__name__}")
     return {"instruction": record["instruction"], "input": inp, "output": record["output"]}
 
 
@@ -95,11 +94,7 @@ def load_instruction_json(path: str | Path) -> list[Record]:
     record is checked with ``validate_record``; an empty file or list, a single pretty-printed
     object, another encoding or broken JSON raise a ValueError that says which."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}; give the path of an Alpaca-style JSON file")
     text = read_utf8(path)
-    if not text.strip():
-        raise ValueError(f"{path.name} is empty: no instruction records")
     try:
         data = _parse_json(text, path.name)
     except json.JSONDecodeError as whole:
@@ -119,14 +114,10 @@ def load_instruction_json(path: str | Path) -> list[Record]:
         else:
             raise ValueError(f"{path.name} holds one JSON object, not a list of records: put the records in a "
                              "list, [{...}, {...}], or write one record per line (JSON Lines)")
-    if not isinstance(data, list):
-        raise ValueError(f"{path.name} holds a JSON {type(data).__name__}, not a list of instruction records")
-    if not data:
-        raise ValueError(f"{path.name} holds no instruction records")
-    try:
-        return [validate_record(r, i) for i, r in enumerate(data)]
-    except ValueError as exc:
-        raise ValueError(f"{path.name}: {exc}") from None
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path.name} holds no instruction records "
+                         f"({'an empty list' if data == [] else f'a JSON {type(data).__name__}, not a list'})")
+    return [validate_record(r, i, path.name) for i, r in enumerate(data)]
 
 
 def _parse_json(text: str, name: str) -> Any:
@@ -134,8 +125,8 @@ def _parse_json(text: str, name: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise ValueError(f"{name} is nested too deeply to be instruction records (brackets inside brackets "
-                         "thousands deep): the file is damaged") from None
+        raise ValueError(f"{name} is nested too deeply to be instruction records (brackets thousands deep): "
+                         "the file is damaged") from None
 
 
 # --------------------------------------------------------------------------- encoding and batches
@@ -159,9 +150,8 @@ class InstructionDataset(EncodedDataset):
             prompt = encode_text(tokenizer, format_prompt(record), f"record {i}")
             ids = prompt + encode_text(tokenizer, record["output"], f"record {i}") + [end_id]
             if len(ids) > max_length:
-                raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than "
-                                 f"max_length={max_length}; shorten it, drop it, or raise max_length "
-                                 "(at most the model's context_length + 1)")
+                raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than max_length="
+                                 f"{max_length}; shorten it, drop it, or raise max_length (<= context_length + 1)")
             items.append((ids, len(prompt)))
         super().__init__(items)
 
@@ -222,8 +212,7 @@ def answer(model: nn.Module, tokenizer, record: Record, max_new_tokens: int = 8,
     prompt = tokenizer.encode(format_prompt(record))
     context = model.cfg.context_length if hasattr(model, "cfg") else None
     if context is not None and len(prompt) + max_new_tokens > context:
-        raise ValueError(f"prompt of {len(prompt)} tokens + {max_new_tokens} new tokens exceed the "
-                         f"context length {context}")
+        raise ValueError(f"prompt of {len(prompt)} tokens + {max_new_tokens} new ones exceed context_length {context}")
     out = generate(model, prompt, max_new_tokens, temperature=0.0, eos_id=end).tolist()[len(prompt):]
     if end in out:
         out = out[:out.index(end)]

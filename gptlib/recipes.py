@@ -32,7 +32,7 @@ from torch import nn
 
 from . import distributed
 from .assets import tiny_shakespeare
-from .checkpoint import CheckpointError, error_detail, load_checkpoint, update_checkpoint
+from .checkpoint import CheckpointError, build_model, load_checkpoint, update_checkpoint
 from .checks import whole_number
 from .data import create_dataloader, train_val_split
 from .files import user_cache_dir
@@ -81,9 +81,7 @@ class Recipe:
         """This recipe with some settings changed, named as fields of ``GPTConfig``, ``TrainConfig`` or
         ``Recipe`` (the command line's options): ``DAY5.with_settings(emb_dim=64, lr=1e-3, seed=7)``."""
         model_names, train_names = {f.name for f in fields(GPTConfig)}, {f.name for f in fields(TrainConfig)}
-        unknown = set(settings) - model_names - train_names - {f.name for f in fields(Recipe)}
-        if unknown:
-            raise ValueError(f"unknown recipe setting(s): {', '.join(sorted(unknown))}")
+        # an unknown name: dataclasses.replace's "Recipe.__init__() got an unexpected keyword argument"
         return replace(self, model=replace(self.model, **{k: v for k, v in settings.items() if k in model_names}),
                        train=replace(self.train, **{k: v for k, v in settings.items() if k in train_names}),
                        **{k: v for k, v in settings.items() if k not in model_names | train_names})
@@ -229,8 +227,6 @@ def _tokenizer_of_run(folder: Path) -> tuple[BPETokenizer, dict]:
     one the model was trained with (its sha256 is recorded in the checkpoint)."""
     ckpt = load_checkpoint(folder / "model.pt")
     path = folder / "tokenizer.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no tokenizer.json next to the checkpoint in {folder}")
     expected = ckpt.get("extra", {}).get("tokenizer_sha256")
     if expected != _sha256(path.read_bytes()):
         raise CheckpointError(f"{path} is not the tokenizer this model was trained with (its sha256 differs from "
@@ -242,15 +238,7 @@ def load_trained(folder: str | os.PathLike, device: str | torch.device | None = 
                  ) -> tuple[GPTModel, BPETokenizer, dict]:
     """(model in eval mode, tokenizer, checkpoint) of a run folder written by ``pretrain``."""
     tokenizer, ckpt = _tokenizer_of_run(Path(folder))
-    try:
-        model = GPTModel(GPTConfig.from_dict(ckpt.get("config")))
-        model.load_state_dict(ckpt["model"])
-    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"the checkpoint in {folder} does not hold a model this gptlib can build: "
-                              f"{error_detail(exc)}") from None
-    if model.cfg.vocab_size != tokenizer.n_vocab:
-        raise CheckpointError(f"the model in {folder} has {model.cfg.vocab_size} token ids, its tokenizer "
-                              f"{tokenizer.n_vocab}; they do not belong together")
+    model = build_model(ckpt, Path(folder) / "model.pt")  # its tokenizer's sha256 is the one recorded with it
     return model.to(device if device is not None else pick_device()).eval(), tokenizer, ckpt
 
 

@@ -196,9 +196,8 @@ def _on_cpu(value: Any, what: str) -> torch.Tensor:
         raise ValueError(f"the saved random state {what!r} is a {type(value).__name__}, not a tensor: "
                          "the checkpoint is damaged or was not written by gptlib")
     if value.device.type == "meta":
-        raise ValueError(f"the saved random state {what!r} is on the meta device and holds no numbers: "
-                         "load the checkpoint onto the CPU (torch.load(..., map_location='cpu'), "
-                         "as gptlib.checkpoint.load_checkpoint does)")
+        raise ValueError(f"the saved random state {what!r} is on the meta device and holds no numbers: load the "
+                         "checkpoint onto the CPU (torch.load(..., map_location='cpu'), as load_checkpoint does)")
     return value.cpu()
 
 

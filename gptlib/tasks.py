@@ -68,11 +68,8 @@ def synthetic_instructions(n_train: int = 400, n_test: int = 80, seed: int = 123
     """
     whole_number("n_train", n_train)
     whole_number("n_test", n_test)
-    if not tasks:
-        raise ValueError("tasks is empty: name at least one of " + ", ".join(TASKS))
-    for task in tasks:
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    if not tasks or not set(tasks) <= set(TASKS):
+        raise ValueError(f"tasks must name at least one of {TASKS}, got {tasks!r}")
     rng = random.Random(seed)
     words = list(WORDS)
     numbers = list(range(100, 1000))

@@ -214,8 +214,8 @@ def test_an_unknown_allowed_special_name_is_an_error_not_text(gpt2, tiktoken_gpt
         gpt2.encode(text, allowed_special={"<|foo|>"})
     with pytest.raises(ValueError, match=r"'<\|endoftext\|>'.*it has: none"):
         BPETokenizer({}).encode("hi", allowed_special={"<|endoftext|>"})
-    with pytest.raises(TypeError, match="must hold strings"):
-        gpt2.encode(text, allowed_special={50256})
+    with pytest.raises(ValueError, match=r"allowed_special names 50256, not a special token"):
+        gpt2.encode(text, allowed_special={50256})  # an id for a name: refused as an unknown name
     for tok in (gpt2, tiktoken_gpt2):  # a disallowed string is refused even if not special
         with pytest.raises(ValueError):
             tok.encode(text, disallowed_special={"hello"})
