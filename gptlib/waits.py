@@ -13,6 +13,7 @@ evaluation. The doctor prints the same estimate for day 5's model (``python -m g
 """
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -72,12 +73,9 @@ def duration(seconds: float) -> str:
 
 
 def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    ipython = sys.modules.get("IPython")  # a kernel has imported it already; a terminal may not have it at all
+    shell = ipython.get_ipython() if ipython else None
+    return getattr(shell, "kernel", None) is not None
 
 
 def show_widget(widget) -> None:
