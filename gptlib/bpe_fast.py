@@ -89,8 +89,7 @@ def learn_merges(chunk_counts: dict[bytes, int], num_merges: int) -> dict[Pair, 
     for new_id in range(256, 256 + num_merges):
         pair = _pop_most_frequent(heap, stats)
         if pair is None:
-            raise ValueError(f"the text only allows {len(merges)} merges (every chunk is a single "
-                             f"token by then): use vocab_size <= {256 + len(merges)} or a longer text")
+            raise ValueError(f"{len(merges)} merges at most: use vocab_size <= {256 + len(merges)} or a longer text")
         merges[pair] = new_id
         new_pairs: set[Pair] = set()
         for w in where.pop(pair):

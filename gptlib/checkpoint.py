@@ -147,8 +147,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
         try:
             set_rng_state(ckpt["rng"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise CheckpointError(f"checkpoint {path.name} holds damaged random states ({error_detail(exc)}); "
-                                  "it cannot resume exactly: start a fresh run") from None
+            raise CheckpointError(f"{path.name}: damaged random states ({error_detail(exc)}); start afresh") from None
     return ckpt
 
 

@@ -64,8 +64,7 @@ def token_ids_in_range(ids, vocab_size: int, name: str = "token id") -> None:
     else:
         bad = next((i for i in ids if not 0 <= i < vocab_size), None)
     if bad is not None:
-        raise ValueError(f"{name} {bad} is outside the vocabulary [0, {vocab_size}): "
-                         "encode the text with the tokenizer the model was trained with")
+        raise ValueError(f"{name} {bad} is outside the vocabulary [0, {vocab_size}): use the model's own tokenizer")
 
 
 def token_batch(in_idx, start: int, context_length: int) -> None:
@@ -79,12 +78,10 @@ def token_batch(in_idx, start: int, context_length: int) -> None:
         raise TypeError(f"in_idx must be an integer tensor of token ids (B, T), got {what}; use torch.tensor([ids])")
     if in_idx.dim() != 2 or in_idx.size(1) == 0:
         hint = ": add a batch dimension with in_idx.unsqueeze(0)" if in_idx.dim() == 1 else ""
-        raise ValueError(f"in_idx must have shape (batch, tokens) with at least one token, "
-                         f"got {tuple(in_idx.shape)}{hint}")
+        raise ValueError(f"in_idx must be (batch, tokens) with at least one token, got {tuple(in_idx.shape)}{hint}")
     if start + in_idx.size(1) > context_length:
         cached = f"{start} cached + " if start else ""
-        raise ValueError(f"{cached}{in_idx.size(1)} tokens exceed context_length {context_length}: "
-                         f"keep the last {context_length} tokens (in_idx[:, -{context_length}:])")
+        raise ValueError(f"{cached}{in_idx.size(1)} tokens exceed context_length {context_length}: keep the last ones")
 
 
 def fits_in_memory(what: str, counts: dict[str, int], bytes_each: int = 4) -> None:

@@ -58,8 +58,7 @@ def to_simplified(text: str) -> str:
     try:
         from opencc import OpenCC
     except ImportError:
-        raise ImportError("converting to Simplified characters needs opencc-python-reimplemented: "
-                          "pip install opencc-python-reimplemented==0.1.7 (or pip install -r requirements.txt)") from None
+        raise ImportError("Simplified characters need: pip install opencc-python-reimplemented==0.1.7") from None
     return OpenCC("t2s").convert(text)
 
 

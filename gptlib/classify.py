@@ -114,8 +114,7 @@ def balanced_split(examples: Sequence[Example], fractions: tuple[float, float, f
         n_val = int(round(fractions[1] * len(items)))
         parts = (items[:n_train], items[n_train:n_train + n_val], items[n_train + n_val:])
         if any(not p for p in parts):
-            raise ValueError(f"class {label} has only {len(items)} example(s): too few for a "
-                             f"train/val/test split by {fractions}")
+            raise ValueError(f"class {label} has only {len(items)} example(s): too few to split by {fractions}")
         for split, part in zip(splits, parts):
             split.extend(part)
     for split in splits:
@@ -142,8 +141,7 @@ class ClassificationDataset(EncodedDataset):
                 raise ValueError(f"example {i} encodes to no tokens (empty text)")
             if len(ids) > max_length:
                 if not truncate:
-                    raise ValueError(f"example {i} has {len(ids)} tokens, more than max_length={max_length}; "
-                                     "pass truncate=True to keep its first max_length tokens")
+                    raise ValueError(f"example {i} has {len(ids)} tokens > max_length={max_length}: pass truncate=True")
                 ids = ids[:max_length]
                 self.truncated += 1
             items.append((ids, label))
@@ -215,8 +213,7 @@ def prepare_classifier(model: nn.Module, num_classes: int = 2, trainable_blocks:
         return model
     n_blocks = len(model.trf_blocks)
     if whole_number("trainable_blocks", trainable_blocks, minimum=0) > n_blocks:
-        raise ValueError(f"trainable_blocks must be at most the model's {n_blocks} blocks (or None for all), "
-                         f"got {trainable_blocks}")
+        raise ValueError(f"trainable_blocks must be None or <= the model's {n_blocks} blocks, got {trainable_blocks}")
     freeze(model)
     for block in list(model.trf_blocks)[n_blocks - trainable_blocks:]:
         unfreeze(block)

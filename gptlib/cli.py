@@ -101,8 +101,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:  # the run's own recipe (load_checkpoint: "no checkpoint at ...: train first" if there is none)
         base = Recipe.from_dict(load_checkpoint(checkpoint).get("extra", {}).get("recipe"))
         if args.recipe is not None and base_recipes()[args.recipe].name != base.name:
-            raise CommandError(f"--recipe {args.recipe}: the run in {args.out} was started from recipe "
-                               f"{base.name!r}; leave out --recipe when resuming (the run keeps its settings)")
+            raise CommandError(f"--recipe {args.recipe}: {args.out} ran {base.name!r}; leave out --recipe to resume")
     recipe = base.with_settings(**given)
     device = distributed.init_distributed(args.device)
     main = distributed.is_main_process()
@@ -156,8 +155,7 @@ def _check_out_folder(out: Path) -> None:
         where = "is a file" if existing == out else f"lies under {existing}, which is a file"
         raise CommandError(f"--out: {out} {where}; give a folder for the run (it is created if missing)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise CommandError(f"--out: {existing} is read-only (or not yours), so the run cannot be saved in {out}; "
-                           "choose a folder you can write to")
+        raise CommandError(f"--out: {existing} is read-only (or not yours): choose a folder you can write to")
 
 
 def _reporter(args: argparse.Namespace):
@@ -221,8 +219,7 @@ def run_generate(args: argparse.Namespace) -> int:
         from .recipes import load_trained
 
         if not _given(args.checkpoint, "--checkpoint").is_dir():
-            raise CommandError(f"--checkpoint: {args.checkpoint} is not a run folder (model.pt + tokenizer.json); "
-                               "give the folder that train wrote")
+            raise CommandError(f"--checkpoint: {args.checkpoint} is not a run folder (model.pt + tokenizer.json)")
         model, tokenizer, ckpt = load_trained(args.checkpoint, device)
         if "val_bits_per_byte" not in ckpt["extra"]:  # pretrain adds it once the run is complete
             steps = ckpt["train_config"].get("max_steps")

@@ -67,8 +67,7 @@ def init_distributed(device: str | torch.device | None = None) -> torch.device:
         return device
     if device.type == "mps":
         if explicit:
-            raise ValueError(f"torchrun started {processes} processes on mps, but DDP (gloo) works only with CPU and "
-                             "CUDA tensors: add --device cpu, or drop torchrun to use the Apple GPU in one process")
+            raise ValueError(f"mps under torchrun: DDP (gloo) works only with CPU and CUDA tensors: add --device cpu")
         if os.environ.get("RANK", "0") == "0":
             print(f"note: DDP cannot use Apple's MPS (gloo moves only CPU and CUDA tensors), so the {processes} "
                   "processes train on the CPU; drop torchrun to train on the Apple GPU in one process",

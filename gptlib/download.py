@@ -154,8 +154,7 @@ def hub_lfs_sha256(size: str, *, endpoint: str | None = None) -> str:
                                                                          revision=spec.revision)
     oid = next((str(e.lfs.sha256) for e in entries if e.path == WEIGHTS_FILE and getattr(e, "lfs", None)), "").lower()
     if not _SHA256.fullmatch(oid):
-        raise DownloadError(f"{hub_endpoint(endpoint)} reports no Git LFS sha256 for {spec.repo}/{WEIGHTS_FILE}; "
-                            "pass expected_sha256=... (the SHA256 shown on its file page)")
+        raise DownloadError(f"no sha256 for {spec.repo}'s weights at {hub_endpoint(endpoint)}: pass expected_sha256")
     return oid
 
 
@@ -238,8 +237,7 @@ def load_gpt2(size: str = "124M", *, device=None, cfg=None, **download_kwargs):
     try:
         state_dict = load_file(str(path))
     except SafetensorError as exc:  # only a hash given or recorded by hand can let such a file through
-        raise DownloadError(f"{path} matches its expected sha256 but is not a safetensors file ({exc}): check the "
-                            "hash you gave or recorded, delete the file and download it again") from None
+        raise DownloadError(f"{path} is not a safetensors file ({exc}): check its sha256, download it again") from None
     model = GPTModel(cfg or GPTConfig.preset(spec.preset, drop_rate=0.0))
     load_hf_gpt2(model, state_dict)
     return (model.to(device) if device is not None else model).eval()

@@ -68,8 +68,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
     except OSError as exc:
         in_the_way = exc.errno in (errno.ENOTDIR, errno.EEXIST)  # a file stands where a folder must be
         why = "a part of it is a file" if in_the_way else exc.strerror or exc
-        raise WriteError(exc.errno, f"cannot create the folder {path.parent} for {path.name}: {why}; "
-                                    "choose a folder you can write to") from exc
+        raise WriteError(exc.errno, f"cannot create the folder {path.parent}: {why}; choose a writable folder") from exc
     try:
         remove_stale_temporaries(path)
         with open(tmp, "wb") as f:

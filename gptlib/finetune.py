@@ -91,8 +91,7 @@ def read_utf8(path: Path) -> str:
 def encode_text(tokenizer, text: str, where: str) -> list[int]:
     """``tokenizer.encode(text)`` for a data set; ``<|endoftext|>`` inside the data is refused, naming ``where``."""
     if END_OF_TEXT in text:
-        raise ValueError(f"{where} contains {END_OF_TEXT!r}, the special token that ends a document, which "
-                         "data may not hold: delete or replace it in the data")
+        raise ValueError(f"{where} contains {END_OF_TEXT!r}, the end-of-document token: delete or replace it")
     return tokenizer.encode(text)
 
 

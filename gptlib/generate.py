@@ -190,14 +190,12 @@ def _as_batch(ids: Tensor | Sequence[int], vocab_size: int) -> tuple[Tensor, boo
         ids = list(ids)  # a str gives its characters, refused below
         for i in ids:
             if isinstance(i, bool) or not isinstance(i, numbers.Integral):  # NumPy's integers are whole numbers
-                raise TypeError(f"token ids must be whole numbers (encode the text first: tokenizer.encode(prompt)), "
-                                f"got {i!r} ({type(i).__name__})")
+                raise TypeError(f"token ids must be whole numbers, got {i!r} ({type(i).__name__}): encode the text")
         ids = torch.tensor([int(i) for i in ids], dtype=torch.long)
     single = ids.dim() == 1
     ids = ids.reshape(1, -1) if single else ids  # (B, T); the model refuses ids that are not integers
     if ids.dim() != 2 or ids.numel() == 0:
-        raise ValueError(f"empty prompt or wrong shape {tuple(ids.shape)}: ids must be 1-D (tokens) or 2-D (batch, "
-                         "tokens), at least one token per row (encode some text, or start from an end-of-text token)")
+        raise ValueError(f"empty prompt or wrong shape {tuple(ids.shape)}: ids must be 1-D or (batch, tokens)")
     token_ids_in_range(ids, vocab_size, "prompt token id")
     return ids, single
 

@@ -72,8 +72,7 @@ def validate_record(record: Any, index: int = 0, source: str = "") -> Record:
         raise ValueError(f"{where} must be an object with instruction/input/output, got {type(record).__name__}")
     for field in ("instruction", "output"):
         if not isinstance(record.get(field), str) or not record[field].strip():
-            raise ValueError(f"{where}: field {field!r} must be a non-empty string, got {record.get(field)!r} "
-                             f"(fields: {', '.join(sorted(record)) or 'none'})")
+            raise ValueError(f"{where}: field {field!r} must be a non-empty string, got {record.get(field)!r}")
     inp = "" if record.get("input") is None else record["input"]
     if not isinstance(inp, str):
         raise ValueError(f"{where}: field 'input' must be a string, got {type(inp).__name__}")
@@ -106,14 +105,12 @@ def load_instruction_json(path: str | Path) -> list[Record]:
                 try:
                     data.append(_parse_json(line, path.name))
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path.name}, line {lineno} is not valid JSON: {exc} (a JSON list of "
-                                     "records, or one record per line, is expected)") from None
+                    raise ValueError(f"{path.name}, line {lineno} is not valid JSON: {exc}") from None
     if isinstance(data, dict):
         if len(text.strip().splitlines()) == 1:  # JSON Lines holding one record
             data = [data]
         else:
-            raise ValueError(f"{path.name} holds one JSON object, not a list of records: put the records in a "
-                             "list, [{...}, {...}], or write one record per line (JSON Lines)")
+            raise ValueError(f"{path.name} holds one JSON object, not a list: use [{{...}}, {{...}}] or one per line")
     if not isinstance(data, list) or not data:
         raise ValueError(f"{path.name} holds no instruction records "
                          f"({'an empty list' if data == [] else f'a JSON {type(data).__name__}, not a list'})")
@@ -125,8 +122,7 @@ def _parse_json(text: str, name: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise ValueError(f"{name} is nested too deeply to be instruction records (brackets thousands deep): "
-                         "the file is damaged") from None
+        raise ValueError(f"{name} is nested too deeply (thousands of brackets): the file is damaged") from None
 
 
 # --------------------------------------------------------------------------- encoding and batches
@@ -150,8 +146,7 @@ class InstructionDataset(EncodedDataset):
             prompt = encode_text(tokenizer, format_prompt(record), f"record {i}")
             ids = prompt + encode_text(tokenizer, record["output"], f"record {i}") + [end_id]
             if len(ids) > max_length:
-                raise ValueError(f"record {i} has {len(ids)} tokens (prompt {len(prompt)}), more than max_length="
-                                 f"{max_length}; shorten it, drop it, or raise max_length (<= context_length + 1)")
+                raise ValueError(f"record {i} has {len(ids)} tokens > max_length={max_length}: shorten or drop it")
             items.append((ids, len(prompt)))
         super().__init__(items)
 

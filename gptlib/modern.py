@@ -191,17 +191,14 @@ class ModernConfig(GPTConfig):
         super().__post_init__()
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
-                raise ValueError(f"ModernConfig.{name} must be one of {', '.join(map(repr, choices))}, "
-                                 f"got {getattr(self, name)!r}")
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
         if self.n_kv_heads is not None and self.n_heads % whole_number("ModernConfig.n_kv_heads", self.n_kv_heads):
-            raise ValueError(f"ModernConfig.n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads}); "
-                             "pick one of its divisors")
+            raise ValueError(f"ModernConfig.n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads})")
         if not isinstance(self.qk_norm, bool):
             raise ValueError(f"ModernConfig.qk_norm must be True or False, got {self.qk_norm!r}")
         positive_number("ModernConfig.rope_base", self.rope_base)
         if self.positions == "rope" and self.head_dim % 2:
-            raise ValueError(f"rotary positions turn pairs of numbers: head_dim ({self.head_dim}) must be even; "
-                             "change emb_dim or n_heads")
+            raise ValueError(f"head_dim ({self.head_dim}) must be even for rotary positions: change emb_dim or n_heads")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> ModernConfig:

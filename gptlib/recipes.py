@@ -72,8 +72,7 @@ class Recipe:
         if self.tokenizer not in ("bpe", "chars", "gpt2"):
             raise ValueError(f"tokenizer must be 'bpe', 'chars' or 'gpt2', got {self.tokenizer!r}")
         if self.tokenizer != "gpt2" and self.model.vocab_size < 257:
-            raise ValueError(f"vocab_size must be >= 257 for a BPE tokenizer (256 bytes + <|endoftext|>), "
-                             f"got {self.model.vocab_size}")
+            raise ValueError(f"vocab_size must be >= 257 (256 bytes + <|endoftext|>), got {self.model.vocab_size}")
         whole_number("batch_size", self.batch_size)
         whole_number("seed", self.seed, minimum=0, maximum=2**63 - 1)  # torch's seeds are 64-bit
 
@@ -143,8 +142,7 @@ def _tokenizer(recipe: Recipe, train_text: str) -> BPETokenizer:
         largest = re.search(r"vocab_size <= (\d+)", str(exc))
         if largest is None:
             raise
-        raise ValueError(f"the training text allows at most {int(largest.group(1)) + 1} tokens (<|endoftext|> "
-                         f"included): use vocab_size <= {int(largest.group(1)) + 1} or a longer text") from None
+        raise ValueError(f"text too short: use vocab_size <= {int(largest.group(1)) + 1}, or a longer text") from None
 
 
 def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str | torch.device | None = None, *,
@@ -218,8 +216,7 @@ def _refuse_other_settings(saved: dict, identity: dict, checkpoint: Path) -> Non
     if saved.get("data_sha256") != identity["data_sha256"]:
         differ.append("the training text is not the text the run started with")
     if differ:
-        raise CheckpointError(f"cannot resume {checkpoint}: {'; '.join(differ)}; resume with the settings and "
-                              "text it was started with, or start a new run in another folder")
+        raise CheckpointError(f"cannot resume {checkpoint}: {'; '.join(differ)}; use its settings, or another folder")
 
 
 def _tokenizer_of_run(folder: Path) -> tuple[BPETokenizer, dict]:
@@ -229,8 +226,7 @@ def _tokenizer_of_run(folder: Path) -> tuple[BPETokenizer, dict]:
     path = folder / "tokenizer.json"
     expected = ckpt.get("extra", {}).get("tokenizer_sha256")
     if expected != _sha256(path.read_bytes()):
-        raise CheckpointError(f"{path} is not the tokenizer this model was trained with (its sha256 differs from "
-                              "the one recorded in model.pt); restore the matching tokenizer.json or retrain")
+        raise CheckpointError(f"{path} is not the tokenizer this model was trained with: restore it, or retrain")
     return BPETokenizer.load(path), ckpt
 
 
@@ -270,8 +266,7 @@ def trained_model(recipe: Recipe, corpus: Callable[[], str], device: str | torch
     folder, text = run_dir(recipe, checkpoint_dir), corpus()
     saved, problem = _run_in(folder, recipe, _sha256(text.encode("utf-8")))
     if problem and (checkpoint_dir is not None or os.environ.get("GPTLIB_CHECKPOINT_DIR")):
-        raise CheckpointError(f"{problem}: nothing was changed; move {folder} away to train {recipe.name} there, "
-                              "or give another checkpoint_dir")
+        raise CheckpointError(f"{problem}: nothing was changed; move {folder} away, or give another checkpoint_dir")
     why = problem  # why it trains: said with how long it will take here, then a progress bar
     if problem:
         print(f"{problem}; training it again...", flush=True)

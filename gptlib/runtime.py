@@ -193,11 +193,9 @@ def _on_cpu(value: Any, what: str) -> torch.Tensor:
     import torch
 
     if not isinstance(value, torch.Tensor):
-        raise ValueError(f"the saved random state {what!r} is a {type(value).__name__}, not a tensor: "
-                         "the checkpoint is damaged or was not written by gptlib")
+        raise ValueError(f"saved random state {what!r} is a {type(value).__name__}: the checkpoint is damaged")
     if value.device.type == "meta":
-        raise ValueError(f"the saved random state {what!r} is on the meta device and holds no numbers: load the "
-                         "checkpoint onto the CPU (torch.load(..., map_location='cpu'), as load_checkpoint does)")
+        raise ValueError(f"saved random state {what!r} is on the meta device: load it with map_location='cpu'")
     return value.cpu()
 
 

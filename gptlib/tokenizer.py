@@ -223,8 +223,7 @@ class BPETokenizer:
             return b"".join(self._decoder[i] for i in ids)
         except (KeyError, TypeError):
             bad = next(i for i in ids if not isinstance(i, Hashable) or i not in self._decoder)
-            raise ValueError(f"unknown token id {bad!r}: not in this tokenizer's vocabulary "
-                             f"(n_vocab={self.n_vocab}, ids 0..{self.n_vocab - 1})") from None
+            raise ValueError(f"unknown token id {bad!r}: not in this vocabulary (n_vocab={self.n_vocab})") from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids -> text. Bytes that are not valid UTF-8 become U+FFFD "�" (as tiktoken does)."""
@@ -252,8 +251,7 @@ def end_of_text_id(tokenizer) -> int:
     eot = getattr(tokenizer, "eot_token", None)  # tiktoken.Encoding
     if eot is not None:
         return int(eot)
-    raise ValueError(f"this tokenizer has no {END_OF_TEXT!r} special token; train it with "
-                     f"special_tokens={{{END_OF_TEXT!r}: vocab_size}} or pass the end id explicitly")
+    raise ValueError(f"this tokenizer has no {END_OF_TEXT!r} token: train it with one, or pass the end id")
 
 
 # --- Small helpers --------------------------------------------------------------------------------
@@ -261,8 +259,7 @@ def end_of_text_id(tokenizer) -> int:
 def _splitter(pattern: str) -> regex.Pattern:
     """The compiled pre-split, for the two patterns gptlib writes; any other is a one-line error."""
     if not isinstance(pattern, str) or pattern not in _SPLITTERS:
-        raise ValueError(f"the pre-split pattern {pattern!r:.50} is not one gptlib writes (another may lose text or "
-                         "hang): use GPT2_PATTERN or CHARACTER_PATTERN")
+        raise ValueError(f"pattern {pattern!r:.50} is not one gptlib writes: use GPT2_PATTERN or CHARACTER_PATTERN")
     return _SPLITTERS[pattern]
 
 

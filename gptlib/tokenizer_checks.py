@@ -34,8 +34,7 @@ def check_special_tokens(special_tokens: dict[str, int], vocab: dict[int, bytes]
         raise ValueError(f"special tokens must be non-empty strings, got {list(special_tokens)}")
     ids = list(special_tokens.values())
     if len(set(ids)) != len(ids) or any(not isinstance(i, int) or i < 0 or i in vocab for i in ids):
-        raise ValueError(f"special token ids must be distinct ints >= {len(vocab)} (after the vocabulary), "
-                         f"got {special_tokens}")
+        raise ValueError(f"special token ids must be distinct ints >= {len(vocab)}, got {special_tokens}")
 
 
 def special_sets(special_tokens: dict[str, int], allowed_special: Literal["all"] | Collection[str],

@@ -152,8 +152,7 @@ def evaluate(model: nn.Module, loader: DataLoader, max_batches: int | None = Non
             total += batch_loss(model, inputs.to(device), targets.to(device))
             count += 1
     if count == 0:
-        raise ValueError("the evaluation loader yields no batches (an empty validation split?): "
-                         "use more validation text or a smaller batch_size")
+        raise ValueError("an empty validation split (no evaluation batches): add validation text or lower batch_size")
     return float(distributed.all_reduce_mean(total / count))
 
 
@@ -252,8 +251,7 @@ class _Run:
         differ = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}" for k, v in self.cfg.to_dict().items()
                   if k not in ("progress", "checkpoint_path") and saved.get(k) != v]
         if differ:
-            raise CheckpointError(f"cannot resume {Path(path).name} with other settings ({'; '.join(differ)}): "
-                                  "resume with the settings it was started with, or start a new run")
+            raise CheckpointError(f"cannot resume {Path(path).name}: other settings ({'; '.join(differ)}); use its own")
         if fitted is not None:
             self.fit(fitted)
         self.step, self.history = ckpt["step"], ckpt["history"]
