@@ -10,8 +10,9 @@ gives the seconds per step and the slowdown against one process alone with PyTor
 On a shared machine the numbers move with the other load: run it on a quiet one for the README.
 PyTorch's OpenMP threads spin for a while when they wait for work; two processes each spinning as
 many threads as there are cores take the cores from each other. ``course.py lab`` starts JupyterLab
-(and so every kernel) with the setting this script showed best here, ``OMP_WAIT_POLICY=PASSIVE``:
-two at once went from 2.82 to 0.37 s a step (2 busy cores; docs/running.md has both runs).
+(and so every kernel) with the setting this script showed best on a quiet 2-core machine,
+``GOMP_SPINCOUNT=1000`` (spin briefly, then sleep): two at once about as fast as PASSIVE, one alone as fast
+as the defaults (PASSIVE cost a lone kernel about 12 %). docs/running.md has the table.
 """
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ print(f"{step_seconds(DAY5.model, DAY5.batch_size, 'cpu', steps=int(sys.argv[1])
 
 
 def settings(cores: int) -> dict[str, dict[str, str]]:
-    """The environments compared (added to the current one, minus any OMP_* it already had)."""
+    """The environments compared (added to the current one, minus any OMP_* or GOMP_* it already had)."""
     return {
         "default": {},
         "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+        "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},  # what course.py sets
         f"OMP_NUM_THREADS={max(1, cores // 2)}": {"OMP_NUM_THREADS": str(max(1, cores // 2))},
         f"PASSIVE + {max(1, cores // 2)} threads": {"OMP_WAIT_POLICY": "PASSIVE",
                                                      "OMP_NUM_THREADS": str(max(1, cores // 2))},
@@ -42,7 +44,7 @@ def settings(cores: int) -> dict[str, dict[str, str]]:
 
 def run(n: int, extra: dict[str, str], steps: int) -> list[tuple[float, int]]:
     """Start ``n`` workers at once; (seconds per step, threads) of each."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
     env.update(extra)
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(steps)], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(n)]

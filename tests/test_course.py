@@ -194,6 +194,7 @@ def test_lab_prints_the_link_and_how_to_stop_then_starts_jupyterlab_in_the_copy(
     monkeypatch.setenv("JUPYTER_TOKEN", "tok")
     monkeypatch.delenv("COURSE_MY_DIR", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.setattr(course, "use_chinese_interface", lambda python, venv: None)
     started = {}
     monkeypatch.setattr(course, "hand_over", lambda command, env: started.update(command=command, env=env) or 0)
@@ -203,7 +204,7 @@ def test_lab_prints_the_link_and_how_to_stop_then_starts_jupyterlab_in_the_copy(
     assert "Ctrl-C twice" in out and "server stop 9123" in out
     assert f"--ServerApp.root_dir={repo / 'my-course'}" in started["command"]
     assert started["env"]["GPTLIB_ANSWERS_DIR"] == str(repo / "my-course" / "answers")
-    assert started["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert started["env"]["GOMP_SPINCOUNT"] == "1000"
     assert (repo / "my-course" / "notebooks" / "zh" / "day1_tokenize.ipynb").exists()
 
 
@@ -223,8 +224,9 @@ def test_test_environment_is_offline():
 
 
 def test_kernels_let_idle_threads_sleep_unless_the_learner_chose():
-    assert course.shared_cpu_env({"PATH": "/bin"}) == {"PATH": "/bin", "OMP_WAIT_POLICY": "PASSIVE"}
-    assert course.shared_cpu_env({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert course.shared_cpu_env({"PATH": "/bin"}) == {"PATH": "/bin", "GOMP_SPINCOUNT": "1000"}
+    assert course.shared_cpu_env({"GOMP_SPINCOUNT": "5"}) == {"GOMP_SPINCOUNT": "5"}
+    assert course.shared_cpu_env({"OMP_WAIT_POLICY": "ACTIVE"}) == {"OMP_WAIT_POLICY": "ACTIVE"}  # theirs wins
 
 
 def test_unknown_command_prints_the_usage(capsys):
