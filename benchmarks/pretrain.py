@@ -76,7 +76,7 @@ from gptlib.assets import tiny_shakespeare
 from gptlib.data import train_val_split
 from gptlib.model import GPTConfig, GPTModel
 from gptlib.recipes import DAY5, Recipe, pretrain
-from gptlib.runtime import pick_device, synchronize
+from gptlib.runtime import pick_device, seconds_per_call, synchronize
 from gptlib.train import TrainConfig, batch_loss, bits_per_byte, make_optimizer, make_scheduler
 
 PREVIOUS = Recipe(name="day5-v1", version=1,
@@ -178,13 +178,7 @@ def train_speed(cfg: GPTConfig, train_cfg: TrainConfig, batch: int, window: int,
         scheduler.step()
         float(loss.detach())  # the loop reads the loss every step (NaN guard, logging)
 
-    step()  # warm-up: allocations, kernel selection
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize(device)
-    elapsed = time.perf_counter() - start
+    elapsed = seconds_per_call(step, steps, device) * steps
     tokens = steps * batch * window
     return tokens / elapsed, tokens * flops_per_token(model, window) / elapsed
 

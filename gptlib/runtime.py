@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import warnings
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # torch is imported inside the functions: importing gptlib stays light on day 1
     import torch
 
 __all__ = ["COURSE_DEVICES", "DEVICE_FIX", "available_devices", "device_problem", "pick_device", "synchronize",
+           "seconds_per_call",
            "seed_everything", "evaluating", "rng_state", "set_rng_state"]
 
 COURSE_DEVICES = ("cpu", "cuda", "mps")  # the device types the course is written and tested for
@@ -115,6 +117,18 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+def seconds_per_call(fn: Callable[[], Any], calls: int, device: str | torch.device) -> float:
+    """Mean seconds of ``fn()`` on ``device`` over ``calls`` calls, after one warm-up call (allocations,
+    kernel choice), the device synchronised before and after."""
+    fn()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - start) / calls
 
 
 def seed_everything(seed: int = 123) -> None:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import GPTConfig, GPTModel
-from .runtime import synchronize
+from .runtime import seconds_per_call
 
 __all__ = ["step_seconds", "expected_seconds", "duration", "TrainingWait", "announce_training"]
 
@@ -41,13 +41,7 @@ def step_seconds(cfg: GPTConfig, batch_size: int, device: str | torch.device = "
         loss.backward()
         optimizer.step()
 
-    step()  # warm-up: allocations, kernel selection
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize(device)
-    return (time.perf_counter() - start) / steps
+    return seconds_per_call(step, steps, device)
 
 
 def expected_seconds(recipe: Any, per_step: float) -> float:
