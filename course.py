@@ -24,7 +24,7 @@ The learner's own copy: ``lab`` serves ``my-course/`` (ignored by git), made on 
 course adds appears, one the learner deleted comes back afresh, one the learner never changed follows
 the course, and one line names the learner's notebooks that differ from a newer course version.
 ``figures/`` there is the course's, refreshed at every start. The exercises' kept answers go to
-``my-course/answers/`` (``GPTLIB_ANSWERS_DIR`` and ``GPTLIB_WORKSPACE`` for the kernel: kept answers, progress). ``notebooks/`` stays the tested original,
+``my-course/answers/`` (``GPTLIB_WORKSPACE`` for the kernel: kept answers, progress). ``notebooks/`` stays the tested original,
 so ``test`` never sees the learner's work.
 
 Environment: ``VENV`` (default ``.venv``); ``COURSE_LANG=zh`` (same as ``--zh``: the Chinese
@@ -347,7 +347,7 @@ def start_lab(python: Path, venv: Path, zh: bool, args: list[str]) -> int:
     if "--allow-root" in lab_args:
         say("running as root (a container, a cloud VM, WSL?): starting JupyterLab with --allow-root")
     answers = str(root / ANSWERS)  # kept answers and progress.json (GPTLIB_WORKSPACE), beside the copy
-    env = shared_cpu_env({**os.environ, "GPTLIB_ANSWERS_DIR": answers, "GPTLIB_WORKSPACE": answers})
+    env = shared_cpu_env({**os.environ, "GPTLIB_WORKSPACE": answers})
     env.setdefault("JUPYTER_TOKEN", secrets.token_hex(24))
     port_arg = option_value(args, "port")
     port = int(port_arg) if port_arg and port_arg.isdigit() else free_port()

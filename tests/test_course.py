@@ -203,7 +203,7 @@ def test_lab_prints_the_link_and_how_to_stop_then_starts_jupyterlab_in_the_copy(
     assert "day 1: http://localhost:9123/lab/workspaces/zh/tree/notebooks/zh/day1_tokenize.ipynb?token=tok" in out
     assert "Ctrl-C twice" in out and "server stop 9123" in out
     assert f"--ServerApp.root_dir={repo / 'my-course'}" in started["command"]
-    assert started["env"]["GPTLIB_ANSWERS_DIR"] == str(repo / "my-course" / "answers")
+    assert started["env"]["GPTLIB_WORKSPACE"] == str(repo / "my-course" / "answers")
     assert started["env"]["GOMP_SPINCOUNT"] == "1000"
     assert (repo / "my-course" / "notebooks" / "zh" / "day1_tokenize.ipynb").exists()
 
@@ -245,7 +245,7 @@ def test_the_kernel_and_course_py_agree_on_where_kept_answers_live(monkeypatch, 
     from gptlib.course import notebook
 
     assert notebook.MY_COURSE == course.MY_COURSE
-    monkeypatch.delenv("GPTLIB_ANSWERS_DIR", raising=False)
+    monkeypatch.delenv("GPTLIB_WORKSPACE", raising=False)
     assert notebook.answers_dir() == REPO / course.MY_COURSE / course.ANSWERS  # in the course's checkout
-    monkeypatch.setenv("GPTLIB_ANSWERS_DIR", str(tmp_path / "kept"))          # as course.py lab sets it
+    monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path / "kept"))            # as course.py lab sets it
     assert notebook.answers_dir() == tmp_path / "kept"

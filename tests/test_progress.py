@@ -116,21 +116,22 @@ def test_an_unwritable_workspace_still_prints_the_verdict(tmp_path, monkeypatch,
     assert lines[0].startswith("✅ PASS 3.1") and len(lines) == 2 and "could not be saved" in lines[1], lines
 
 
-def test_the_progress_command_without_a_workspace_reads_the_learners_copy(tmp_path, monkeypatch):
+def test_the_progress_command_without_a_workspace_reads_the_learners_copy(tmp_path, monkeypatch, capsys):
     """A learner's own terminal has no GPTLIB_WORKSPACE: the command reads the folder course.py lab gives the
-    kernel (gptlib.course.notebook.answers_dir, here GPTLIB_ANSWERS_DIR), never failing for lack of it."""
-    monkeypatch.delenv("GPTLIB_WORKSPACE", raising=False)
+    kernel (gptlib.course.notebook.answers_dir: <repo>/my-course/answers), never failing for lack of it."""
+    from gptlib.__main__ import main
+    from gptlib.course import notebook
+
     monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path))
     check("3.1", right)  # kept in tmp_path/progress.json
+    capsys.readouterr()  # its verdict
     monkeypatch.delenv("GPTLIB_WORKSPACE")
-    env = {**os.environ, "GPTLIB_ANSWERS_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "gptlib", "progress", "--day", "3"], capture_output=True, text=True,
-                          timeout=120, env=env)
-    assert done.returncode == 0, done.stderr
-    line = next(line for line in done.stdout.splitlines() if "3.1" in line)
-    assert "passed" in line, done.stdout
-    broken = tmp_path / "progress.json"
-    broken.write_text("{not json")
+    monkeypatch.setattr(notebook, "answers_dir", lambda: tmp_path)  # where course.py lab points the kernel
+    assert main(["progress", "--day", "3"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "3.1" in line)
+    assert "passed" in line, line
+    (tmp_path / "progress.json").write_text("{not json")
+    env = {**os.environ, "GPTLIB_WORKSPACE": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "gptlib", "progress"], capture_output=True, text=True, timeout=120,
                           env=env)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 
 def add_figures_command(subparsers) -> None:
@@ -50,15 +49,13 @@ def add_progress_command(subparsers) -> None:
 
 def run_progress(args: argparse.Namespace) -> int:
     from .exercises import set_language
-    from .exercises.progress import progress_file, progress_lines
+    from .exercises.progress import FILE_NAME, progress_file, progress_lines
+    from .notebook import answers_dir
 
     if args.lang:
         set_language(args.lang)
-    if progress_file() is None:  # a terminal of the learner's own: the folder course.py lab gives the kernel
-        from .notebook import answers_dir
-
-        os.environ["GPTLIB_WORKSPACE"] = str(answers_dir())
-    print("\n".join(progress_lines(args.day)))
+    # a terminal of the learner's own has no GPTLIB_WORKSPACE: read the folder course.py lab gives the kernel
+    print("\n".join(progress_lines(args.day, progress_file() or answers_dir() / FILE_NAME)))
     return 0
 
 

@@ -35,10 +35,10 @@ MY_COURSE = "my-course"  # the learner's copy in the course's checkout (course.p
 
 
 def answers_dir() -> Path:
-    """Where the exercises' kept answers go: ``$GPTLIB_ANSWERS_DIR`` (``course.py lab`` sets it to
+    """Where the exercises' kept answers and progress go: ``$GPTLIB_WORKSPACE`` (``course.py lab`` sets it to
     ``my-course/answers``), else ``<repo>/my-course/answers`` in the course's checkout, else the user cache."""
-    if os.environ.get("GPTLIB_ANSWERS_DIR"):
-        return Path(os.environ["GPTLIB_ANSWERS_DIR"]).expanduser()
+    if os.environ.get("GPTLIB_WORKSPACE", "").strip():
+        return Path(os.environ["GPTLIB_WORKSPACE"].strip()).expanduser()
     repo = Path(__file__).resolve().parents[2]
     if (repo / "pyproject.toml").is_file() and (repo / "notebooks").is_dir():
         return repo / MY_COURSE / "answers"

@@ -20,6 +20,7 @@ from typing import Any
 
 from ...files import write_atomically
 from . import msg
+from .progress import workspace
 
 PACKAGE = "mygpt"
 HEADER = '''"""Your day {day} answers, kept by check() when they passed: one block per exercise, replaced when
@@ -36,8 +37,8 @@ MARK = re.compile(r"^# exercise (\d+\.\d+): (\w+)\n", re.M)  # the comment above
 
 def package_dir() -> Path | None:
     """``$GPTLIB_WORKSPACE/mygpt``, or None when the variable is unset (then nothing is kept)."""
-    folder = os.environ.get("GPTLIB_WORKSPACE", "").strip()
-    return Path(folder) / PACKAGE if folder else None
+    folder = workspace()
+    return folder / PACKAGE if folder else None
 
 
 def _class_source(cls: type) -> str:

@@ -24,8 +24,14 @@ _FROM_STATUS = {"done": "passed", "wrong": "wrong", "not done": "not started"}
 
 def progress_file() -> Path | None:
     """``$GPTLIB_WORKSPACE/progress.json``, or None when the variable is unset (then nothing is kept)."""
+    folder = workspace()
+    return folder / FILE_NAME if folder else None
+
+
+def workspace() -> Path | None:
+    """``$GPTLIB_WORKSPACE``, the learner's folder for progress and kept answers; None when unset (nothing kept)."""
     folder = os.environ.get("GPTLIB_WORKSPACE", "").strip()
-    return Path(folder) / FILE_NAME if folder else None
+    return Path(folder) if folder else None
 
 
 def load(path: Path | None = None) -> dict[str, dict[str, str]]:
