@@ -26,7 +26,8 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "return a dict"),
         (COUNT.replace("    for ids in chunks:\n", "    for ids in chunks:\n        if len(ids) < 3:\n            continue\n"),
          "chunks of two ids were skipped"),
-        (COUNT.replace("    for ids in chunks:\n", "    for ids in chunks:\n        ids.append(0)\n"), "pair ("),
+        (COUNT.replace("    for ids in chunks:\n", "    for ids in chunks:\n        ids.append(0)\n"),
+         "changed the list it was given"),  # the caller's chunks grow: that, not the extra pair, is the bug
         (COUNT.replace("for ids in chunks:", "for ids in chunks[0]:"), "raised TypeError"),
         (COUNT.replace("zip(ids, ids[1:])", "zip(ids[1:], ids)"), "should count"),
     ],
@@ -47,6 +48,7 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "        if (ids[i], ids[i + 1]) == pair:\n            ids[i:i + 2] = [new_id]\n        i += 1\n"
          "    return ids",
          "changed the list it was given"),
+        (MERGE.replace("out.append(new_id)", "out.append(float(new_id))"), "a float"),  # once passed: 99.0 == 99
         ("def replace_pair(ids, pair, new_id):\n    text = ' '.join(map(str, ids))\n"
          "    text = text.replace(f'{pair[0]} {pair[1]}', str(new_id))\n    return [int(x) for x in text.split()]",
          "matches digits across ids"),
@@ -122,6 +124,13 @@ def train(old: str, new: str) -> str:
 
 
 WRONG["1.5"] = [
+    # a review's plausible mistakes that once passed: counting that skips overlaps, float ids, the caller's chunks changed
+    (train("                counts[pair] = counts.get(pair, 0) + 1\n",
+           "                counts[pair] = counts.get(pair, 0) + 1\n"
+           "            counts.update({p: n - 1 for p, n in counts.items() if p[0] == p[1] and "
+           "any(ids[i:i + 3] == [p[0]] * 3 for i in range(len(ids)))})\n"), "skip past a repeated pair"),
+    (train("range(256, 256 + num_merges)", "(256.0 + k for k in range(num_merges))"), "a float"),
+    (train("    chunks = [list(ids) for ids in chunks]\n", ""), "changed the list it was given"),
     (train("min(counts, key=lambda p: (-counts[p], p))", "max(counts, key=counts.get)"), "seen first"),
     (train("min(counts, key=lambda p: (-counts[p], p))", "max(counts, key=lambda p: (counts[p], p))"),
      "took the largest pair"),

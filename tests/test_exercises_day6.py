@@ -84,6 +84,8 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (top_p(out="torch.softmax(logits.masked_fill(~keep, float('-inf')), dim=-1).numpy()"), "not a NumPy"),
     ],
     "6.4": [
+        (sample(draw="torch.multinomial(probs[0], probs.shape[0], replacement=True, generator=generator)"),
+         "its own logits"),  # once passed: every row of the check's sampling input was the same
         (sample(draw="probs.argmax(dim=-1)"), "is the most likely token"),
         (sample(draw="torch.multinomial(probs, 1).squeeze(-1)"), "same seed gave different tokens"),
         (sample(scaled="logits"), "follow temperature 1"),
@@ -169,6 +171,8 @@ def loop(old: str, new: str) -> str:
 
 
 WRONG["6.5"] = [
+    (loop("    for _ in range(max_new_tokens):\n", "    model.train()\n    for _ in range(max_new_tokens):\n"),
+     "training mode"),  # once passed: the check's model had no dropout
     (loop("model(ids[:, -context_length:])", "model(ids)"), "crop the input to its last context_length ids"),
     (loop("model(ids[:, -context_length:])", "model(ids[:, :context_length])"), "you kept the first"),
     (loop("model(ids[:, -context_length:])", "model(ids[:, -context_length + 1:])"), "one id less"),

@@ -75,6 +75,9 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "no gradient flows back"),
     ],
     "7.3": [
+        (SOLUTIONS["7.3"][0].replace("        ids = torch.tensor(ids)\n",
+                                     "        ids.extend([pad_id] * (longest - len(ids)))\n        ids = torch.tensor(ids)\n")
+         .replace("len(ids) - 1] = ids", "longest - 1] = ids"), "changed the list it was given"),  # once passed
         (targets_with(fill="pad_id"), "counts padding positions"),
         (targets_with(mask="pass"), "the prompt is not masked"),
         (targets_with(fill="pad_id", mask="pass"), "nothing is masked"),

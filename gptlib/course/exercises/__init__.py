@@ -35,6 +35,7 @@ does this in its setup cell) or with ``GPTLIB_LANG=zh`` in the environment.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import math
@@ -208,9 +209,14 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         return ", ".join(shown)[:200]
 
     given = [(i, a, a._version) for i, a in enumerate([*args, *kwargs.values()], 1) if _is_tensor(a)]
+    containers = [(i, a, copy.deepcopy(a)) for i, a in enumerate([*args, *kwargs.values()], 1)
+                  if isinstance(a, (list, dict))]  # lists of ids, batches of records: compared after the call
     try:
         result = _timed(fn, *args, **kwargs)
-    except NotImplementedError:
+    except NotImplementedError as exc:
+        if _raised_in_library(exc):  # e.g. calling an nn.ModuleList: the learner's bug, not an untouched stub
+            raise Wrong(msg("checker.raised"), kind="NotImplementedError", message=str(exc)[:200] or
+                        "this object cannot be called", inputs=inputs()) from exc
         raise NotDone from None
     except _TimeUp:
         raise TimedOut(msg("checker.time_up"), seconds=f"{TIME_LIMIT:g}", inputs=inputs()) from None
@@ -221,11 +227,35 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         raise Wrong(msg("checker.raised"), kind=type(exc).__name__, message=message[:200], inputs=inputs()) from exc
     for i, tensor, version in given:  # an in-place op bumps a tensor's version counter
         expect(tensor._version == version, msg("checker.changed_input"), n=i, what=describe(tensor))
+    for i, now, before in containers:
+        expect(_same(now, before), msg("checker.changed_container"), n=i, what=type(now).__name__)
     if result is None or result is Ellipsis:
         raise NotDone
-    if type(result).__module__ == "numpy":
+    if type(result).__module__ == "numpy" and not isinstance(result, (int, float)):  # np.float64 is a float
         raise Wrong(msg("checker.numpy"), kind=type(result).__name__)
     return _on_cpu(result)
+
+
+def _raised_in_library(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside torch or gptlib rather than in the learner's own code."""
+    import torch
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = str(Path(tb.tb_frame.f_code.co_filename).resolve()) if tb is not None else ""
+    return any(where.startswith(str(Path(m.__file__).resolve().parent)) for m in (torch,))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal contents, tensors compared exactly (``==`` on tensors is elementwise)."""
+    if _is_tensor(a) or _is_tensor(b):
+        return _is_tensor(a) and _is_tensor(b) and a.shape == b.shape and bool((a == b).all())
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
 
 
 def expect(condition: bool, text: Text, **values: Any) -> None:

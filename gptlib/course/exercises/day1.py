@@ -136,12 +136,19 @@ def _merge_cases() -> list[tuple[list[int], Pair, int]]:
     return fixed + randoms
 
 
+def _expect_int_ids(ids) -> None:
+    """Token ids are ints: 99.0 == 99 in Python, so equality alone would accept float ids."""
+    bad = next((i for i in ids if type(i) is not int), None)
+    expect(bad is None, msg("checker.not_int"), value=repr(bad), kind=type(bad).__name__)
+
+
 @exercise("1.2", todo=msg("1.2.todo"), done=msg("1.2.done"))
 def _replace_pair(merge_fn: Callable) -> None:
     for ids, pair, new_id in _merge_cases():
         given = list(ids)
         got = call(merge_fn, given, pair, new_id)
         expect(isinstance(got, list), msg("1.2.not_list"), kind=type(got).__name__)
+        _expect_int_ids(got)
         got, expected = list(got), merge(ids, pair, new_id)
         case = msg("1.2.case")
         values = {"ids": ids, "pair": pair, "new_id": new_id, "got": _short(got), "want": expected}
@@ -356,7 +363,8 @@ def _train_with(chunks: list[list[int]], num_merges: int, mistake: str) -> dict[
     merges: dict[Pair, int] = {}
     once = _pairs_with(chunks)
     for new_id in range(first, first + num_merges):
-        stats = dict(once) if mistake == "count_once" else _pairs_with(chunks)
+        stats = (dict(once) if mistake == "count_once" else
+                 _pairs_without_overlap(chunks) if mistake == "no_overlap" else _pairs_with(chunks))
         for pair in merges if mistake == "count_once" else ():
             stats.pop(pair, None)
         if not stats:
@@ -374,8 +382,19 @@ def _train_with(chunks: list[list[int]], num_merges: int, mistake: str) -> dict[
     return merges
 
 
+def _pairs_without_overlap(chunks: list[list[int]]) -> dict[Pair, int]:
+    """Pair counts that skip past a repeated pair ("aaa" counts (a, a) once): the counting mistake."""
+    counts: dict[Pair, int] = {}
+    for ids in chunks:
+        i = 0
+        while i + 1 < len(ids):
+            counts[ids[i], ids[i + 1]] = counts.get((ids[i], ids[i + 1]), 0) + 1
+            i += 2 if ids[i] == ids[i + 1] else 1
+    return counts
+
+
 _TRAIN_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it with _train_with
-    "across": msg("1.5.across"), "first_seen": msg("1.5.first_seen"), "largest_tie": msg("1.5.largest_tie"),
+    "no_overlap": msg("1.5.no_overlap"), "across": msg("1.5.across"), "first_seen": msg("1.5.first_seen"), "largest_tie": msg("1.5.largest_tie"),
     "least_frequent": msg("1.5.least_frequent"), "count_once": msg("1.5.count_once"), "no_skip": msg("1.5.no_skip"),
     "from_257": msg("1.5.from_257"), "from_0": msg("1.5.from_0"), }
 
@@ -391,7 +410,8 @@ def _train_cases() -> list[tuple[list[list[int]], int]]:
             (chunks(english), 12),
             (chunks((TEXT_ZH + CORPUS_ZH).decode()), 10),
             ([list(b"xyxyxy"), list(b"x")], 3),                   # 3 merges are all there is
-            ([list(b"hello hello hello")], 7)]
+            ([list(b"hello hello hello")], 7),
+            ([list(b"aaa"), list(b"ab"), list(b"ab")], 1)]               # "aaa" holds (97, 97) twice: overlaps count
 
 
 @exercise("1.5", todo=msg("1.5.todo"), done=msg("1.5.done"))
@@ -402,6 +422,7 @@ def _learn_bpe(train_fn: Callable) -> None:
         got = dict(got)
         expect(not got or not all(isinstance(k, int) and isinstance(v, tuple) for k, v in got.items()),
                msg("1.5.inverted"))
+        _expect_int_ids(got.values())
         expected = learn_merges(Counter(bytes(c) for c in chunks), num_merges)
         if got == expected:
             continue

@@ -249,7 +249,11 @@ def _sample(sample_fn) -> None:
             if err(torch.softmax(SAMPLE_LOGITS.double() * t, dim=-1)) < 0.02:
                 raise Wrong(msg("6.4.times_t"))
             raise Wrong(msg("6.4.differs"), t=t, n=DRAWS, err=err(want))
-
+        mixed = torch.stack([SAMPLE_LOGITS, SAMPLE_LOGITS.flip(0)]).repeat(DRAWS // 2, 1)  # rows that differ
+        drawn = _ids(call(sample_fn, mixed.clone(), 1.0, torch.Generator().manual_seed(3)), DRAWS)
+        flipped = torch.bincount(drawn[1::2], minlength=mixed.shape[-1]).double() / (DRAWS // 2)
+        off = float((flipped - torch.softmax(SAMPLE_LOGITS.flip(0).double(), dim=-1)).abs().max())
+        expect(off < 0.03, msg("6.4.rows_mixed"), err=f"{off:.3f}")  # 0.03: 6 standard deviations at 10,000 draws
 
 
 # ---------------------------------------------------------------------------- 6.5 the generation loop
@@ -289,7 +293,7 @@ def _loop_model() -> GPTModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(65)
         model = GPTModel(GPTConfig(vocab_size=30, context_length=CONTEXT, emb_dim=16, n_heads=2, n_layers=2,
-                                   drop_rate=0.0, qkv_bias=True))
+                                   drop_rate=0.5, qkv_bias=True))  # dropout: a loop that trains the model shows
         with torch.no_grad():
             for name, param in model.named_parameters():
                 param.copy_((1.0 if name.endswith("scale") else 0.0) + 0.5 * torch.randn_like(param))
@@ -309,6 +313,7 @@ def _generation_loop(loop_fn) -> None:
             if "exceed context_length" in str(wrong):
                 raise Wrong(msg("6.5.no_crop"), t=max(t, CONTEXT + 1), context=CONTEXT) from None
             raise
+        expect(not model.training, msg("6.5.train_mode"))
         expect(isinstance(got, torch.Tensor) and got.dim() == 2 and got.shape[0] == b, msg("6.5.not_batch"),
                b=b, shape=tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__)
         expect(tuple(got.shape) != (b, n), msg("6.5.only_new"), n=n)
