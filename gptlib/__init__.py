@@ -50,7 +50,7 @@ MODULE_DAYS: dict[str, int] = {
     "course.probe": 5,  # what the trained model learned
     "course.sampling_explorer": 6,  # the temperature explorer
     # each day's exercise checks use only what the days so far introduced
-    **{f"course.exercises.day{day}": day for day in range(1, 8)},
+    **{f"course.exercises.day{day}": day for day in range(1, 9)},
     # after the course: the figures (and their diagrams, drawn in one style), the doctor, their commands
     "course.figures": 8, "course.diagrams": 8, "course.drawing": 8, "course.doctor": 8, "course.commands": 8,
 }

@@ -42,7 +42,7 @@ def add_progress_command(subparsers) -> None:
     p = subparsers.add_parser("progress", help="list the exercises with their state, difficulty and time",
                               description="Every exercise (or one day's) with its state (not started / not "
                                           "passed yet / passed), kept in $GPTLIB_WORKSPACE/progress.json by check().")
-    p.add_argument("--day", type=int, default=None, help="only this day's exercises (1-7)")
+    p.add_argument("--day", type=int, default=None, help="only this day's exercises (1-8)")
     p.add_argument("--lang", choices=("en", "zh"), default=None, help="language (default: $GPTLIB_LANG or en)")
     p.set_defaults(func=run_progress)
 

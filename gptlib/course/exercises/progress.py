@@ -75,7 +75,7 @@ def _names(day: int | None) -> list[str]:
 
 def progress_lines(day: int | None = None, path: Path | None = None) -> list[str]:
     """One line per exercise (of ``day``, or all): state, name, difficulty and time; then a total."""
-    if day is not None and day not in range(1, 8):
+    if day is not None and day not in range(1, 9):
         raise ValueError(msg("progress.bad_day").format(day=day))
     data = load(path)
     names = _names(day)
