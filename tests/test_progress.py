@@ -79,6 +79,13 @@ def test_the_progress_command(workspace):
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_the_bonus_day_is_listed_and_day_9_is_refused(tmp_path):
+    lines = progress_lines(8, tmp_path / "progress.json")
+    assert [line.split()[1] for line in lines[:-1]] == ["8.1", "8.2", "8.3"] and "0 of 3 passed" in lines[-1]
+    with pytest.raises(ValueError, match="day must be 1 to 8"):
+        progress_lines(9, tmp_path / "progress.json")
+
+
 def unlabelled() -> set[str]:
     """Registered exercises without a label, and labels of exercises that do not exist."""
     for day in range(1, 9):

@@ -37,12 +37,19 @@ def _same_shape(got, want: tuple[int, ...], key: Text) -> None:
     expect(tuple(got.shape) == want, key, want=want, shape=tuple(got.shape))
 
 
-def _gradients_reach(out: torch.Tensor, *inputs: torch.Tensor) -> bool:
-    """Whether a random projection of ``out`` backpropagates finite gradients into every one of ``inputs``."""
-    if not out.requires_grad:
-        return False
-    (out * _randn(*out.shape, seed=99)).sum().backward()
-    return all(t.grad is not None and bool(torch.isfinite(t.grad).all()) for t in inputs)
+def _gradients(answer, reference, inputs: list[torch.Tensor], none: Text, wrong: Text) -> None:
+    """Backpropagate the same random projection through ``answer(*inputs)`` and ``reference(*inputs)``:
+    ``Wrong(none)`` unless gradients reach every input, ``Wrong(wrong)`` unless they equal the reference's."""
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    out = call(answer, *leaves)
+    expect_tensor(out)
+    expect(out.requires_grad, none)
+    weights = _randn(*out.shape, seed=99)
+    (out * weights).sum().backward()
+    expect(all(t.grad is not None for t in leaves), none)
+    want = [t.clone().requires_grad_() for t in inputs]
+    (reference(*want) * weights).sum().backward()
+    expect(all(close(a.grad, b.grad, TOL) for a, b in zip(leaves, want)), wrong)
 
 
 # ---------------------------------------------------------------------------- 8.1 RMSNorm
@@ -103,8 +110,8 @@ def _rms_norm_fn(rms_norm) -> None:
                     raise Wrong(msg("8.1.wrong_dim"), dim=other)
             _first_match(got, RMS_MISTAKES, lambda m: _rms_norm(x, scale, eps, m), eps=eps)
             raise Wrong(msg("8.1.differs"), err=float((got.double() - expected.double()).abs().max()))
-    x, scale = _randn(2, 3, 8, seed=20).requires_grad_(), torch.ones(8, requires_grad=True)
-    expect(_gradients_reach(call(rms_norm, x, scale, 1e-5), x, scale), msg("8.1.no_gradient"))
+    _gradients(rms_norm, lambda x, scale: F.rms_norm(x, (8,), scale, 1e-5),
+               [_randn(2, 3, 8, seed=20), 1.0 + 0.5 * _randn(8, seed=21)], msg("8.1.no_gradient"), msg("8.1.gradient"))
 
 
 # ---------------------------------------------------------------------------- 8.2 rotary position embeddings
@@ -208,7 +215,6 @@ def _grouped_query_attention(attention) -> None:
             continue
         _first_match(got, ATTENTION_MISTAKES, lambda m: _attention(q, k, v, m), h=h, k=kv, g=h // kv, d=d)
         raise Wrong(msg("8.3.differs"), h=h, k=kv, t=t, d=d, err=float((got.double() - expected.double()).abs().max()))
-    q, k, v = (_randn(1, 4, 3, 8, seed=70), _randn(1, 2, 3, 8, seed=71), _randn(1, 2, 3, 8, seed=72))
-    for z in (q, k, v):
-        z.requires_grad_()
-    expect(_gradients_reach(call(attention, q, k, v), q, k, v), msg("8.3.no_gradient"))
+    _gradients(attention, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
+               [_randn(1, 4, 3, 8, seed=70), _randn(1, 2, 3, 8, seed=71), _randn(1, 2, 3, 8, seed=72)],
+               msg("8.3.no_gradient"), msg("8.3.gradient"))

@@ -1,0 +1,146 @@
+"""The bonus day's exercises: the untouched stub is "not done", plausible mistakes get their intended hint (in
+English and in Chinese, one line each), and the reference solution and a differently written correct one pass."""
+from __future__ import annotations
+
+import json
+
+from exercise_harness import CHECK_CALL, REPO, exercise_sources, four_way_tests, verdict
+
+NOTEBOOK = "notebooks/day8_modern.ipynb"
+
+
+def stubs_from_cells(path: str) -> dict[str, tuple[str, str]]:
+    """The stubs of day8_exercise_cells.json, the exercise cells written for the notebook before it holds them:
+    each check cell checks what the code cell before it defines (as ``exercise_sources`` reads a notebook)."""
+    code = [c["source"] for c in json.loads((REPO / path).read_text(encoding="utf-8")) if c["cell_type"] == "code"]
+    return {m.group(1): (code[i - 1], m.group(2)) for i, source in enumerate(code) for m in CHECK_CALL.finditer(source)}
+
+
+# until the notebook holds the exercise cells, read them where they were written
+STUBS = exercise_sources(NOTEBOOK) if (REPO / NOTEBOOK).exists() else stubs_from_cells("day8_exercise_cells.json")
+SOLUTIONS = exercise_sources("notebooks/solutions/day8_solutions.ipynb")
+
+
+def solution(name: str, *replacements: tuple[str, str]) -> str:
+    """The reference solution of ``name`` with some of its text made wrong on purpose (each ``old`` occurs once)."""
+    source = SOLUTIONS[name][0]
+    for old, new in replacements:
+        assert source.count(old) == 1, (name, old)
+        source = source.replace(old, new)
+    return source
+
+
+RMS = "return scale * x / torch.sqrt(mean_square + eps)"
+MEAN_SQUARE = "mean_square = x.pow(2).mean(dim=-1, keepdim=True)"
+INV_FREQ = "base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)"
+ROTATE = "return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)"
+REPEAT = "k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)"
+SCALE = "/ math.sqrt(q.shape[-1])"
+SOFTMAX = 'weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)'
+
+INTERLEAVED = ("def apply_rotary(x, positions, base=10000.0):\n"   # GPT-J's pairs (2i, 2i + 1)
+               "    d = x.shape[-1]\n"
+               "    angles = positions.float()[:, None] * base ** (-torch.arange(0, d, 2).float() / d)\n"
+               "    cos, sin = angles.cos(), angles.sin()\n"
+               "    x1, x2 = x[..., 0::2], x[..., 1::2]\n"
+               "    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)")
+
+WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
+    "8.1": [
+        (solution("8.1", (RMS, "x = x - x.mean(dim=-1, keepdim=True)\n"
+                               "    return scale * x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)")),
+         "that is LayerNorm"),
+        (solution("8.1", (RMS, "return scale * x / torch.sqrt(x.var(dim=-1, keepdim=True) + eps)")), "standard deviation"),
+        (solution("8.1", (RMS, "return scale * x / torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + eps)")),
+         "standard deviation"),
+        (solution("8.1", (".mean(dim=-1", ".sum(dim=-1")), "summed, not averaged"),
+        (solution("8.1", ("torch.sqrt(mean_square + eps)", "(torch.sqrt(mean_square) + eps)")),
+         "eps is added outside the square root"),
+        (solution("8.1", ("torch.sqrt(mean_square + eps)", "torch.sqrt(mean_square)")), "eps is missing"),
+        (solution("8.1", ("torch.sqrt(mean_square + eps)", "(mean_square + eps)")), "divided by the mean square itself"),
+        (solution("8.1", ("return scale * x", "return x")), "scale is not applied"),
+        (solution("8.1", (".mean(dim=-1", ".mean(dim=0")), "normalised over dimension 0"),
+        (solution("8.1", ("mean_square + eps", "mean_square + 1e-5")), "the eps argument is ignored (this call passed eps=0.5)"),
+        (solution("8.1", (RMS, "x /= torch.sqrt(mean_square + eps)\n    return scale * x")), "changed the tensor it was given"),
+        (solution("8.1", (RMS, "return (scale * x / torch.sqrt(mean_square + eps)).detach()")),
+         "no gradient reaches x or scale"),
+        (solution("8.1", ("torch.sqrt(mean_square + eps)", "torch.sqrt(mean_square + eps).detach()")),
+         "gradients are not those of F.rms_norm"),
+        (solution("8.1", ("torch.sqrt(mean_square", "math.sqrt(mean_square")), "your code raised ValueError: only one element tensors"),
+        (solution("8.1", (MEAN_SQUARE, "while True:\n        pass")), "ran past 8 s"),
+        (solution("8.1", (RMS, "return (scale * x / torch.sqrt(mean_square + eps)).tolist()")), "not a list"),
+    ],
+    "8.2": [
+        (INTERLEAVED, "GPT-J's interleaved layout, another valid convention, but not ours"),
+        (solution("8.2", (ROTATE, "return torch.cat([x1 * cos + x2 * sin, x2 * cos - x1 * sin], dim=-1)")), "the wrong way"),
+        (solution("8.2", (INV_FREQ, "base ** (-torch.arange(d // 2, dtype=torch.float32) / d)")), "exponent -i/D"),
+        (solution("8.2", (INV_FREQ, "base ** (torch.arange(0, d, 2, dtype=torch.float32) / d)")), "grow with i"),
+        (solution("8.2", ("positions.float()", "(positions.float() + 1)")), "positions start at 1"),
+        (solution("8.2", ("positions.float()", "torch.arange(x.shape[-2]).float()")), "instead of those given (here from 4)"),
+        (solution("8.2", (ROTATE, "return torch.cat([x1 * cos - x2 * sin, x2], dim=-1)")), "only one half of x"),
+        (solution("8.2", (ROTATE, "return torch.cat([x1, x1 * sin + x2 * cos], dim=-1)")), "only one half of x"),
+        (solution("8.2", ("base ** (", "10000.0 ** (")), "the base argument is ignored (this call passed base=100)"),
+        (solution("8.2", (ROTATE, "x1.copy_(x1 * cos - x2 * sin)\n    return x")), "changed the tensor it was given"),
+        (solution("8.2", (ROTATE, "return x")), "x comes back unchanged"),
+        (solution("8.2", ("positions.float()[:, None]", "positions.float()")), "your code raised RuntimeError"),
+    ],
+    "8.3": [
+        (solution("8.3", (REPEAT, "k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)")), "reads key/value head h % K"),
+        (solution("8.3", (SOFTMAX, "weights = torch.softmax(scores, dim=-1)")), "there is no causal mask"),
+        (solution("8.3", ('float("-inf")', "0.0")), "set to 0, not -inf"),
+        (solution("8.3", (SOFTMAX, "weights = torch.softmax(scores, dim=-1).masked_fill(future, 0.0)")),
+         "the mask is applied after the softmax"),
+        (solution("8.3", (SOFTMAX, 'weights = torch.softmax(scores, dim=-1).masked_fill(future, float("-inf"))')),
+         "NaN or inf"),
+        (solution("8.3", (SCALE, "")), "not divided by sqrt(D)"),
+        (solution("8.3", (SCALE, "/ math.sqrt(q.shape[1] * q.shape[-1])")), "divided by sqrt(H * D)"),
+        (solution("8.3", (SCALE, "/ q.shape[-1]")), "divided by D = 8, not by its square root"),
+        (solution("8.3", ("return weights @ v", "return (weights @ v).detach()")), "no gradient reaches q, k or v"),
+        (solution("8.3", ("return weights @ v", "return weights.detach() @ v")), "no gradient reaches q, k or v"),
+        (solution("8.3", (SCALE, ""), ("    future = ", "    scores.data /= math.sqrt(q.shape[-1])\n    future = ")),
+         "gradients are not those of F.scaled_dot_product_attention"),
+        (solution("8.3", (REPEAT, "k.repeat_interleave(group), v.repeat_interleave(group)")), "your code raised IndexError"),
+        (solution("8.3", ("    t = q.shape[2]\n", "    t = q.shape[2]\n    q /= 1.0\n")), "changed the tensor it was given"),
+        (solution("8.3", ("return weights @ v", "return (weights @ v).transpose(1, 2)")), "(B, H, T, D) = (2, 4, 5, 8)"),
+    ],
+}
+
+ALTERNATIVE = {  # exercise -> a correct answer written differently from the reference
+    "8.1": "def rms_norm(x, scale, eps=1e-5):\n"
+           "    inverse = torch.rsqrt((x * x).sum(-1, keepdim=True) / x.shape[-1] + eps)\n"
+           "    return torch.einsum('...c,c->...c', x * inverse, scale)",
+    # (x1 + i x2) e^(i theta) = (x1 cos - x2 sin) + i (x1 sin + x2 cos): the rotation as a complex product
+    "8.2": "def apply_rotary(x, positions, base=10000.0):\n"
+           "    half = x.shape[-1] // 2\n"
+           "    freqs = torch.exp(-math.log(base) * torch.arange(half, dtype=torch.float64) / half)\n"
+           "    turn = torch.polar(torch.ones(len(positions), half, dtype=torch.float64), positions[:, None] * freqs)\n"
+           "    z = torch.complex(x[..., :half].double(), x[..., half:].double()) * turn\n"
+           "    return torch.cat([z.real, z.imag], dim=-1).to(x.dtype)",
+    # the query heads grouped by the key/value head they share, as gptlib.modern does: no copies of k and v
+    "8.3": "def grouped_query_attention(q, k, v):\n"
+           "    b, h, t, d = q.shape\n"
+           "    kv = k.shape[1]\n"
+           "    grouped = q.reshape(b, kv, h // kv, t, d)\n"
+           "    scores = torch.einsum('bkgqd,bksd->bkgqs', grouped, k) * d ** -0.5\n"
+           "    allowed = torch.ones(t, t, dtype=torch.bool).tril()\n"
+           "    weights = scores.masked_fill(~allowed, -math.inf).softmax(dim=-1)\n"
+           "    return torch.einsum('bkgqs,bksd->bkgqd', weights, v).reshape(b, h, t, d)",
+}
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"8.1", "8.2", "8.3"})
+
+
+def test_pytorch_s_own_kernels_pass_too():
+    """The references themselves, called as a learner might: F.rms_norm and the fused GQA kernel."""
+    fused = {
+        "8.1": "def rms_norm(x, scale, eps=1e-5):\n    return F.rms_norm(x, scale.shape, scale, eps)",
+        "8.3": "def grouped_query_attention(q, k, v):\n"
+               "    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)",
+    }
+    for name, source in fused.items():
+        result = verdict(name, source, STUBS[name][1])
+        assert result.passed, result.line
