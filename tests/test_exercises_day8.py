@@ -69,6 +69,14 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("8.1", ("torch.sqrt(mean_square", "math.sqrt(mean_square")), "your code raised ValueError: only one element tensors"),
         (solution("8.1", (MEAN_SQUARE, "while True:\n        pass")), "ran past 8 s"),
         (solution("8.1", (RMS, "return (scale * x / torch.sqrt(mean_square + eps)).tolist()")), "not a list"),
+        (solution("8.1", (RMS, "return (scale * x / torch.sqrt(mean_square + eps)).flatten()")),
+         "shaped like x, (4, 16); got (64,)"),
+        (solution("8.1", ("mean_square + eps", "mean_square + 1e-6")), "differs from F.rms_norm by up to"),
+        ("def rms_norm(x, scale, eps=1e-5):\n"        # divides by the largest value first, for 'stability'
+         "    top = x.abs().amax(dim=-1, keepdim=True)\n"
+         "    y = x / top\n"
+         "    return scale * y / torch.sqrt(y.pow(2).mean(dim=-1, keepdim=True) + eps / top ** 2)",
+         "NaN or inf on a token of zeros"),
     ],
     "8.2": [
         (INTERLEAVED, "GPT-J's interleaved layout, another valid convention, but not ours"),
@@ -83,6 +91,8 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("8.2", (ROTATE, "x1.copy_(x1 * cos - x2 * sin)\n    return x")), "changed the tensor it was given"),
         (solution("8.2", (ROTATE, "return x")), "x comes back unchanged"),
         (solution("8.2", ("positions.float()[:, None]", "positions.float()")), "your code raised RuntimeError"),
+        (solution("8.2", (ROTATE, "return x1 * cos - x2 * sin")), "shaped like x, (2, 3, 6, 8); got (2, 3, 6, 4)"),
+        (solution("8.2", ("[:, None] * inv_freq", "[:, None] * inv_freq * 2")), "differs from gptlib.modern.apply_rope"),
     ],
     "8.3": [
         (solution("8.3", (REPEAT, "k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)")), "reads key/value head h % K"),
@@ -102,6 +112,8 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("8.3", (REPEAT, "k.repeat_interleave(group), v.repeat_interleave(group)")), "your code raised IndexError"),
         (solution("8.3", ("    t = q.shape[2]\n", "    t = q.shape[2]\n    q /= 1.0\n")), "changed the tensor it was given"),
         (solution("8.3", ("return weights @ v", "return (weights @ v).transpose(1, 2)")), "(B, H, T, D) = (2, 4, 5, 8)"),
+        (solution("8.3", ("diagonal=1", "diagonal=2")),
+         "with H = 4 query heads, K = 2 key/value heads, T = 5, D = 8, the output differs"),
     ],
 }
 
