@@ -12,11 +12,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from gptlib.course.exercises import check, set_language
-from gptlib.course.yours import your_gpt
-from gptlib.course.yours_lora import EVERY, TARGETS, add_lora, lora_line, your_lora
-from gptlib.course.yours_sample import (STAND_INS as SAMPLE_STAND_INS, generate_with, library_loop, sampler_line,
-                                        your_sampler)
-from gptlib.course.yours_train import STAND_INS as TRAIN_STAND_INS, train_with, training_line, your_training
+from gptlib.course.yours import your_gpt, your_pieces
+from gptlib.course.yours_lora import EVERY, TARGETS, add_lora, lora_class, lora_line
+from gptlib.course.yours_sample import STAND_INS as SAMPLE_STAND_INS, generate_with, sampler_line
+from gptlib.course.yours_train import STAND_INS as TRAIN_STAND_INS, train_with, training_line
 from gptlib.generate import generate
 from gptlib.lora import LoRALinear, apply_lora
 from gptlib.model import GPTModel
@@ -110,10 +109,12 @@ def workspace(tmp_path, monkeypatch):
 
 
 def kept_and_stand_ins():
-    return {**your_training(), **your_sampler(), "7.1": your_lora()}
+    pieces = your_pieces(every=EVERY)
+    return {**TRAIN_STAND_INS, **SAMPLE_STAND_INS, **pieces, "7.1": lora_class(pieces)}
 
 
 def test_nothing_kept_gives_the_library_s_pieces(workspace):
+    assert your_pieces(every=EVERY) == {}
     assert kept_and_stand_ins() == {**TRAIN_STAND_INS, **SAMPLE_STAND_INS, "7.1": LoRALinear}
 
 
@@ -162,15 +163,15 @@ def batches(n=10):
     return [(b[:, :-1], b[:, 1:]) for b in tokens]
 
 
-def trained(build, steps_fn, multiplier_fn):
+def trained(build, pieces):
     torch.manual_seed(0)
     model = build(CFG)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.0)
-    return train_with(steps_fn, multiplier_fn, model, batches(), optimizer, warmup_steps=2, min_lr_ratio=0.1), model
+    return train_with(pieces, model, batches(), optimizer, warmup_steps=2, min_lr_ratio=0.1), model
 
 
 def test_the_stand_ins_train_as_gptlib_s_train_does():
-    losses, _ = trained(GPTModel, *TRAIN_STAND_INS.values())
+    losses, _ = trained(GPTModel, {})
     torch.manual_seed(0)
     model = GPTModel(CFG)
     cfg = TrainConfig(max_steps=10, lr=3e-3, warmup_steps=2, min_lr_ratio=0.1, weight_decay=0.0, grad_clip=None,
@@ -182,14 +183,14 @@ def test_the_stand_ins_train_as_gptlib_s_train_does():
 
 
 def test_your_gpt_trained_your_way_matches_the_library_and_a_wrong_schedule_shows():
-    library, library_model = trained(GPTModel, *TRAIN_STAND_INS.values())
-    stand_ins, stand_in_model = trained(lambda c: your_gpt(c, {}), *TRAIN_STAND_INS.values())
+    library, library_model = trained(GPTModel, {})
+    stand_ins, _ = trained(lambda c: your_gpt(c, {}), {})
     assert stand_ins == library                                           # all gptlib's: bit for bit
-    yours, _ = trained(lambda c: your_gpt(c, ALL), steps, multiplier)
+    yours, _ = trained(lambda c: your_gpt(c, ALL), {**ALL, "5.3": steps, "5.4": multiplier})
     assert max(abs(a - b) for a, b in zip(yours, library)) < 1e-4, (yours, library)
-    wrong, _ = trained(lambda c: your_gpt(c, ALL), steps, multiplier_no_floor)
+    wrong, _ = trained(lambda c: your_gpt(c, ALL), {"5.3": steps, "5.4": multiplier_no_floor})
     assert max(abs(a - b) for a, b in zip(wrong, library)) > 1e-3        # the schedule is really used
-    _, frozen = trained(GPTModel, steps, lambda *args: 0.0)
+    _, frozen = trained(GPTModel, {"5.4": lambda *args: 0.0})
     torch.manual_seed(0)
     start = GPTModel(CFG).state_dict()                                    # lr 0: nothing moves (the check can fail)
     assert all(torch.equal(value, start[key]) for key, value in frozen.state_dict().items())
@@ -206,10 +207,10 @@ def test_your_sampler_gives_gptlib_s_tokens(temperature):
                     generator=torch.Generator().manual_seed(7))            # 25 > 16: the context is cropped
     mine = your_gpt(CFG, ALL)
     mine.load_state_dict(model.state_dict())
-    for sampler in (SAMPLE_STAND_INS, {"6.4": sample_token, "6.5": generate_loop}):
+    for sampler in ({}, {**ALL, "6.4": sample_token, "6.5": generate_loop}):
         got = generate_with(sampler, mine, prompt, 20, temperature, torch.Generator().manual_seed(7))
         assert torch.equal(got, want), sampler
-    wrong = generate_with({"6.4": sample_ignoring_t, "6.5": library_loop}, mine, prompt, 20, 0.3,
+    wrong = generate_with({"6.4": sample_ignoring_t}, mine, prompt, 20, 0.3,
                           torch.Generator().manual_seed(7))
     assert not torch.equal(wrong, generate(model, prompt, 20, temperature=0.3, use_cache=False,
                                            generator=torch.Generator().manual_seed(7)))

@@ -35,9 +35,9 @@ def kept_pieces(exercises: tuple[str, ...], folder: Path | None = None) -> dict[
     return {ex: kept[ex] for ex in exercises if ex in kept}
 
 
-def your_pieces(folder: Path | None = None) -> dict[str, Any]:
-    """Your kept answers that go into the GPT: exercise -> function or class (none when nothing is kept)."""
-    return kept_pieces(PIECES, folder)
+def your_pieces(folder: Path | None = None, every: tuple[str, ...] = PIECES) -> dict[str, Any]:
+    """Your kept answers that go into the GPT (day 4's, or ``every``): exercise -> function or class."""
+    return kept_pieces(every, folder)
 
 
 def _borrow(layer: nn.Linear, weight: Tensor, bias: Tensor | None) -> None:

@@ -1,28 +1,27 @@
 """Your LoRA: your ``LinearWithLoRA`` (7.1) put into your GPT.
 
-``your_lora()`` returns your kept LoRA class where it passed, else gptlib's ``LoRALinear`` (the same
+``lora_class(pieces)`` is your kept LoRA class where it passed, else gptlib's ``LoRALinear`` (the same
 signature: ``(base, rank, alpha)``). ``add_lora`` freezes a GPT and wraps the linear layers that
 ``gptlib.lora.apply_lora`` wraps, under the same names and in the same order, with that class; in your
 GPT your attention and feed-forward then call the wrapped layers.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from ..lora import LoRALinear
-from .yours import kept_pieces, pieces_line
+from .yours import pieces_line
 from .yours_sample import EVERY as SAMPLED
 
 EVERY = SAMPLED + ("7.1",)                      # your GPT's pieces by the end of day 7
 TARGETS = ("att.qkv", "att.out_proj", "ff.layers.0", "ff.layers.2")  # apply_lora's, by gptlib's names
 
 
-def your_lora(folder: Path | None = None) -> type:
+def lora_class(pieces: dict[str, Any]) -> type:
     """Your LoRA class (7.1) where kept (it passed), else gptlib's ``LoRALinear``."""
-    return kept_pieces(("7.1",), folder).get("7.1", LoRALinear)
+    return pieces.get("7.1", LoRALinear)
 
 
 def lora_line(pieces: dict[str, Any]) -> str:

@@ -1,12 +1,11 @@
 """Your sampler: text from your GPT with your one-token sampler (6.4) and your generation loop (6.5).
 
-``your_sampler()`` returns your kept ``sample_token`` and ``generate_loop`` where they passed, gptlib's
-stand-ins (``library_sample``, ``library_loop``: the same signatures) elsewhere. ``generate_with`` runs
-them; with the stand-ins it gives exactly ``gptlib.generate.generate(..., use_cache=False)``'s tokens.
+``generate_with`` samples with your kept ``sample_token`` and ``generate_loop`` where they passed, gptlib's
+stand-ins (``library_sample``, ``library_loop``: the same signatures) elsewhere; with the stand-ins it gives
+exactly ``gptlib.generate.generate(..., use_cache=False)``'s tokens.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -14,7 +13,7 @@ from torch import Tensor, nn
 
 from ..generate import sample_next
 from ..runtime import evaluating
-from .yours import kept_pieces, pieces_line
+from .yours import pieces_line
 from .yours_train import EVERY as TRAINED
 
 SAMPLING = ("6.4", "6.5")                       # one sampling step, the generation loop
@@ -39,20 +38,16 @@ def library_loop(model: nn.Module, ids: Tensor, max_new_tokens: int, context_len
 STAND_INS = {"6.4": library_sample, "6.5": library_loop}
 
 
-def your_sampler(folder: Path | None = None) -> dict[str, Callable]:
-    """6.4 and 6.5: yours where kept (they passed), gptlib's stand-ins elsewhere."""
-    return {**STAND_INS, **kept_pieces(SAMPLING, folder)}
-
-
 def sampler_line(pieces: dict[str, Any]) -> str:
     """One line: which of your GPT's pieces (day 3 to day 6's) are yours."""
     return pieces_line(pieces, EVERY)
 
 
-def generate_with(sampler: dict[str, Callable], model: nn.Module, ids: Tensor, max_new_tokens: int,
+def generate_with(pieces: dict[str, Any], model: nn.Module, ids: Tensor, max_new_tokens: int,
                   temperature: float, generator: torch.Generator | None = None) -> Tensor:
-    """Continue ``ids`` (B, T) by ``max_new_tokens`` with ``sampler``'s loop (6.5) and token picker (6.4),
-    in eval mode; (B, T + max_new_tokens)."""
-    pick = lambda logits: sampler["6.4"](logits, temperature, generator)  # noqa: E731 - (B, V) -> (B,)
+    """Continue ``ids`` (B, T) by ``max_new_tokens`` with your generation loop (6.5) and your token
+    sampler (6.4) where kept, gptlib's stand-ins elsewhere, in eval mode; (B, T + max_new_tokens)."""
+    sample_fn, loop_fn = (pieces.get(ex, STAND_INS[ex]) for ex in SAMPLING)
+    pick = lambda logits: sample_fn(logits, temperature, generator)  # noqa: E731 - (B, V) -> (B,)
     with evaluating(model):
-        return sampler["6.5"](model, ids, max_new_tokens, model.cfg.context_length, pick)
+        return loop_fn(model, ids, max_new_tokens, model.cfg.context_length, pick)

@@ -1,20 +1,20 @@
 """Your training: your GPT trained with your loop (5.3) and your learning-rate schedule (5.4).
 
-``your_training()`` returns your kept ``train_steps`` and ``lr_multiplier`` where they passed, gptlib's
-stand-ins (``library_steps``, ``library_multiplier``: the same signatures) elsewhere. ``train_with`` runs
-a loop one batch at a time, setting the learning rate from the schedule before each step.
+``your_pieces(every=EVERY)`` reads your kept answers of days 3 to 5; ``train_with`` trains with your
+``train_steps`` and ``lr_multiplier`` where they passed, gptlib's stand-ins (``library_steps``,
+``library_multiplier``: the same signatures) elsewhere: one batch at a time, the learning rate set from
+the schedule before each step. ``training_line`` says in one line which pieces are whose.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..train import TrainConfig, lr_factor
-from .yours import PIECES, kept_pieces, pieces_line
+from .yours import PIECES, pieces_line
 
 TRAINING = ("5.3", "5.4")                       # the training loop, the learning-rate schedule
 EVERY = PIECES + TRAINING                       # your GPT's pieces by the end of day 5
@@ -40,20 +40,17 @@ def library_multiplier(step: int, warmup_steps: int, max_steps: int, min_lr_rati
 STAND_INS = {"5.3": library_steps, "5.4": library_multiplier}
 
 
-def your_training(folder: Path | None = None) -> dict[str, Callable]:
-    """5.3 and 5.4: yours where kept (they passed), gptlib's stand-ins elsewhere."""
-    return {**STAND_INS, **kept_pieces(TRAINING, folder)}
-
-
 def training_line(pieces: dict[str, Any]) -> str:
     """One line: which of your GPT's pieces (day 3 to day 5's) are yours."""
     return pieces_line(pieces, EVERY)
 
 
-def train_with(steps_fn: Callable, multiplier_fn: Callable, model: nn.Module, batches: list,
-               optimizer: torch.optim.Optimizer, warmup_steps: int, min_lr_ratio: float) -> list[float]:
-    """Train on ``batches`` (one step each) with ``steps_fn`` (5.3's signature), the learning rate of step i
-    being the optimizer's own times ``multiplier_fn(i, warmup_steps, len(batches), min_lr_ratio)``."""
+def train_with(pieces: dict[str, Any], model: nn.Module, batches: list, optimizer: torch.optim.Optimizer,
+               warmup_steps: int, min_lr_ratio: float) -> list[float]:
+    """Train on ``batches`` (one step each) with your loop (5.3) where kept, else ``library_steps``; the
+    learning rate of step i is the optimizer's own times your multiplier (5.4, else ``library_multiplier``)
+    of ``(i, warmup_steps, len(batches), min_lr_ratio)``. Returns the losses."""
+    steps_fn, multiplier_fn = (pieces.get(ex, STAND_INS[ex]) for ex in TRAINING)
     peaks = [group["lr"] for group in optimizer.param_groups]
     losses: list[float] = []
     try:
