@@ -46,8 +46,13 @@ def sampler_line(pieces: dict[str, Any]) -> str:
 def generate_with(pieces: dict[str, Any], model: nn.Module, ids: Tensor, max_new_tokens: int,
                   temperature: float, generator: torch.Generator | None = None) -> Tensor:
     """Continue ``ids`` (B, T) by ``max_new_tokens`` with your generation loop (6.5) and your token
-    sampler (6.4) where kept, gptlib's stand-ins elsewhere, in eval mode; (B, T + max_new_tokens)."""
+    sampler (6.4) where kept, gptlib's stand-ins elsewhere, in eval mode; (B, T + max_new_tokens). A
+    generator on another device than the model (a seeded CPU one) gets the logits there for the draw."""
     sample_fn, loop_fn = (pieces.get(ex, STAND_INS[ex]) for ex in SAMPLING)
-    pick = lambda logits: sample_fn(logits, temperature, generator)  # noqa: E731 - (B, V) -> (B,)
+
+    def pick(logits: Tensor) -> Tensor:  # (B, V) -> (B,), drawn where the generator is, as sample_next does
+        here = logits if generator is None else logits.to(generator.device)
+        return sample_fn(here, temperature, generator).to(logits.device)
+
     with evaluating(model):
         return loop_fn(model, ids, max_new_tokens, model.cfg.context_length, pick)
