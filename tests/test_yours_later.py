@@ -280,3 +280,36 @@ def test_add_lora_refuses_a_model_without_gpt_layers():
     with pytest.raises(ValueError, match="no layer named att.qkv"):
         add_lora(NotAGPT(), LoRALinear, 2, 4.0)
     assert EVERY[-1] == "7.1"
+
+
+class SequentialFF(nn.Module):  # a learner's feed-forward network held in an nn.Sequential
+    def __init__(self, emb_dim):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(emb_dim, 4 * emb_dim), nn.GELU(approximate="tanh"),
+                                 nn.Linear(4 * emb_dim, emb_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_lora_reaches_layers_inside_a_sequential_and_survives_a_deepcopy():
+    import copy
+
+    pieces = {**ALL, "4.5": SequentialFF}
+    torch.manual_seed(0)
+    library = GPTModel(CFG)
+    apply_lora(library, rank=2, alpha=4.0)
+    torch.manual_seed(0)
+    mine = your_gpt(CFG, pieces)
+    add_lora(mine, LoRALinear, 2, 4.0)
+    torch.manual_seed(1)
+    mine.load_state_dict(moved(library).state_dict())
+    ids = torch.randint(0, 50, (2, 16))
+    assert torch.allclose(mine.eval()(ids), library.eval()(ids), atol=1e-5)
+    twin = copy.deepcopy(mine)                                            # its layers call the twin's adapters
+    assert torch.equal(twin(ids), mine(ids))
+    with torch.no_grad():
+        twin.trf_blocks[0].ff.layers[0].B.mul_(3)
+        twin.trf_blocks[1].att.qkv.B.mul_(3)
+    assert torch.allclose(mine(ids), library(ids), atol=1e-5)             # the original is untouched
+    assert not torch.allclose(twin(ids), mine(ids), atol=1e-3)            # and the twin uses its own adapters

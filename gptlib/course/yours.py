@@ -13,6 +13,7 @@ feed-forward's layers, and your attention and feed-forward then call the wrapped
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,7 +55,7 @@ class _Routed(nn.Module):
 
     def __init__(self, fn: Callable[[Tensor], Tensor], layer: nn.Linear) -> None:
         super().__init__()
-        self.fn = fn                                                        # a plain attribute: no weights
+        self.fn = fn                    # a method of the layer's owner: no weights; deepcopy follows it
         self.in_features, self.out_features = layer.in_features, layer.out_features  # as your code may read
 
     def forward(self, x: Tensor) -> Tensor:
@@ -121,13 +122,19 @@ class YourAttention(nn.Module):
             for name, weight, bias in zip(names, weights, biases):
                 _borrow(getattr(self.yours, name), weight, bias)
         else:
-            for i, name in enumerate(names):                               # (B, T, C) -> its third of qkv(x)
+            for i, name in enumerate(names):
                 if not isinstance(getattr(self.yours, name), _Routed):
-                    _route(self.yours, getattr(self.yours, name), lambda x, i=i: self.qkv(x)[..., i * c:(i + 1) * c])
+                    _route(self.yours, getattr(self.yours, name), partial(self._qkv_part, i))
         if _plain(self.out_proj):
             _borrow(self.yours.out_proj, self.out_proj.weight, self.out_proj.bias)
         elif not isinstance(self.yours.out_proj, _Routed):
-            _route(self.yours, self.yours.out_proj, lambda x: self.out_proj(x))
+            _route(self.yours, self.yours.out_proj, self._out)
+
+    def _qkv_part(self, i: int, x: Tensor) -> Tensor:                      # (B, T, C) -> the i-th third of qkv(x)
+        return self.qkv(x)[..., i * self.width:(i + 1) * self.width]
+
+    def _out(self, x: Tensor) -> Tensor:
+        return self.out_proj(x)
 
     def forward(self, x: Tensor) -> Tensor:                                 # (B, T, C) -> (B, T, C)
         self._lend()
@@ -153,7 +160,10 @@ class YourFeedForward(nn.Module):
             if _plain(ours):
                 _borrow(yours, ours.weight, ours.bias)
             elif not isinstance(yours, _Routed):                           # wrapped (LoRA): call it instead
-                self.linears[i] = _route(self.yours, yours, lambda x, i=i: self.layers[2 * i](x))
+                self.linears[i] = _route(self.yours, yours, partial(self._layer, 2 * i))
+
+    def _layer(self, index: int, x: Tensor) -> Tensor:
+        return self.layers[index](x)
 
     def forward(self, x: Tensor) -> Tensor:                                 # (B, T, C) -> (B, T, C)
         self._lend()
