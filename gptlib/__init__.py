@@ -45,6 +45,7 @@ MODULE_DAYS: dict[str, int] = {
     "course.exercises.labels": 0, "course.exercises.progress": 0,  # difficulty/time labels, the learner's progress
     "course.exercises.keep": 0,  # passing answers kept in the learner's own package, mygpt/
     "course.yours": 4,  # the learner's GPT, assembled from their kept day 3 and 4 answers
+    "course.yours_train": 5, "course.yours_sample": 6, "course.yours_lora": 7,  # ... trained, sampled, LoRA'd
     "course.notebook": 1, "course.fonts": 1,  # notebook helpers, the packaged CJK font
     "course.attention_explorer": 3,  # the mask explorer
     "course.probe": 5,  # what the trained model learned
