@@ -213,12 +213,12 @@ def update_checkpoint(path: str | os.PathLike, **extra: Any) -> Path:
 
 
 def build_model(ckpt: dict[str, Any], path: str | os.PathLike, model: nn.Module | None = None) -> nn.Module:
-    """``model`` (default: the ``GPTModel`` the checkpoint's config describes) with a loaded checkpoint's weights;
+    """``model`` (default: the model the checkpoint's config describes, ``GPTConfig.build``) with a loaded checkpoint's weights;
     torch's multi-line mismatch report becomes one CheckpointError line."""
-    from .model import GPTConfig, GPTModel
+    from .model import GPTConfig
 
     try:
-        model = GPTModel(GPTConfig.from_dict(ckpt["config"])) if model is None else model
+        model = GPTConfig.from_dict(ckpt["config"]).build() if model is None else model
         model.load_state_dict(ckpt["model"])
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{Path(path).name} does not hold a model this gptlib can build (its config and weights "

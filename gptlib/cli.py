@@ -4,6 +4,7 @@ classroom's (``gptlib.course.commands``), added by ``gptlib.__main__``.
     python -m gptlib train --data my_text.txt --out my_run           # day 1's BPE + a small GPT (day 5's recipe)
     python -m gptlib train --data my_text.txt --out my_run --resume  # continue an interrupted run
     python -m gptlib train --data poems.txt --recipe chinese         # Chinese text: day 6's recipe (one token per character)
+    python -m gptlib train --data my_text.txt --recipe modern        # the bonus day's: RoPE, SwiGLU, Muon...
     torchrun --nproc_per_node=2 -m gptlib train --data my_text.txt   # the same on 2 processes (DDP)
     python -m gptlib generate --checkpoint my_run --prompt "ROMEO:" --temperature 0.8 --top-k 40
     python -m gptlib figures --out figures                           # redraw the course's pictures
@@ -11,7 +12,8 @@ classroom's (``gptlib.course.commands``), added by ``gptlib.__main__``.
 
 ``train``'s options are the fields of ``gptlib.recipes.Recipe`` and default to day 5's recipe,
 so ``train --data tiny_shakespeare.txt`` reproduces day 5 exactly; ``--recipe chinese`` starts from
-day 6's Chinese recipe instead (``gptlib.chinese.CHINESE``), for any UTF-8 Chinese text. A user mistake is printed on
+day 6's Chinese recipe instead (``gptlib.chinese.CHINESE``), for any UTF-8 Chinese text, and ``--recipe modern``
+from the bonus day's (``gptlib.modern.MODERN``). A user mistake is printed on
 stderr as one line and exits with status 2, never with a traceback (``GPTLIB_DEBUG=1`` shows it);
 ``tests/test_bad_inputs.py`` lists the inputs this is checked for.
 """
@@ -58,9 +60,10 @@ RECIPE_OPTIONS = {  # Recipe field -> (option, help); every other field keeps th
 def base_recipes() -> dict:
     """The recipes ``train --recipe`` starts from."""
     from .chinese import CHINESE
+    from .modern import MODERN  # also lets checkpoints of the bonus day's model load (GPTConfig.from_dict)
     from .recipes import DAY5
 
-    return {"day5": DAY5, "chinese": CHINESE}
+    return {"day5": DAY5, "chinese": CHINESE, "modern": MODERN}
 
 
 def add_train_command(subparsers) -> None:
@@ -70,13 +73,14 @@ def add_train_command(subparsers) -> None:
 
     p = subparsers.add_parser("train", help="pretrain a small GPT on your own text file",
                               description="Train a BPE tokenizer and a GPT model on a UTF-8 text file. "
-                                          "Options default to day 5's recipe (or --recipe chinese).")
+                                          "Options default to day 5's recipe (or --recipe chinese, modern).")
     p.add_argument("--data", required=True, type=Path, help="UTF-8 text file to train on")
     p.add_argument("--out", type=_folder, default=Path("gptlib-run"), help="run folder (default: ./gptlib-run)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out, with its settings")
     p.add_argument("--recipe", choices=list(base_recipes()), default=None,
                    help="the settings every other option starts from: day5 (English, Tiny Shakespeare; the default) "
-                        "or chinese (day 6's Tang-poem model: one token per character)")
+                        "chinese (day 6's Tang-poem model: one token per character) or modern (the bonus day's "
+                        "parts: RMSNorm, RoPE, SwiGLU, Muon...)")
     types = {f.name: f.type for part in (Recipe, GPTConfig, TrainConfig) for f in fields(part)}
     for name, (option, text) in RECIPE_OPTIONS.items():
         kind = {"int": int, "float": float, "str": str}.get(types[name].split(" ")[0], float)

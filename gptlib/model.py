@@ -220,8 +220,17 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GPTConfig:
-        """Inverse of ``to_dict``; unknown keys are an error (a checkpoint for another model?)."""
+        """Inverse of ``to_dict``; unknown keys are an error (a checkpoint for another model?). The fields of
+        a subclass (the bonus day's ``ModernConfig``, once its module is imported) pick that subclass."""
+        own = {f.name for f in fields(cls)}
+        for sub in cls.__subclasses__() if isinstance(data, dict) and set(data) - own else ():
+            if set(data) <= {f.name for f in fields(sub)}:
+                return sub.from_dict(data)
         return cls(**_known_fields(cls, data))
+
+    def build(self) -> nn.Module:
+        """A new model of this configuration (``GPTModel``; a subclass's config builds its own model)."""
+        return GPTModel(self)
 
 
 class GPTModel(nn.Module):
@@ -314,7 +323,8 @@ def _known_fields(cls: type, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"a {cls.__name__} is stored as a dict of its fields, got {type(data).__name__}")
     if unknown := sorted(set(data) - {f.name for f in fields(cls)}):
-        raise ValueError(f"unknown {cls.__name__} field(s) {', '.join(map(str, unknown))}")
+        raise ValueError(f"unknown {cls.__name__} field(s) {', '.join(map(str, unknown))} (another model's? "
+                         "import the module that defines it, e.g. gptlib.modern)")
     return data
 
 

@@ -79,7 +79,7 @@ class Recipe:
     def with_settings(self, **settings: Any) -> Recipe:
         """This recipe with some settings changed, named as fields of ``GPTConfig``, ``TrainConfig`` or
         ``Recipe`` (the command line's options): ``DAY5.with_settings(emb_dim=64, lr=1e-3, seed=7)``."""
-        model_names, train_names = {f.name for f in fields(GPTConfig)}, {f.name for f in fields(TrainConfig)}
+        model_names, train_names = {f.name for f in fields(self.model)}, {f.name for f in fields(TrainConfig)}
         # an unknown name: dataclasses.replace's "Recipe.__init__() got an unexpected keyword argument"
         return replace(self, model=replace(self.model, **{k: v for k, v in settings.items() if k in model_names}),
                        train=replace(self.train, **{k: v for k, v in settings.items() if k in train_names}),
@@ -176,7 +176,7 @@ def pretrain(text: str, recipe: Recipe, out_dir: str | os.PathLike, device: str 
                                      vocab_size=cfg.vocab_size)
     val_loader = create_dataloader(val_ids, recipe.batch_size, cfg.context_length, shuffle=False, drop_last=False)
     seed_everything(recipe.seed)
-    model = GPTModel(cfg).to(device)  # initialised on the CPU, then moved: the same weights on every device
+    model = cfg.build().to(device)  # GPTModel(cfg), built on the CPU, then moved: the same weights on every device
     if log is not None:
         log(f"{len(train_ids):,} training tokens, {len(val_ids):,} validation tokens, vocabulary "
             f"{tokenizer.n_vocab:,}, {model.num_parameters():,} parameters, device {device}, "

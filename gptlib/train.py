@@ -229,7 +229,8 @@ class _Run:
         self.on_eval, self.checkpoint_extra = on_eval, checkpoint_extra
         self.device = next(model.parameters()).device
         self.net = distributed.wrap_model(model)  # DistributedDataParallel under torchrun, else the model
-        self.optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
+        own = getattr(model, "make_optimizer", None)  # a model may bring its own (the bonus day's Muon)
+        self.optimizer = own(cfg) if own else make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
         self.schedule = cfg  # the same, with max_steps fitted to the time budget once measured
         self.scheduler = make_scheduler(self.optimizer, lambda: self.schedule)
         self.fitted_steps: int | None = None

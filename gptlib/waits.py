@@ -20,17 +20,20 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .model import GPTConfig, GPTModel
+from .model import GPTConfig
 from .runtime import seconds_per_call
+from .train import TrainConfig
 
 __all__ = ["step_seconds", "expected_seconds", "duration", "TrainingWait", "announce_training"]
 
 
 def step_seconds(cfg: GPTConfig, batch_size: int, device: str | torch.device = "cpu", steps: int = 2) -> float:
-    """Seconds per training step (forward, backward, AdamW) of a fresh ``cfg`` model on ``(batch_size, T)`` ids."""
+    """Seconds per training step (forward, backward, AdamW or the model's own optimizer) of a fresh ``cfg``
+    model on ``(batch_size, T)`` ids."""
     device = torch.device(device)
-    model = GPTModel(cfg).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model = cfg.build().to(device)
+    own = getattr(model, "make_optimizer", None)  # the bonus day's Muon
+    optimizer = own(TrainConfig()) if own else torch.optim.AdamW(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(cfg.vocab_size, (batch_size, cfg.context_length + 1), generator=g).to(device)  # (B, T+1)
 

@@ -189,3 +189,20 @@ def test_recipe_chinese_starts_from_day_6s_recipe_on_chinese_text(tmp_path, caps
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(poems), "--out", str(out), "--resume", "--recipe", "day5", *small])
     assert info.value.code == 2 and "leave out --recipe" in capsys.readouterr().err
+
+
+def test_recipe_modern_trains_a_modern_gpt_that_generate_loads_in_a_fresh_process(text_file, tmp_path, capsys):
+    """The bonus day's recipe through the same pipeline and checkpoint format; ``generate`` in a new interpreter
+    (which has not imported gptlib.modern) builds the ModernGPT the checkpoint describes."""
+    from gptlib.modern import MODERN, ModernGPT
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(text_file), "--out", str(out), "--recipe", "modern", "--steps", "3",
+                 "--sample-tokens", "0", *SMALL]) == 0
+    recipe = load_checkpoint(out / "model.pt")["extra"]["recipe"]
+    assert recipe["name"] == "modern" and recipe["model"]["muon_lr"] == MODERN.model.muon_lr
+    model, _, _ = load_trained(out, device="cpu")
+    assert isinstance(model, ModernGPT) and model.cfg.positions == MODERN.model.positions
+    done = subprocess.run([sys.executable, "-m", "gptlib", "generate", "--checkpoint", str(out), "--prompt", "ROMEO:",
+                           "--max-new-tokens", "5", "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ROMEO:"), done.stderr

@@ -270,8 +270,12 @@ def test_config_errors_say_what_to_do():
     cfg = ModernConfig.preset("cpu-small", norm="rms", n_kv_heads=2)
     assert (cfg.emb_dim, cfg.norm, cfg.kv_heads) == (128, "rms", 2)
     assert ModernConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="unknown GPTConfig field"):  # a day 5 loader rejects a modern model
-        GPTConfig.from_dict(cfg.to_dict())
+    # day 5's loader (checkpoints, recipes) builds what a config's fields name: a modern model here
+    assert type(GPTConfig.from_dict(cfg.to_dict())) is ModernConfig and GPTConfig.from_dict(cfg.to_dict()) == cfg
+    assert type(GPTConfig.from_dict(TINY.to_dict())) is GPTConfig
+    assert isinstance(cfg.build(), ModernGPT) and type(TINY.build()) is GPTModel
+    with pytest.raises(ValueError, match="unknown GPTConfig field.*gptlib.modern"):  # no config has this field
+        GPTConfig.from_dict({**cfg.to_dict(), "n_experts": 8})
 
 
 # ---------------------------------------------------------------------------- Muon
@@ -286,24 +290,64 @@ def test_newton_schulz_orthogonalises():
         u_, _, vh = torch.linalg.svd(matrix, full_matrices=False)         # the exact answer: U V^T
         assert F.cosine_similarity(newton_schulz(matrix).flatten(), (u_ @ vh).flatten(), dim=0) > 0.98
     assert torch.linalg.svdvals(newton_schulz(g, steps=1)).min() < 0.1  # the check can fail: too few steps
+    stacked = newton_schulz(torch.stack([g, 3 * g.flip(0)]))              # a stack: each matrix on its own
+    torch.testing.assert_close(stacked, torch.stack([newton_schulz(g), newton_schulz(3 * g.flip(0))]))
+    assert not torch.allclose(stacked[1], newton_schulz(g))
 
 
 def test_muon_step_is_the_orthogonalised_momentum():
+    """Each matrix by its own formula, though matrices of one shape are orthogonalised as one stack."""
     torch.manual_seed(0)
-    w = nn.Parameter(torch.randn(16, 8))
-    grads = [torch.randn(16, 8), torch.randn(16, 8)]
-    opt = Muon([w], lr=0.1, momentum=0.9)
-    start, buf = w.detach().clone(), torch.zeros(16, 8)
-    for grad in grads:
-        w.grad = grad
+    weights = [nn.Parameter(torch.randn(16, 8)), nn.Parameter(torch.randn(8, 8)), nn.Parameter(torch.randn(16, 8))]
+    opt = Muon(weights, lr=0.1, momentum=0.9)
+    expected = [w.detach().clone() for w in weights]
+    buffers = [torch.zeros_like(w) for w in weights]
+    for _ in range(2):
+        for w, want, buf in zip(weights, expected, buffers):
+            w.grad = torch.randn_like(w)
+            buf.mul_(0.9).add_(0.1 * w.grad)
+            tall = math.sqrt(2) if w.size(0) > w.size(1) else 1.0
+            want -= 0.1 * tall * newton_schulz(0.1 * w.grad + 0.9 * buf)      # Nesterov
         opt.step()
-        buf = 0.9 * buf + 0.1 * grad
-        start -= 0.1 * math.sqrt(2) * newton_schulz(0.1 * grad + 0.9 * buf)  # Nesterov; 16 x 8 is tall
-    torch.testing.assert_close(w.detach(), start, rtol=1e-5, atol=1e-6)
+    for w, want in zip(weights, expected):
+        torch.testing.assert_close(w.detach(), want, rtol=1e-5, atol=1e-6)
     model = ModernGPT(modern(**SWITCHES))
     matrices, others = muon_split(model)
     assert len(matrices) == 2 * 4 and all(p.dim() == 2 for p in matrices)  # qkv, out_proj, gate_up, down
     assert len(matrices) + len(others) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("mistake", [None, "no moments", "L2 instead of decoupled decay"])
+def test_muon_adamw_groups_are_torch_adamw(mistake):
+    """Muon's use_muon=False groups take torch.optim.AdamW's steps; two plausible slips are caught."""
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(6, 5))
+    ref = nn.Parameter(w.detach().clone())
+    ours = Muon([dict(params=[w], use_muon=False, lr=0.01, weight_decay=0.1)], betas=(0.9, 0.95))
+    torch_adamw = torch.optim.AdamW([ref], lr=0.01, weight_decay=0.1, betas=(0.9, 0.95), eps=1e-8)
+    for _ in range(3):
+        w.grad, ref.grad = (g := torch.randn(6, 5)), g.clone()
+        if mistake == "no moments":
+            ours._adamw_step = lambda p, group: p.sub_(group["lr"] * p.grad.sign())  # Adam's first step, always
+        if mistake == "L2 instead of decoupled decay":  # Adam + L2: the decay goes through the moments
+            ours.param_groups[0]["weight_decay"] = 0.0
+            w.grad += 0.1 * w.detach()
+        ours.step()
+        torch_adamw.step()
+    assert torch.allclose(w, ref, rtol=1e-5, atol=1e-6) == (mistake is None)
+
+
+def test_make_optimizer_muon_for_the_blocks_matrices_adamw_for_the_rest():
+    model = ModernGPT(modern(**SWITCHES, muon_lr=0.03))
+    optimizer = model.make_optimizer(TrainConfig(lr=2e-3, weight_decay=0.2))
+    by_kind = {(g["use_muon"], g["weight_decay"]): (g["lr"], len(g["params"])) for g in optimizer.param_groups}
+    assert len(by_kind) == 3
+    matrices, others = muon_split(model)
+    assert by_kind[(True, 0.2)] == (0.03, len(matrices))
+    assert by_kind[(False, 0.2)][0] == 2e-3 and by_kind[(False, 0.0)][0] == 2e-3
+    assert by_kind[(False, 0.2)][1] + by_kind[(False, 0.0)][1] == len(others)
+    plain = ModernGPT(modern(**SWITCHES)).make_optimizer(TrainConfig())
+    assert isinstance(plain, torch.optim.AdamW)  # no muon_lr: day 5's optimizer
 
 
 # ---------------------------------------------------------------------------- day 5's pipeline
@@ -350,3 +394,45 @@ def test_muon_lowers_the_loss(lr):
         for optimizer in (muon, adam):
             optimizer.step()
     assert (evaluate(model, val_loader) < before - 0.6) == (lr > 0)
+
+
+def test_the_modern_recipe_runs_day5s_pipeline_and_resumes_exactly(tmp_path):
+    """``pretrain`` builds the ModernGPT its recipe names, Muon's state goes into the checkpoint, and an
+    interrupted run resumes bit for bit; ``load_trained`` builds the same model back."""
+    from gptlib.modern import MODERN
+    from gptlib.recipes import load_trained, pretrain, tiny_shakespeare
+
+    text = tiny_shakespeare()[:60_000]
+    quick = MODERN.with_settings(vocab_size=300, context_length=16, emb_dim=16, n_heads=2, n_layers=1, batch_size=8,
+                                 max_steps=6, warmup_steps=1, eval_every=3, eval_batches=1)
+    straight = pretrain(text, quick, tmp_path / "straight", "cpu", progress=False)
+    assert isinstance(straight.model, ModernGPT) and straight.model.cfg.muon_lr == MODERN.model.muon_lr
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_at_3(step, model, history):
+        if step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        pretrain(text, quick, tmp_path / "run", "cpu", progress=False, on_eval=interrupt_at_3)
+    assert "momentum_buffer" in str(load_checkpoint(tmp_path / "run" / "model.pt")["optimizer"]["state"])
+    resumed = pretrain(text, quick, tmp_path / "run", "cpu", progress=False, resume=True)
+    assert resumed.history["train_loss"] == straight.history["train_loss"] and resumed.val_loss == straight.val_loss
+    model, _, _ = load_trained(tmp_path / "run", "cpu")
+    ids = torch.randint(0, 300, (2, 10))
+    torch.testing.assert_close(model(ids), resumed.model(ids), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("use_muon", [True, False])
+def test_muon_weight_decay_is_decoupled(use_muon):
+    """A zero gradient leaves only the decay: the weights shrink by lr * weight_decay, in both kinds of group."""
+    w = nn.Parameter(torch.ones(4, 3))
+    opt = Muon([dict(params=[w], use_muon=use_muon, lr=0.1, weight_decay=0.5)])
+    w.grad = torch.zeros(4, 3)
+    opt.step()
+    torch.testing.assert_close(w.detach(), torch.full((4, 3), 1 - 0.1 * 0.5))
+    undecayed = nn.Parameter(torch.ones(4, 3))
+    Muon([dict(params=[undecayed], use_muon=use_muon, lr=0.1)]).step()  # no grad: untouched, decay included
+    assert torch.equal(undecayed.detach(), torch.ones(4, 3))
