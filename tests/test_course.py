@@ -249,3 +249,18 @@ def test_the_kernel_and_course_py_agree_on_where_kept_answers_live(monkeypatch, 
     assert notebook.answers_dir() == REPO / course.MY_COURSE / course.ANSWERS  # in the course's checkout
     monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path / "kept"))            # as course.py lab sets it
     assert notebook.answers_dir() == tmp_path / "kept"
+
+
+def test_figures_dir_is_found_from_every_notebook_folder(tmp_path, monkeypatch):
+    from gptlib.course.notebook import figures_dir
+
+    (tmp_path / "my-course" / "figures").mkdir(parents=True)
+    (tmp_path / "my-course" / "notebooks" / "zh").mkdir(parents=True)
+    for folder in ("my-course/notebooks", "my-course/notebooks/zh", "my-course"):
+        monkeypatch.chdir(tmp_path / folder)
+        assert figures_dir() == tmp_path / "my-course" / "figures"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    if not any((p / "figures").is_dir() for p in tmp_path.parents):  # a machine whose / holds a figures/ folder
+        with pytest.raises(FileNotFoundError, match="no figures/ folder"):
+            figures_dir()

@@ -2,22 +2,9 @@
 English and in Chinese, one line each), and the reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-import json
+from exercise_harness import exercise_sources, four_way_tests, verdict
 
-from exercise_harness import CHECK_CALL, REPO, exercise_sources, four_way_tests, verdict
-
-NOTEBOOK = "notebooks/day8_modern.ipynb"
-
-
-def stubs_from_cells(path: str) -> dict[str, tuple[str, str]]:
-    """The stubs of day8_exercise_cells.json, the exercise cells written for the notebook before it holds them:
-    each check cell checks what the code cell before it defines (as ``exercise_sources`` reads a notebook)."""
-    code = [c["source"] for c in json.loads((REPO / path).read_text(encoding="utf-8")) if c["cell_type"] == "code"]
-    return {m.group(1): (code[i - 1], m.group(2)) for i, source in enumerate(code) for m in CHECK_CALL.finditer(source)}
-
-
-# until the notebook holds the exercise cells, read them where they were written
-STUBS = exercise_sources(NOTEBOOK) if (REPO / NOTEBOOK).exists() else stubs_from_cells("day8_exercise_cells.json")
+STUBS = exercise_sources("notebooks/day8_modern.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day8_solutions.ipynb")
 
 

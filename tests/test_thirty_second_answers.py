@@ -76,6 +76,11 @@ KNOWN: dict[str, dict[str, str]] = {
         "1e-4": "constant: the tolerance the assert uses",
         "51": "derived: 64 − 13, the padding after the 13-token message",
     },
+    "day8_modern": {
+        "30": "constant: §5 makes its queries and keys 30 times too long on purpose",
+        "25": "derived: 2 + 23 tensors in the AdamW groups of §6's table",
+        "2.15": "constant: the bonus day's goal in bits/byte (issue 25)",
+    },
 }
 
 WORD = r"A-Za-z0-9_⁰¹²³⁴⁵⁶⁷⁸⁹"

@@ -45,3 +45,12 @@ def answers_dir() -> Path:
     from ..files import user_cache_dir
 
     return user_cache_dir("answers")
+
+
+def figures_dir() -> Path:
+    """The course's ``figures/`` as a notebook sees it: the first one in the notebook's folder or above it
+    (``notebooks/``, ``notebooks/zh/`` and the learner's copy of them all find it)."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "figures").is_dir():
+            return folder / "figures"
+    raise FileNotFoundError(f"no figures/ folder in {Path.cwd()} or above it: open the notebook from the course")
