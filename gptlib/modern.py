@@ -10,6 +10,10 @@ NanoGPT speedrun), each behind its own switch in ``ModernConfig``.
 - ``qk_norm=True``: RMSNorm on every head's queries and keys, so no score can blow up;
 - ``Muon``: an optimiser for the weight matrices that orthogonalises each update.
 
+``MODERN`` is the combination that measured best on day 5's data at day 5's wall time on 2 CPU cores
+(``benchmarks/modern_ablation.py``, ``notebooks/day8_modern.ipynb``): a ``Recipe`` like ``DAY5``, trained by
+the same ``pretrain`` into the same checkpoint format (``python -m gptlib train --recipe modern``).
+
 With every switch off ``ModernGPT`` is ``gptlib.model.GPTModel``: the same modules in the same order,
 so the same seed gives the same weights and the same logits; each switch changes one part only.
 ``tests/test_modern.py`` proves every part equal to its reference (``torch.nn.RMSNorm``, Hugging
@@ -416,8 +420,10 @@ class ModernKVCache(KVCache):
 
 
 # ---------------------------------------------------------------------------- the recipe
-# Measured by benchmarks/pretrain.py on 2 CPU cores, at day 5's training time: 2.114 bits/byte against day 5's
-# 2.240; the same recipe without weight decay on Muon's matrices over-fitted and reached only 2.212.
+# Chosen by a one-seed screen at 1,000 steps (bits/byte; day 5's parts 2.384): RoPE + Muon 2.181, + QK-norm 2.151;
+# + RMSNorm 2.184 or + SwiGLU 2.182 instead of QK-norm. Measured by benchmarks/pretrain.py on 2 CPU cores at day 5's
+# training time: 2.120 and 2.114 in two runs against day 5's 2.240; without weight decay on Muon's matrices it
+# over-fitted (2.212).
 MODERN = Recipe(  # day 5's recipe with the parts that measured better on its data at equal time (the bonus day)
     name="modern", version=1,
     model=ModernConfig(**DAY5.model.to_dict(), positions="rope", qk_norm=True, muon_lr=0.02),

@@ -19,7 +19,7 @@ MARKDOWN = "<!-- UNTRANSLATED -->"
 
 
 def test_every_english_notebook_has_a_chinese_edition_in_lock_step():
-    assert len(english_notebooks()) == 7 and all(chinese_path(e).exists() for e in english_notebooks())
+    assert len(english_notebooks()) == 8 and all(chinese_path(e).exists() for e in english_notebooks())
     problems = [p for english in english_notebooks() for p in check_notebook(english, chinese_path(english))]
     assert not problems, "\n".join(map(str, problems)) + "\nfix: see notebooks/README.md, 'The Chinese edition'"
 
