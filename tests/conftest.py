@@ -63,3 +63,14 @@ def _parametrizes(metafunc, name: str) -> bool:
         if name in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
             return True
     return False
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A learner's workspace (``GPTLIB_WORKSPACE``: progress and kept answers) in ``tmp_path``, verdicts in English."""
+    from gptlib.course.exercises import set_language
+
+    monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path))
+    set_language("en")
+    yield tmp_path
+    set_language("en")

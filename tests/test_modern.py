@@ -396,33 +396,18 @@ def test_muon_lowers_the_loss(lr):
     assert (evaluate(model, val_loader) < before - 0.6) == (lr > 0)
 
 
-def test_the_modern_recipe_runs_day5s_pipeline_and_resumes_exactly(tmp_path):
-    """``pretrain`` builds the ModernGPT its recipe names, Muon's state goes into the checkpoint, and an
-    interrupted run resumes bit for bit; ``load_trained`` builds the same model back."""
+def test_the_modern_recipe_runs_day5s_pipeline(tmp_path):
+    """``pretrain`` builds the ModernGPT its recipe names, and Muon's state goes into the checkpoint (that an
+    interrupted run resumes bit for bit: tests/test_recipes.py, for this recipe too)."""
     from gptlib.modern import MODERN
-    from gptlib.recipes import load_trained, pretrain, tiny_shakespeare
+    from gptlib.recipes import pretrain, tiny_shakespeare
 
-    text = tiny_shakespeare()[:60_000]
     quick = MODERN.with_settings(vocab_size=300, context_length=16, emb_dim=16, n_heads=2, n_layers=1, batch_size=8,
                                  max_steps=6, warmup_steps=1, eval_every=3, eval_batches=1)
-    straight = pretrain(text, quick, tmp_path / "straight", "cpu", progress=False)
-    assert isinstance(straight.model, ModernGPT) and straight.model.cfg.muon_lr == MODERN.model.muon_lr
-
-    class Interrupt(Exception):
-        pass
-
-    def interrupt_at_3(step, model, history):
-        if step == 3:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        pretrain(text, quick, tmp_path / "run", "cpu", progress=False, on_eval=interrupt_at_3)
+    run = pretrain(tiny_shakespeare()[:60_000], quick, tmp_path / "run", "cpu", progress=False)
+    assert isinstance(run.model, ModernGPT) and run.model.cfg.muon_lr == MODERN.model.muon_lr
     assert "momentum_buffer" in str(load_checkpoint(tmp_path / "run" / "model.pt")["optimizer"]["state"])
-    resumed = pretrain(text, quick, tmp_path / "run", "cpu", progress=False, resume=True)
-    assert resumed.history["train_loss"] == straight.history["train_loss"] and resumed.val_loss == straight.val_loss
-    model, _, _ = load_trained(tmp_path / "run", "cpu")
-    ids = torch.randint(0, 300, (2, 10))
-    torch.testing.assert_close(model(ids), resumed.model(ids), rtol=0, atol=0)
+
 
 
 @pytest.mark.parametrize("use_muon", [True, False])

@@ -29,12 +29,6 @@ def right(q, k):
     return q @ k.T / math.sqrt(k.shape[-1])
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path))
-    return tmp_path
-
-
 def test_nothing_is_written_without_a_workspace(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("GPTLIB_WORKSPACE", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -43,8 +43,18 @@ def test_pretrain_is_deterministic(tmp_path, one_thread):
     assert (tmp_path / "a/tokenizer.json").read_bytes() == (tmp_path / "b/tokenizer.json").read_bytes()
 
 
-def test_interrupted_run_resumes_exactly(tmp_path, one_thread):
-    straight = pretrain(TEXT, QUICK, tmp_path / "straight", "cpu", progress=False)
+def quick_modern() -> Recipe:
+    """The bonus day's recipe (RoPE, QK-norm, Muon: its optimizer state is Muon's) at QUICK's size."""
+    from gptlib.modern import MODERN
+
+    return MODERN.with_settings(**{name: QUICK.setting(name) for name in (
+        "vocab_size", "context_length", "emb_dim", "n_heads", "n_layers", "batch_size", "max_steps", "warmup_steps",
+        "eval_every", "eval_batches")})
+
+
+@pytest.mark.parametrize("recipe", [QUICK, quick_modern()], ids=["day5", "modern"])
+def test_interrupted_run_resumes_exactly(recipe, tmp_path, one_thread):
+    straight = pretrain(TEXT, recipe, tmp_path / "straight", "cpu", progress=False)
 
     class Interrupt(Exception):
         pass
@@ -54,10 +64,14 @@ def test_interrupted_run_resumes_exactly(tmp_path, one_thread):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False, on_eval=interrupt_at_3)
-    resumed = pretrain(TEXT, QUICK, tmp_path / "run", "cpu", progress=False, resume=True)
+        pretrain(TEXT, recipe, tmp_path / "run", "cpu", progress=False, on_eval=interrupt_at_3)
+    resumed = pretrain(TEXT, recipe, tmp_path / "run", "cpu", progress=False, resume=True)
     assert resumed.history["train_loss"] == straight.history["train_loss"]
     assert resumed.val_loss == straight.val_loss
+    model, _, _ = load_trained(tmp_path / "run", "cpu")  # the model the checkpoint names, with the resumed weights
+    assert type(model) is type(straight.model)
+    ids = torch.randint(0, 300, (2, 10))
+    torch.testing.assert_close(model(ids), resumed.model(ids), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("change, key_fact", [

@@ -85,14 +85,6 @@ def forward(ids, model):
 ALL = {"3.3": Attention, "4.1": Norm, "4.2": gelu, "4.3": block, "4.5": FF, "4.6": forward}
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path))
-    set_language("en")
-    yield tmp_path
-    set_language("en")
-
-
 def test_a_wrong_answer_is_never_kept(workspace, capsys):
     check("4.2", gelu_relu)
     assert "FAIL" in capsys.readouterr().out

@@ -100,14 +100,6 @@ class LoRABiasTrains(LoRA):  # wrong: the base layer's bias still trains
 LATER = {"5.3": steps, "5.4": multiplier, "6.4": sample_token, "6.5": generate_loop, "7.1": LoRA}
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPTLIB_WORKSPACE", str(tmp_path))
-    set_language("en")
-    yield tmp_path
-    set_language("en")
-
-
 def kept_and_stand_ins():
     pieces = your_pieces(every=EVERY)
     return {**TRAIN_STAND_INS, **SAMPLE_STAND_INS, **pieces, "7.1": lora_class(pieces)}
