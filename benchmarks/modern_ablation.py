@@ -33,15 +33,14 @@ from pathlib import Path
 
 import torch
 
+from paired import paired_difference
+
 from gptlib.data import create_dataloader
 from gptlib.model import GPTConfig
 from gptlib.modern import MODERN, ModernConfig
 from gptlib.recipes import DAY5, day5_texts, day5_tokenizer
 from gptlib.runtime import pick_device, seconds_per_call, seed_everything
 from gptlib.train import TrainConfig, batch_loss, bits_per_byte, evaluate, train
-
-T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}  # Student's t, 95 %
-
 
 def variants() -> dict[str, tuple[GPTConfig, TrainConfig]]:
     """Name -> (model, training): day 5, each modern part alone on it, and the modern recipe."""
@@ -93,10 +92,7 @@ def summarise(bpb: dict[str, list[float]], seconds: dict[str, float], steps: dic
     base = next(iter(bpb.values()))
     rows = []
     for name, values in bpb.items():
-        diffs = [v - b for v, b in zip(values, base)]
-        mean_diff = statistics.mean(diffs)
-        spread = statistics.stdev(diffs) if len(diffs) > 1 else math.inf
-        margin = T_975.get(len(diffs) - 1, 2.0) * spread / math.sqrt(len(diffs))
+        mean_diff, margin = paired_difference(base, values)
         rows.append(dict(variant=name, bpb=values, mean=statistics.mean(values),
                          std=statistics.stdev(values) if len(values) > 1 else 0.0,
                          diff=mean_diff, diff_margin=margin, real=bool(name != next(iter(bpb)) and abs(mean_diff) > margin),

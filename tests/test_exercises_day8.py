@@ -64,6 +64,10 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
          "    y = x / top\n"
          "    return scale * y / torch.sqrt(y.pow(2).mean(dim=-1, keepdim=True) + eps / top ** 2)",
          "NaN or inf on a token of zeros"),
+        (solution("8.1", ("torch.sqrt(mean_square + eps)", "torch.sqrt(mean_square.clamp_min(eps))")),
+         "eps is a floor (clamp_min or max), not an offset"),
+        (solution("8.1", ("torch.sqrt(mean_square + eps)", "torch.sqrt(mean_square).clamp(min=eps)")),
+         "eps is a floor (clamp_min or max), not an offset"),
     ],
     "8.2": [
         (INTERLEAVED, "GPT-J's interleaved layout, another valid convention, but not ours"),
@@ -80,6 +84,8 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("8.2", ("positions.float()[:, None]", "positions.float()")), "your code raised RuntimeError"),
         (solution("8.2", (ROTATE, "return x1 * cos - x2 * sin")), "shaped like x, (2, 3, 6, 8); got (2, 3, 6, 4)"),
         (solution("8.2", ("[:, None] * inv_freq", "[:, None] * inv_freq * 2")), "differs from gptlib.modern.apply_rope"),
+        (solution("8.2", (ROTATE, "return torch.cat([x1 * sin + x2 * cos, x1 * cos - x2 * sin], dim=-1)")),
+         "each half holds the other half's result"),
     ],
     "8.3": [
         (solution("8.3", (REPEAT, "k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)")), "reads key/value head h % K"),
@@ -101,6 +107,10 @@ WRONG = {  # exercise -> [(answer source, a fragment of the hint it must get)]
         (solution("8.3", ("return weights @ v", "return (weights @ v).transpose(1, 2)")), "(B, H, T, D) = (2, 4, 5, 8)"),
         (solution("8.3", ("diagonal=1", "diagonal=2")),
          "with H = 4 query heads, K = 2 key/value heads, T = 5, D = 8, the output differs"),
+        (solution("8.3", ("diagonal=1", "diagonal=0")), "the diagonal is masked too"),
+        (solution("8.3", ("diagonal=1", "diagonal=0"), ('float("-inf")', "-1e9")), "the diagonal is masked too"),
+        (solution("8.3", (SOFTMAX, 'weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-2)')),
+         "the softmax runs over the queries (dim=-2)"),
     ],
 }
 

@@ -56,7 +56,8 @@ def _gradients(answer, reference, inputs: list[torch.Tensor], none: Text, wrong:
 RMS_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_rms_norm)
     "mean_subtracted": msg("8.1.mean_subtracted"), "std": msg("8.1.std"), "std_unbiased": msg("8.1.std"),
     "sum": msg("8.1.sum"), "eps_outside": msg("8.1.eps_outside"), "no_eps": msg("8.1.no_eps"),
-    "no_sqrt": msg("8.1.no_sqrt"), "no_scale": msg("8.1.no_scale"), "eps_ignored": msg("8.1.eps_ignored"), }
+    "no_sqrt": msg("8.1.no_sqrt"), "no_scale": msg("8.1.no_scale"), "eps_ignored": msg("8.1.eps_ignored"),
+    "eps_clamps_square": msg("8.1.eps_clamps"), "eps_clamps_root": msg("8.1.eps_clamps"), }
 
 
 @torch.no_grad()
@@ -79,14 +80,20 @@ def _rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float, mistake: str | N
         normed = x / square.sqrt()
     elif mistake == "no_sqrt":
         normed = x / (square + eps)
+    elif mistake == "eps_clamps_square":                          # F.normalize's way: a floor, not an offset
+        normed = x / square.clamp_min(eps).sqrt()
+    elif mistake == "eps_clamps_root":
+        normed = x / square.sqrt().clamp_min(eps)
     else:
         normed = x / (square + eps).sqrt()
     return normed if mistake == "no_scale" else normed * scale.double()
 
 
 def _rms_cases(dim: int, seed: int) -> list[tuple[torch.Tensor, float]]:
-    """(input, eps): tiny values (where eps matters), tokens far from zero mean, a zero token, a larger eps."""
+    """(input, eps): tiny values (where eps matters; one token's root mean square below it), tokens far from
+    zero mean, a zero token, a larger eps."""
     tiny = 0.001 * _randn(4, dim, seed=seed)
+    tiny[0] *= 0.001                                              # root mean square below eps: a floor shows
     typical = 1.5 + 3.0 * _randn(2, 5, dim, seed=seed + 1)       # a mean far from 0: centring would show
     with_zero = _randn(3, dim, seed=seed + 2)
     with_zero[1] = 0.0                                            # mean square 0: only eps keeps it finite
@@ -118,7 +125,8 @@ def _rms_norm_fn(rms_norm) -> None:
 ROTARY_MISTAKES = {
     "interleaved": msg("8.2.interleaved"), "backwards": msg("8.2.backwards"), "exponent": msg("8.2.exponent"),
     "inverted": msg("8.2.inverted"), "from_one": msg("8.2.from_one"), "own_positions": msg("8.2.own_positions"),
-    "first_half": msg("8.2.one_half"), "second_half": msg("8.2.one_half"), "base_ignored": msg("8.2.base_ignored"), }
+    "first_half": msg("8.2.one_half"), "second_half": msg("8.2.one_half"), "base_ignored": msg("8.2.base_ignored"),
+    "halves_swapped": msg("8.2.halves_swapped"), }
 
 
 @torch.no_grad()
@@ -140,6 +148,8 @@ def _rotary(x: torch.Tensor, positions: torch.Tensor, base: float, mistake: str)
         return torch.cat([first, x2], dim=-1)
     if mistake == "second_half":
         return torch.cat([x1, second], dim=-1)
+    if mistake == "halves_swapped":
+        return torch.cat([second, first], dim=-1)
     return torch.cat([first, second], dim=-1)
 
 
@@ -170,7 +180,7 @@ def _apply_rotary(apply_rotary) -> None:
 ATTENTION_MISTAKES = {
     "repeat": msg("8.3.repeat"), "no_mask": msg("8.3.no_mask"), "mask_zero": msg("8.3.mask_zero"),
     "mask_after": msg("8.3.mask_after"), "no_scale": msg("8.3.no_scale"), "scale_hd": msg("8.3.scale_hd"),
-    "scale_d": msg("8.3.scale_d"), }
+    "scale_d": msg("8.3.scale_d"), "diagonal": msg("8.3.diagonal"), "softmax_dim": msg("8.3.softmax_dim"), }
 
 
 @torch.no_grad()
@@ -185,12 +195,14 @@ def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mistake: str) 
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
     divisor = {"no_scale": 1.0, "scale_hd": math.sqrt(h * d), "scale_d": d}.get(mistake, math.sqrt(d))
     scores = q @ k.transpose(-2, -1) / divisor                    # (B, H, T, T)
-    future = torch.ones(t, t, dtype=torch.bool).triu(1)
+    future = torch.ones(t, t, dtype=torch.bool).triu(0 if mistake == "diagonal" else 1)
     if mistake == "mask_zero":
         scores = scores.masked_fill(future, 0.0)
+    elif mistake == "diagonal":                                   # a large finite fill: row 0, all masked, is uniform
+        scores = scores.masked_fill(future, -1e30)
     elif mistake not in ("no_mask", "mask_after"):
         scores = scores.masked_fill(future, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
+    weights = torch.softmax(scores, dim=-2 if mistake == "softmax_dim" else -1)
     if mistake == "mask_after":
         weights = weights.masked_fill(future, 0.0)
     return weights @ v
@@ -208,8 +220,10 @@ def _grouped_query_attention(attention) -> None:
         q, k, v = _randn(b, h, t, d, seed=40 + n), _randn(b, kv, t, d, seed=50 + n), _randn(b, kv, t, d, seed=60 + n)
         got = call(attention, q.clone(), k.clone(), v.clone())
         _same_shape(got, (b, h, t, d), msg("8.3.shape"))
-        if not bool(torch.isfinite(got).all()):
-            raise Wrong(msg("8.3.not_finite"))
+        finite = torch.isfinite(got.detach().cpu()).all(dim=-1)        # (B, H, T): which queries' outputs are
+        if not bool(finite.all()):
+            # the first query alone broken: its only key, itself, was masked (-inf everywhere: 0/0 in the softmax)
+            raise Wrong(msg("8.3.diagonal") if bool(finite[..., 1:].all()) else msg("8.3.not_finite"))
         expected = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         if close(got, expected, TOL):
             continue
