@@ -135,3 +135,16 @@ def test_an_answer_that_loops_only_on_a_later_case_is_stopped_once(monkeypatch):
     start = time.monotonic()
     run("1.3", encode_chunk)
     assert time.monotonic() - start > 3
+
+
+def test_an_operation_torch_has_not_implemented_is_a_bug_not_a_stub():
+    """``x ^ 3`` on a float tensor raises NotImplementedError inside torch: that is the learner's bug (a FAIL
+    line naming it), while their own ``raise NotImplementedError`` still reads as an untouched stub."""
+    def gelu(x):
+        return 0.5 * x * (1 + torch.tanh(0.7978845608 * (x + 0.044715 * x ^ 3)))
+
+    def stub(x):
+        raise NotImplementedError("write gelu")
+    line = run("4.2", gelu).line
+    assert line.startswith("❌ FAIL 4.2 your code raised NotImplementedError: \"bitwise_xor_cpu\" not implemented"), line
+    assert run("4.2", stub).status == "not done"

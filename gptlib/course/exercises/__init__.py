@@ -214,7 +214,7 @@ def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     try:
         result = _timed(fn, *args, **kwargs)
     except NotImplementedError as exc:
-        if _raised_in_library(exc):  # e.g. calling an nn.ModuleList: the learner's bug, not an untouched stub
+        if _raised_in_library(exc) or not _raised_by_statement(exc):  # nn.ModuleList(), x ^ 3 on floats: a bug
             raise Wrong(msg("checker.raised"), kind="NotImplementedError", message=str(exc)[:200] or
                         "this object cannot be called", inputs=inputs()) from exc
         raise NotDone from None
@@ -245,6 +245,20 @@ def _raised_in_library(exc: BaseException) -> bool:
         tb = tb.tb_next
     where = str(Path(tb.tb_frame.f_code.co_filename).resolve()) if tb is not None else ""
     return any(where.startswith(str(Path(m.__file__).resolve().parent)) for m in (torch,))
+
+
+def _raised_by_statement(exc: BaseException) -> bool:
+    """Whether ``exc`` came from a ``raise`` statement (a stub's ``raise NotImplementedError``) rather than from
+    an operation that is not implemented (``x ^ 3`` on a float tensor raises NotImplementedError inside torch)."""
+    import dis
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return True
+    code = tb.tb_frame.f_code.co_code
+    return tb.tb_lasti < len(code) and dis.opname[code[tb.tb_lasti]] in ("RAISE_VARARGS", "RERAISE")
 
 
 def _same(a: Any, b: Any) -> bool:
