@@ -89,3 +89,15 @@ def four_way_tests(stubs: dict, solutions: dict, wrong: dict, alternative: dict,
     return (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
             test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
             test_every_exercise_is_covered)
+
+
+def more_alternatives_test(stubs: dict, more: dict[str, list[str]]):
+    """A pytest test: every further correct answer in ``more`` (name -> sources), each written differently from
+    the reference and the ALTERNATIVE, passes. Assign it to a module-level name starting with ``test_``."""
+
+    @pytest.mark.parametrize("name, source", [(n, s) for n, sources in more.items() for s in sources])
+    def test_more_differently_written_solutions_pass(name, source):
+        result = verdict(name, source, stubs[name][1])
+        assert result.passed, result.line
+
+    return test_more_differently_written_solutions_pass

@@ -2,7 +2,7 @@
 reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-from exercise_harness import exercise_sources, four_way_tests
+from exercise_harness import exercise_sources, four_way_tests, more_alternatives_test
 
 STUBS = exercise_sources("notebooks/day1_tokenize.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day1_solutions.ipynb")
@@ -169,3 +169,77 @@ ALTERNATIVE["1.5"] = (
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"1.1", "1.2", "1.3", "1.4", "1.5"})
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "1.1": [
+        # defaultdict index loop
+        'from collections import defaultdict\n'
+        'def count_chunk_pairs(chunks):\n'
+        '    counts = defaultdict(int)\n'
+        '    for ids in chunks:\n'
+        '        for i in range(1, len(ids)):\n'
+        '            counts[ids[i - 1], ids[i]] += 1\n'
+        '    return dict(counts)',
+    ],
+    "1.2": [
+        # recursion
+        'def replace_pair(ids, pair, new_id):\n'
+        '    if len(ids) < 2:\n'
+        '        return list(ids)\n'
+        '    if (ids[0], ids[1]) == pair:\n'
+        '        return [new_id] + replace_pair(ids[2:], pair, new_id)\n'
+        '    return [ids[0]] + replace_pair(ids[1:], pair, new_id)',
+    ],
+    "1.3": [
+        # minbpe style
+        'def encode_chunk(ids, merges):\n'
+        '    ids = list(ids)\n'
+        '    while len(ids) >= 2:\n'
+        "        pair = min(zip(ids, ids[1:]), key=lambda p: merges.get(p, float('inf')))\n"
+        '        if pair not in merges:\n'
+        '            break\n'
+        '        out, i = [], 0\n'
+        '        while i < len(ids):\n'
+        '            if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:\n'
+        '                out.append(merges[pair])\n'
+        '                i += 2\n'
+        '            else:\n'
+        '                out.append(ids[i])\n'
+        '                i += 1\n'
+        '        ids = out\n'
+        '    return ids',
+    ],
+    "1.4": [
+        # bytearray
+        'def decode_tokens(ids, vocab):\n'
+        '    buf = bytearray()\n'
+        '    for i in ids:\n'
+        '        buf += vocab[i]\n'
+        "    return str(buf, 'utf-8', 'replace')",
+    ],
+    "1.5": [
+        # max with negated pair key
+        'def learn_bpe(chunks, num_merges):\n'
+        '    chunks = [list(c) for c in chunks]\n'
+        '    merges = {}\n'
+        '    for new_id in range(256, 256 + num_merges):\n'
+        '        counts = {}\n'
+        '        for ids in chunks:\n'
+        '            for pair in zip(ids, ids[1:]):\n'
+        '                counts[pair] = counts.get(pair, 0) + 1\n'
+        '        pair = max(counts.items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))[0]\n'
+        '        merges[pair] = new_id\n'
+        '        for c, ids in enumerate(chunks):\n'
+        '            out, i = [], 0\n'
+        '            while i < len(ids):\n'
+        '                if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:\n'
+        '                    out.append(new_id)\n'
+        '                    i += 2\n'
+        '                else:\n'
+        '                    out.append(ids[i])\n'
+        '                    i += 1\n'
+        '            chunks[c] = out\n'
+        '    return merges',
+    ],
+})
