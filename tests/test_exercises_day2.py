@@ -2,7 +2,7 @@
 reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-from exercise_harness import exercise_sources, four_way_tests
+from exercise_harness import exercise_sources, four_way_tests, more_alternatives_test
 
 STUBS = exercise_sources("notebooks/day2_embed.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day2_solutions.ipynb")
@@ -78,7 +78,32 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
+# A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
+WRONG["2.2"] += [
+    ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos[:ids.shape[1]].detach()", "no gradient reaches pos_weight"),
+]
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"2.1", "2.2", "2.3"})
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "2.1": [
+        # eye rows
+        'def one_hot_lookup(ids, weight):\n'
+        '    return torch.eye(len(weight))[ids] @ weight',
+    ],
+    "2.2": [
+        # stack rows
+        'def embed_batch(ids, tok, pos):\n'
+        '    return torch.stack([tok[row] for row in ids]) + pos[torch.arange(ids.size(-1))]',
+    ],
+    "2.3": [
+        # index_add
+        'def embedding_grad(ids, grad_out, vocab_size):\n'
+        '    return torch.zeros(vocab_size, grad_out.size(1), dtype=grad_out.dtype).index_add_(0, ids, grad_out)',
+    ],
+})

@@ -139,6 +139,15 @@ def _token_and_position(embed_fn) -> None:
             if close(got, wrong(tok, pos, ids)):
                 raise Wrong(hint)
         raise Wrong(msg("2.2.differs"), err=float((got.double() - expected.double()).abs().max()))
+    ids = torch.randint(0, vocab, (2, 5), generator=g)          # both tables train: a gradient must reach each
+    leaves = tok.clone().requires_grad_(), pos.clone().requires_grad_()
+    got = call(embed_fn, ids.clone(), *leaves)
+    if getattr(got, "requires_grad", False):
+        got.sum().backward()
+    uses = [torch.bincount(ids.flatten(), minlength=vocab), torch.bincount(torch.arange(5).repeat(2), minlength=context)]
+    missing = [name for name, leaf, n in zip(("tok_weight", "pos_weight"), leaves, uses)
+               if leaf.grad is None or not close(leaf.grad, n[:, None].float().expand_as(leaf))]
+    expect(not missing, msg("2.2.no_gradient"), which=" / ".join(missing))
 
 
 @exercise("2.3", todo=msg("2.3.todo"), done=msg("2.3.done"))
