@@ -2,7 +2,7 @@
 reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-from exercise_harness import exercise_sources, four_way_tests
+from exercise_harness import exercise_sources, four_way_tests, more_alternatives_test
 
 STUBS = exercise_sources("notebooks/day3_attention.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day3_solutions.ipynb")
@@ -127,7 +127,64 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
+# A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
+WRONG["3.1"] += [
+    ("def scaled_scores(q, k):\n    return torch.softmax(q @ k.T / math.sqrt(k.shape[-1]), dim=-1)",
+     "already softmax weights"),
+]
+WRONG["3.3"] += [
+    (solution_with(("self.out_proj = nn.Linear(d_out, d_out)", "self.out_proj = nn.Linear(d_out, d_out, bias=False)")),
+     "out_proj has no bias"),
+]
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"3.1", "3.2", "3.3", "3.4"})
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "3.1": [
+        # F.linear
+        'def scaled_scores(q, k):\n'
+        '    return F.linear(q, k) / torch.tensor(k.size(1)).sqrt()',
+    ],
+    "3.2": [
+        # softmax then tril renormalise
+        'def causal_weights(s):\n'
+        '    w = torch.softmax(s, dim=-1).tril()\n'
+        '    return w / w.sum(dim=-1, keepdim=True)',
+    ],
+    "3.3": [
+        # -1e9 mask, contiguous view, tril buffer-free
+        'class CausalAttention(nn.Module):\n'
+        '    def __init__(self, d_in, d_out, num_heads):\n'
+        '        super().__init__()\n'
+        '        self.num_heads, self.head_dim = num_heads, d_out // num_heads\n'
+        '        self.W_query = nn.Linear(d_in, d_out, bias=False)\n'
+        '        self.W_key = nn.Linear(d_in, d_out, bias=False)\n'
+        '        self.W_value = nn.Linear(d_in, d_out, bias=False)\n'
+        '        self.out_proj = nn.Linear(d_out, d_out)\n'
+        '\n'
+        '    def forward(self, x):\n'
+        '        b, t, _ = x.shape\n'
+        '\n'
+        '        def heads(z):  # (B, T, d_out) -> (B, heads, T, head_dim)\n'
+        '            return z.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)\n'
+        '\n'
+        '        q, k, v = heads(self.W_query(x)), heads(self.W_key(x)), heads(self.W_value(x))\n'
+        '        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)\n'
+        '        future = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)\n'
+        '        weights = torch.softmax(scores.masked_fill(future, -1e9), dim=-1)\n'
+        '        context = (weights @ v).transpose(1, 2).contiguous().view(b, t, -1)\n'
+        '        return self.out_proj(context)\n'
+        '\n'
+        '',
+    ],
+    "3.4": [
+        # F.dropout
+        'def attention_dropout(weights, p, training):\n'
+        '    return F.dropout(weights, p=p, training=training)',
+    ],
+})

@@ -44,6 +44,8 @@ def _scaled_scores(scores_fn) -> None:
             raise Wrong(msg("3.1.by_sqrt_t"), t=t)
         if close(got, k @ q.T / math.sqrt(d)):
             raise Wrong(msg("3.1.k_q"))
+        if close(got, torch.softmax(expected, dim=-1)):
+            raise Wrong(msg("3.1.softmax"))
         raise Wrong(msg("3.1.differs"), err=float((got - expected).abs().max()))
 
 
@@ -114,6 +116,7 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
     sizes = [(p.in_features, p.out_features) for p in projections]
     expect(sizes == [(d_in, d_out)] * 3 + [(d_out, d_out)],
            msg("3.3.layer_sizes"), d_in=d_in, d_out=d_out, sizes=", ".join(f"{i}->{o}" for i, o in sizes))
+    expect(projections[3].bias is not None, msg("3.3.out_proj_bias"))
     with_bias = {p.bias is not None for p in projections[:3]}
     expect(len(with_bias) == 1, msg("3.3.bias_setting"))
     reference = MultiHeadAttention(d_in, d_out, dropout=0.0, num_heads=heads, qkv_bias=with_bias.pop()).eval()
