@@ -2,7 +2,7 @@
 reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-from exercise_harness import exercise_sources, four_way_tests, verdict
+from exercise_harness import exercise_sources, four_way_tests, verdict, more_alternatives_test
 
 STUBS = exercise_sources("notebooks/day4_block.ipynb")
 SOLUTIONS = {name: source for name, source in exercise_sources("notebooks/solutions/day4_solutions.ipynb").items()
@@ -213,7 +213,72 @@ def test_a_check_leaves_the_notebooks_random_state_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
+# A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
+WRONG["4.2"] += [
+    (solution("4.2", GELU, GELU.replace("x ** 3", "x ^ 3")), "your code raised NotImplementedError"),  # once "not done"
+    (solution("4.2", GELU, GELU.replace("0.5 * x * ", "0.5 * ")), "the gate 0.5 * (1 + tanh(...)) alone"),
+]
+WRONG["4.4"] += [(count("12 * d ** 2 + (13 if qkv_bias else 10) * d * 1.0"), "return an int")]
+WRONG["4.5"] += [
+    (ff().replace("        self.act = ", "        self.drop = nn.Dropout(0.1)\n        self.act = ")
+     .replace("return self.fc2(self.act(self.fc1(x)))", "return self.drop(self.fc2(self.act(self.fc1(x))))"),
+     "no dropout of its own"),
+]
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6"})
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "4.1": [
+        # nn.functional.layer_norm
+        'class MyLayerNorm(nn.Module):\n'
+        '    def __init__(self, emb_dim, eps=1e-5):\n'
+        '        super().__init__()\n'
+        '        self.eps = eps\n'
+        '        self.scale = nn.Parameter(torch.ones(emb_dim))\n'
+        '        self.shift = nn.Parameter(torch.zeros(emb_dim))\n'
+        '    def forward(self, x):\n'
+        '        return F.layer_norm(x, x.shape[-1:], self.scale, self.shift, self.eps)',
+    ],
+    "4.2": [
+        # tensor sqrt
+        'def gelu(x):\n'
+        '    c = torch.sqrt(torch.tensor(2.0 / torch.pi))\n'
+        '    return x * 0.5 * (1.0 + torch.tanh(c * (x + 0.044715 * torch.pow(x, 3))))',
+    ],
+    "4.3": [
+        # one expression
+        'def block_forward(x, att, ff, norm1, norm2):\n'
+        '    h = att(norm1(x)) + x\n'
+        '    return h + ff(norm2(h))',
+    ],
+    "4.4": [
+        # from modules
+        'def block_parameters(d, qkv_bias=True):\n'
+        '    layers = [nn.Linear(d, d, bias=qkv_bias) for _ in range(3)] + [nn.Linear(d, d), nn.Linear(d, 4 * d), nn.Linear(4 * d, d), nn.LayerNorm(d), nn.LayerNorm(d)]\n'
+        '    return sum(p.numel() for m in layers for p in m.parameters())',
+    ],
+    "4.5": [
+        # ModuleList
+        'class MyFeedForward(nn.Module):\n'
+        '    def __init__(self, emb_dim):\n'
+        '        super().__init__()\n'
+        '        self.layers = nn.ModuleList([nn.Linear(emb_dim, emb_dim * 4), nn.Linear(emb_dim * 4, emb_dim)])\n'
+        '    def forward(self, x):\n'
+        '        h = self.layers[0](x)\n'
+        "        return self.layers[1](nn.functional.gelu(h, approximate='tanh'))",
+    ],
+    "4.6": [
+        # functional reduce
+        'import functools\n'
+        'def gpt_forward(ids, model):\n'
+        '    pos = model.pos_emb.weight[: ids.size(1)]\n'
+        '    x = model.drop_emb(F.embedding(ids, model.tok_emb.weight) + pos)\n'
+        '    x = functools.reduce(lambda h, blk: blk(h), model.trf_blocks, x)\n'
+        '    return model.out_head(model.final_norm(x))',
+    ],
+})

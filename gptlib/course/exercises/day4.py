@@ -155,7 +155,8 @@ def _layer_norm_module(layer_norm_cls) -> None:
 GELU_MISTAKES = {
     "relu": msg("4.2.relu"), "erf": msg("4.2.erf"), "no_cubic": msg("4.2.no_cubic"), "no_root": msg("4.2.no_root"),
     "no_sqrt": msg("4.2.no_sqrt"), "no_half": msg("4.2.no_half"), "sigmoid": msg("4.2.sigmoid"),
-    "silu": msg("4.2.silu"), "squared": msg("4.2.squared"), "root_inverted": msg("4.2.root_inverted"), }
+    "silu": msg("4.2.silu"), "squared": msg("4.2.squared"), "root_inverted": msg("4.2.root_inverted"),
+    "no_x": msg("4.2.no_x"), }
 
 
 @torch.no_grad()
@@ -169,6 +170,8 @@ def _gelu(x: torch.Tensor, mistake: str) -> torch.Tensor:
         return x * torch.sigmoid(1.702 * x)
     if mistake == "silu":
         return F.silu(x)
+    if mistake == "no_x":
+        return 0.5 * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
     inner = x if mistake == "no_cubic" else x + 0.044715 * x ** (2 if mistake == "squared" else 3)
     factor = {"no_root": 1.0, "no_sqrt": 2 / math.pi, "root_inverted": math.sqrt(math.pi / 2)}.get(
         mistake, math.sqrt(2 / math.pi))
@@ -292,6 +295,8 @@ def _count(count_fn) -> None:
                    msg("4.4.not_number"), kind=type(got).__name__)
             answers[d, qkv_bias] = got, _block_parameters(d, qkv_bias)
     if all(got == right for got, right in answers.values()):
+        kind = next((type(got).__name__ for got, _ in answers.values() if not isinstance(got, int)), None)
+        expect(kind is None, msg("4.4.not_int"), kind=kind)
         return
     for count, hint in COUNT_MISTAKES.values():             # the miscount that explains every answer
         if all(got == count(d, qkv, right) for (d, qkv), (got, right) in answers.items()):
@@ -353,6 +358,13 @@ def _feed_forward_class(ff_cls) -> None:
                 continue
             _first_match(got.detach(), FF_MISTAKES, lambda m: _feed_forward(x, fc1, fc2, m), 1e-4)
             raise Wrong(msg("4.5.differs"), err=float((got.detach() - expected).abs().max()))
+        ours.train()                                          # gptlib's FeedForward has no dropout: the same in training
+        x = 2 * torch.randn(4, 9, emb_dim)
+        got = call(ours, x.clone())
+        with torch.no_grad():
+            expected = reference(x)
+        expect(isinstance(got, torch.Tensor) and close(got, expected, 1e-4), msg("4.5.train_mode"),
+               err=float((got.detach() - expected).abs().max()) if isinstance(got, torch.Tensor) else float("nan"))
         x = torch.randn(2, 3, emb_dim, requires_grad=True)
         _gradients_flow(call(ours, x), x)
 
