@@ -2,7 +2,7 @@
 reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-from exercise_harness import exercise_sources, four_way_tests
+from exercise_harness import exercise_sources, four_way_tests, more_alternatives_test
 
 STUBS = exercise_sources("notebooks/day5_pretrain.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day5_solutions.ipynb")
@@ -158,7 +158,60 @@ ALTERNATIVE["5.4"] = (
     "    return torch.tensor(warm if step < warmup_steps else decayed)")
 
 
+# A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
+WRONG["5.3"] += [
+    (loop_with(("    losses = []", "    model.eval()\n    losses = []")), "evaluation mode"),
+]
+WRONG["5.4"] += [  # once "got 0.9997, expected 0.9997": now a step where the two differ in the digits shown
+    (schedule("return min_lr_ratio + (1 - min_lr_ratio) * cosine", "return max(min_lr_ratio, cosine)"),
+     "at step 15 (warmup_steps=10, max_steps=100, min_lr_ratio=0.1) got 0.9924, expected 0.9932"),
+]
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3", "5.4"})
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "5.1": [
+        # while loop
+        'def input_target_pairs(token_ids, max_length, stride):\n'
+        '    xs, ys, s = [], [], 0\n'
+        '    while s + max_length < len(token_ids):\n'
+        '        xs.append(token_ids[s:s + max_length])\n'
+        '        ys.append(token_ids[s + 1:s + max_length + 1])\n'
+        '        s += stride\n'
+        '    return torch.stack(xs), torch.stack(ys)',
+    ],
+    "5.2": [
+        # view(-1)
+        'def cross_entropy(logits, targets):\n'
+        '    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))',
+    ],
+    "5.3": [
+        # set_to_none float
+        'def train_steps(model, batches, optimizer):\n'
+        '    model.train()\n'
+        '    losses = []\n'
+        '    for inputs, targets in batches:\n'
+        '        logits = model(inputs)\n'
+        '        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())\n'
+        '        optimizer.zero_grad(set_to_none=True)\n'
+        '        loss.backward()\n'
+        '        optimizer.step()\n'
+        '        losses.append(float(loss))\n'
+        '    return losses',
+    ],
+    "5.4": [
+        # branchy
+        'def lr_multiplier(step, warmup_steps, max_steps, min_lr_ratio):\n'
+        '    if step < warmup_steps:\n'
+        '        return (step + 1) / warmup_steps\n'
+        '    if step >= max_steps:\n'
+        '        return min_lr_ratio\n'
+        '    ratio = (step - warmup_steps) / (max_steps - warmup_steps)\n'
+        '    return min_lr_ratio + 0.5 * (1 - min_lr_ratio) * (1 + math.cos(math.pi * ratio))',
+    ],
+})
