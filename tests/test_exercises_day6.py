@@ -3,7 +3,7 @@ reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
 import torch
-from exercise_harness import exercise_sources, four_way_tests
+from exercise_harness import exercise_sources, four_way_tests, more_alternatives_test
 
 from gptlib.course.exercises.day6 import TOP_K_CASES, TOP_P_CASES
 from gptlib.generate import next_token_probs, top_k_filter, top_p_filter
@@ -202,7 +202,67 @@ ALTERNATIVE["6.5"] = (
     "    return torch.tensor(tokens)")
 
 
+# A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
+WRONG["6.3"] += [
+    (top_p(keep="keep_sorted.gather(-1, order)"), "keep_sorted.gather(-1, order) reads"),  # once "sort ... descending"
+    (top_p(keep_sorted=MASS_BEFORE.replace("dim=-1", "dim=0")), "runs down the batch"),
+]
+WRONG["6.4"] += [
+    (sample(draw="torch.multinomial(probs, 1).squeeze(-1)").replace("    probs =", "    torch.manual_seed(0)\n    probs ="),
+     "two generators with different seeds gave the same tokens"),
+    (sample().replace("temperature, dim=-1)", "temperature, dim=0)"), "uniform over the 6 tokens"),
+]
+WRONG["6.5"] += [
+    (loop("pick(logits[:, -1, :])", "pick(torch.softmax(logits[:, -1, :], dim=-1))"), "you gave it probabilities"),
+]
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4", "6.5"})
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "6.1": [
+        # power and renormalise
+        'def probs_at_temperature(logits, temperature):\n'
+        '    p = torch.softmax(logits.double(), dim=-1) ** (1 / temperature)\n'
+        '    return (p / p.sum(-1, keepdim=True)).float()',
+    ],
+    "6.2": [
+        # scatter softmax of values
+        'def top_k_probs(logits, k):\n'
+        '    top = torch.topk(logits, k)\n'
+        '    return torch.zeros_like(logits).scatter(-1, top.indices, top.values.softmax(-1))',
+    ],
+    "6.3": [
+        # HF shift-right remove
+        'def top_p_probs(logits, p):\n'
+        '    sorted_logits, idx = torch.sort(logits, descending=True)\n'
+        '    cum = sorted_logits.softmax(-1).cumsum(-1)\n'
+        '    remove = cum > p\n'
+        '    remove[..., 1:] = remove[..., :-1].clone()\n'
+        '    remove[..., 0] = False\n'
+        '    mask = remove.scatter(-1, idx, remove)\n'
+        "    return logits.masked_fill(mask, float('-inf')).softmax(-1)",
+    ],
+    "6.4": [
+        # unnormalised powered probs
+        'def sample_token(logits, temperature, generator):\n'
+        '    if temperature == 0:\n'
+        '        return logits.argmax(dim=-1)\n'
+        '    w = torch.softmax(logits, -1) ** (1 / temperature)\n'
+        '    return torch.multinomial(w, 1, generator=generator)[:, 0]',
+    ],
+    "6.5": [
+        # list of columns
+        'def generate_loop(model, ids, max_new_tokens, context_length, pick):\n'
+        '    model.eval()\n'
+        '    with torch.inference_mode():\n'
+        '        for _ in range(max_new_tokens):\n'
+        '            nxt = pick(model(ids[:, max(0, ids.size(1) - context_length):])[:, -1])\n'
+        '            ids = torch.cat((ids, nxt[:, None]), dim=-1)\n'
+        '    return ids',
+    ],
+})

@@ -154,16 +154,19 @@ def _nucleus(logits: torch.Tensor, p: float, mistake: str | None = None) -> torc
         return torch.cumsum(probs, dim=-1) - probs < p
     values = logits if mistake == "logits" else probs
     sorted_values, order = torch.sort(values, dim=-1, descending=mistake != "ascending")
-    cumulative = torch.cumsum(sorted_values, dim=-1)
+    cumulative = torch.cumsum(sorted_values, dim=0 if mistake == "cumsum_dim" else -1)
     keep_sorted = cumulative <= p if mistake == "crossing" else cumulative - sorted_values < p
     if mistake == "not_scattered":  # the right count, applied to the first positions of the unsorted row
         return keep_sorted
+    if mistake == "gathered":  # read through the sort's indices instead of writing back through them
+        return keep_sorted.gather(-1, order)
     return torch.zeros_like(keep_sorted).scatter_(-1, order, keep_sorted)
 
 
 TOP_P_MISTAKES = {
     "crossing": msg("6.3.crossing"), "unsorted": msg("6.3.unsorted"), "ascending": msg("6.3.ascending"),
-    "not_scattered": msg("6.3.not_scattered"), "logits": msg("6.3.logits"), }
+    "not_scattered": msg("6.3.not_scattered"), "logits": msg("6.3.logits"), "gathered": msg("6.3.gathered"),
+    "cumsum_dim": msg("6.3.cumsum_dim"), }
 
 
 TOP_P_CASES = (  # (logits, p): a confident row (its top token alone holds more than p) in the last case
@@ -190,7 +193,7 @@ def _top_p(top_p_fn) -> None:
         if not torch.equal(kept, expected_kept):
             for mistake, hint in TOP_P_MISTAKES.items():
                 wrong = _nucleus(row_logits, p, mistake)
-                if torch.equal(kept, wrong) and not (mistake == "ascending" and bool(wrong.all())):
+                if torch.equal(kept, wrong) and not (mistake in ("ascending", "cumsum_dim") and bool(wrong.all())):
                     raise Wrong(hint, p=p, mass=float((probs * kept).sum(-1).min()))
             if not _kept_are_the_largest(row_logits, kept):
                 raise Wrong(TOP_P_MISTAKES["unsorted"])
@@ -236,6 +239,8 @@ def _sample(sample_fn) -> None:
                 raise Wrong(msg("6.4.always_greedy"), t=t, n=DRAWS)
             expect(torch.equal(first, again),
                    msg("6.4.not_seeded"))
+            other = _ids(call(sample_fn, rows.clone(), t, torch.Generator().manual_seed(8)), DRAWS)
+            expect(not torch.equal(first, other), msg("6.4.generator_ignored"))
             expect(bool(((first >= 0) & (first < rows.shape[-1])).all()),
                    msg("6.4.out_of_range"), v=rows.shape[-1], low=int(first.min()), high=int(first.max()))
             freq = torch.bincount(first, minlength=rows.shape[-1]).double() / DRAWS
@@ -248,6 +253,8 @@ def _sample(sample_fn) -> None:
                 raise Wrong(msg("6.4.temperature_ignored"), t=t)
             if err(torch.softmax(SAMPLE_LOGITS.double() * t, dim=-1)) < 0.02:
                 raise Wrong(msg("6.4.times_t"))
+            if err(torch.full_like(want, 1 / len(want))) < 0.02:
+                raise Wrong(msg("6.4.uniform"), t=t, v=len(want))
             raise Wrong(msg("6.4.differs"), t=t, n=DRAWS, err=err(want))
         mixed = torch.stack([SAMPLE_LOGITS, SAMPLE_LOGITS.flip(0)]).repeat(DRAWS // 2, 1)  # rows that differ
         drawn = _ids(call(sample_fn, mixed.clone(), 1.0, torch.Generator().manual_seed(3)), DRAWS)
@@ -278,14 +285,16 @@ def _generate_with(model: GPTModel, ids: torch.Tensor, n: int, pick, mistake: st
         window = {"crop_first": out[:, :CONTEXT], "crop_short": out[:, -(CONTEXT - 1):],
                   "prompt_only": ids[:, -CONTEXT:]}.get(mistake, out[:, -CONTEXT:])
         logits = model(window)
-        next_id = pick(logits[:, 0 if mistake == "first_position" else -1, :])
+        last = logits[:, 0 if mistake == "first_position" else -1, :]
+        next_id = pick(torch.softmax(last, dim=-1) if mistake == "pick_probs" else last)
         out = torch.cat([out, next_id.unsqueeze(1)], dim=1)
     return out
 
 
 LOOP_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_generate_with)
     "crop_first": msg("6.5.crop_first"), "crop_short": msg("6.5.crop_short"),
-    "first_position": msg("6.5.first_position"), "prompt_only": msg("6.5.prompt_only"), }
+    "first_position": msg("6.5.first_position"), "prompt_only": msg("6.5.prompt_only"),
+    "pick_probs": msg("6.5.pick_probs"), }
 
 
 def _loop_model() -> GPTModel:
