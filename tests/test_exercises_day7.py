@@ -2,7 +2,7 @@
 reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-from exercise_harness import exercise_sources, four_way_tests
+from exercise_harness import exercise_sources, four_way_tests, more_alternatives_test
 
 STUBS = exercise_sources("notebooks/day7_finetune.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day7_solutions.ipynb")
@@ -124,7 +124,58 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
+# A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
+WRONG["7.1"] += [
+    # once "the base layer still trains": it keeps a detached copy of the weight, and drops the bias
+    ("class LinearWithLoRA(nn.Module):\n    def __init__(self, base, rank, alpha):\n        super().__init__()\n"
+     "        self.weight = base.weight.detach()\n"
+     "        self.A = nn.Parameter(torch.randn(rank, base.in_features) * 0.01)\n"
+     "        self.B = nn.Parameter(torch.zeros(base.out_features, rank))\n        self.scale = alpha / rank\n"
+     "    def forward(self, x):\n        return x @ self.weight.T + self.scale * (x @ self.A.T @ self.B.T)",
+     "is the base layer's output (bias included) added"),
+    (solution_with("7.1", ("self.scale = alpha / rank", "self.scale = alpha / math.sqrt(rank)")), "alpha / sqrt(rank)"),
+]
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"7.1", "7.2", "7.3"})
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "7.1": [
+        # unscaled randn A, merged delta
+        'class LinearWithLoRA(nn.Module):\n'
+        '    def __init__(self, base, rank, alpha):\n'
+        '        super().__init__()\n'
+        '        self.base = base.requires_grad_(False)\n'
+        '        self.A = nn.Parameter(torch.randn(rank, base.in_features) )\n'
+        '        self.B = nn.Parameter(torch.zeros(base.out_features, rank))\n'
+        '        self.scale = alpha / rank\n'
+        '\n'
+        '    def forward(self, x):\n'
+        '        return self.base(x) + F.linear(x, self.scale * (self.B @ self.A))\n'
+        '\n'
+        '',
+    ],
+    "7.2": [
+        # gather
+        'def last_token_logits(logits, lengths):\n'
+        '    idx = (lengths - 1).view(-1, 1, 1).expand(-1, 1, logits.size(-1))\n'
+        '    return logits.gather(1, idx).squeeze(1)',
+    ],
+    "7.3": [
+        # pad_sequence
+        'from torch.nn.utils.rnn import pad_sequence\n'
+        'def instruction_batch(batch, pad_id):\n'
+        '    xs, ys = [], []\n'
+        '    for ids, n in batch:\n'
+        '        t = torch.tensor(ids)\n'
+        '        y = t[1:].clone()\n'
+        '        y[: n - 1] = -100\n'
+        '        xs.append(t[:-1])\n'
+        '        ys.append(y)\n'
+        '    return pad_sequence(xs, batch_first=True, padding_value=pad_id), pad_sequence(ys, batch_first=True, padding_value=-100)',
+    ],
+})

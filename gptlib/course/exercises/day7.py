@@ -45,9 +45,11 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
         expected_at_init = base(x)
     trainable = {name: p for name, p in params.items() if p.requires_grad}
     base_params = [p for p in params.values() if p.shape in ((d_out, d_in), (d_out,))]
-    if base.weight.requires_grad or any(p.requires_grad for p in base_params if p.shape == (d_out, d_in)):
+    held = {id(p) for p in params.values()}  # a base the layer does not hold (a detached copy) trains nowhere
+    if (base.weight.requires_grad and id(base.weight) in held) or any(
+            p.requires_grad for p in base_params if p.shape == (d_out, d_in)):
         raise Wrong(msg("7.1.base_trains"), n=d_out * d_in)
-    if base.bias.requires_grad or any(p.requires_grad for p in base_params):
+    if (base.bias.requires_grad and id(base.bias) in held) or any(p.requires_grad for p in base_params):
         raise Wrong(msg("7.1.bias_trains"), n=d_out)
     a = [p for p in trainable.values() if p.shape in ((rank, d_in), (d_in, rank))]
     b = [p for p in trainable.values() if p.shape in ((d_out, rank), (rank, d_out))]
@@ -93,7 +95,8 @@ def _check_lora(lora_cls, d_in: int, d_out: int, rank: int, alpha: float) -> Non
 def _lora_scale_mistakes(rank: int, alpha: float) -> list[tuple[float, Text]]:
     """The usual wrong scales of the low-rank update, each with its hint."""
     return [*([(alpha // rank, msg("7.1.floor"))] if alpha // rank != alpha / rank else []),
-        (1.0, msg("7.1.not_scaled")), (rank / alpha, msg("7.1.rank_over_alpha")), (alpha, msg("7.1.alpha_only")), ]
+        (1.0, msg("7.1.not_scaled")), (rank / alpha, msg("7.1.rank_over_alpha")), (alpha, msg("7.1.alpha_only")),
+        (alpha / rank ** 0.5, msg("7.1.sqrt_rank")), ]
 
 
 # ---------------------------------------------------------------------------- 7.2 the last real token
