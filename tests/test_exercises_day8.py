@@ -2,7 +2,7 @@
 English and in Chinese, one line each), and the reference solution and a differently written correct one pass."""
 from __future__ import annotations
 
-from exercise_harness import exercise_sources, four_way_tests, verdict
+from exercise_harness import exercise_sources, four_way_tests, verdict, more_alternatives_test
 
 STUBS = exercise_sources("notebooks/day8_modern.ipynb")
 SOLUTIONS = exercise_sources("notebooks/solutions/day8_solutions.ipynb")
@@ -137,6 +137,14 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
+# A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
+WRONG["8.1"] += [
+    (solution("8.1", (RMS, "return scale * x.double() / torch.sqrt(mean_square.double() + eps)")),  # once passed
+     "your result is float64, x is float32"),
+]
+WRONG["8.3"] += [(solution("8.3", (SCALE, "/ math.sqrt(t)")), "divided by sqrt(T) = sqrt(5)")]
+
+
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
@@ -153,3 +161,31 @@ def test_pytorch_s_own_kernels_pass_too():
     for name, source in fused.items():
         result = verdict(name, source, STUBS[name][1])
         assert result.passed, result.line
+
+
+test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
+    "8.1": [
+        # rsqrt
+        'def rms_norm(x, scale, eps=1e-5):\n'
+        '    return x * torch.rsqrt(torch.mean(x * x, dim=-1, keepdim=True) + eps) * scale',
+    ],
+    "8.2": [
+        # HF rotate_half
+        'def apply_rotary(x, positions, base=10000.0):\n'
+        '    d = x.shape[-1]\n'
+        '    inv = 1.0 / (base ** (torch.arange(0, d, 2).float() / d))\n'
+        '    emb = torch.cat([positions[:, None].float() * inv] * 2, dim=-1)\n'
+        '    x1, x2 = x[..., : d // 2], x[..., d // 2 :]\n'
+        '    rot = torch.cat([-x2, x1], dim=-1)\n'
+        '    return x * emb.cos() + rot * emb.sin()',
+    ],
+    "8.3": [
+        # expand+sdpa
+        'def grouped_query_attention(q, k, v):\n'
+        '    b, h, t, d = q.shape\n'
+        '    g = h // k.shape[1]\n'
+        '    k = k[:, :, None].expand(-1, -1, g, -1, -1).reshape(b, h, t, d)\n'
+        '    v = v[:, :, None].expand(-1, -1, g, -1, -1).reshape(b, h, t, d)\n'
+        '    return F.scaled_dot_product_attention(q, k, v, is_causal=True)',
+    ],
+})

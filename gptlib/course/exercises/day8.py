@@ -32,9 +32,11 @@ def _first_match(got: torch.Tensor, mistakes: dict[str, Text], recompute, **valu
             raise Wrong(hint, **values)
 
 
-def _same_shape(got, want: tuple[int, ...], key: Text) -> None:
+def _same_shape(got, want: tuple[int, ...], key: Text, dtype: torch.dtype = torch.float32) -> None:
     expect_tensor(got)
     expect(tuple(got.shape) == want, key, want=want, shape=tuple(got.shape))
+    expect(got.dtype == dtype, msg("8.dtype"), got=str(got.dtype).removeprefix("torch."),
+           want=str(dtype).removeprefix("torch."))
 
 
 def _gradients(answer, reference, inputs: list[torch.Tensor], none: Text, wrong: Text) -> None:
@@ -180,7 +182,8 @@ def _apply_rotary(apply_rotary) -> None:
 ATTENTION_MISTAKES = {
     "repeat": msg("8.3.repeat"), "no_mask": msg("8.3.no_mask"), "mask_zero": msg("8.3.mask_zero"),
     "mask_after": msg("8.3.mask_after"), "no_scale": msg("8.3.no_scale"), "scale_hd": msg("8.3.scale_hd"),
-    "scale_d": msg("8.3.scale_d"), "diagonal": msg("8.3.diagonal"), "softmax_dim": msg("8.3.softmax_dim"), }
+    "scale_d": msg("8.3.scale_d"), "diagonal": msg("8.3.diagonal"), "softmax_dim": msg("8.3.softmax_dim"),
+    "scale_t": msg("8.3.scale_t"), }
 
 
 @torch.no_grad()
@@ -193,7 +196,8 @@ def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mistake: str) 
         k, v = k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)
     else:                                                         # head h reads key/value head h // G
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-    divisor = {"no_scale": 1.0, "scale_hd": math.sqrt(h * d), "scale_d": d}.get(mistake, math.sqrt(d))
+    divisor = {"no_scale": 1.0, "scale_hd": math.sqrt(h * d), "scale_d": d, "scale_t": math.sqrt(t)}.get(
+        mistake, math.sqrt(d))
     scores = q @ k.transpose(-2, -1) / divisor                    # (B, H, T, T)
     future = torch.ones(t, t, dtype=torch.bool).triu(0 if mistake == "diagonal" else 1)
     if mistake == "mask_zero":
@@ -227,7 +231,7 @@ def _grouped_query_attention(attention) -> None:
         expected = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         if close(got, expected, TOL):
             continue
-        _first_match(got, ATTENTION_MISTAKES, lambda m: _attention(q, k, v, m), h=h, k=kv, g=h // kv, d=d)
+        _first_match(got, ATTENTION_MISTAKES, lambda m: _attention(q, k, v, m), h=h, k=kv, g=h // kv, d=d, t=t)
         raise Wrong(msg("8.3.differs"), h=h, k=kv, t=t, d=d, err=float((got.double() - expected.double()).abs().max()))
     _gradients(attention, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
                [_randn(1, 4, 3, 8, seed=70), _randn(1, 2, 3, 8, seed=71), _randn(1, 2, 3, 8, seed=72)],
