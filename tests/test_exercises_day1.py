@@ -219,6 +219,27 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         "    return str(buf, 'utf-8', 'replace')",
     ],
     "1.5": [
+        # the new id from the number of merges so far, Counter and a tie broken by min
+        'from collections import Counter\n'
+        'def learn_bpe(chunks, num_merges):\n'
+        '    chunks = [list(c) for c in chunks]\n'
+        '    merges = {}\n'
+        '    while len(merges) < num_merges:\n'
+        '        counts = Counter(p for ids in chunks for p in zip(ids, ids[1:]))\n'
+        '        top = max(counts.values())\n'
+        '        pair = min(p for p in counts if counts[p] == top)\n'
+        '        merges[pair] = new_id = 256 + len(merges)\n'
+        '        merged = []\n'
+        '        for ids in chunks:\n'
+        '            out = []\n'
+        '            for x in ids:\n'
+        '                if out and (out[-1], x) == pair:\n'
+        '                    out[-1] = new_id\n'
+        '                else:\n'
+        '                    out.append(x)\n'
+        '            merged.append(out)\n'
+        '        chunks = merged\n'
+        '    return merges',
         # max with negated pair key
         'def learn_bpe(chunks, num_merges):\n'
         '    chunks = [list(c) for c in chunks]\n'

@@ -92,6 +92,10 @@ WRONG["2.2"] += [
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
     "2.1": [
+        # scatter_ builds the one-hot
+        'def one_hot_lookup(ids, weight):\n'
+        '    oh = torch.zeros(ids.numel(), weight.size(0), dtype=weight.dtype).scatter_(1, ids.view(-1, 1), 1.0)\n'
+        '    return torch.mm(oh, weight)',
         # eye rows
         'def one_hot_lookup(ids, weight):\n'
         '    return torch.eye(len(weight))[ids] @ weight',
