@@ -142,6 +142,11 @@ WRONG["3.3"] += [
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"3.1", "3.2", "3.3", "3.4"})
+WRONG["3.3"] += [  # once "the mask starts one above the diagonal" (NaN rows), while the mask was right
+    (solution_with((SOFTMAX, 'weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=1)')),
+     "the softmax runs over the heads"),
+]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -151,6 +156,10 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return F.linear(q, k) / torch.tensor(k.size(1)).sqrt()',
     ],
     "3.2": [
+        # a large negative number added above the diagonal: exp underflows to exactly 0
+        'def causal_weights(s):\n'
+        '    t = s.size(0)\n'
+        '    return torch.softmax(s + torch.triu(torch.full((t, t), -1e9), 1), dim=-1)',
         # softmax then tril renormalise
         'def causal_weights(s):\n'
         '    w = torch.softmax(s, dim=-1).tril()\n'
@@ -183,6 +192,11 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '',
     ],
     "3.4": [
+        # masked_fill with the dropped positions, then the rescale
+        'def attention_dropout(weights, p, training):\n'
+        '    if not training or p == 0:\n'
+        '        return weights\n'
+        '    return weights.masked_fill(torch.rand(weights.shape) < p, 0.0) * (1.0 / (1.0 - p))',
         # F.dropout
         'def attention_dropout(weights, p, training):\n'
         '    return F.dropout(weights, p=p, training=training)',

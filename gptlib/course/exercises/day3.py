@@ -134,10 +134,11 @@ def _check_attention(attention_cls, d_in: int, d_out: int, heads: int) -> None:
         expect(got.shape == (b, t, d_out),
                msg("3.3.shape"), want=(b, t, d_out), shape=tuple(getattr(got, "shape", ())))
         if not bool(torch.isfinite(got).all()):
-            for mistake in ("inverted", "mask_after_inf"):
+            for mistake, hint in (("inverted", msg("3.3.inverted")), ("mask_after_inf", msg("3.3.mask_after_inf")),
+                                  ("softmax_heads", msg("3.3.softmax_heads"))):
                 wrong = _attention(x.detach(), projections, heads, mistake).double()
                 if torch.allclose(got.detach().double(), wrong, rtol=1e-4, atol=1e-4, equal_nan=True):
-                    raise Wrong(msg("3.3.inverted" if mistake == "inverted" else "3.3.mask_after_inf"))
+                    raise Wrong(hint)
             raise Wrong(msg("3.3.nan"))
         expected = reference(x)
         if not close(got, expected, 1e-4):
@@ -182,7 +183,7 @@ def _attention(x: torch.Tensor, projections: list[nn.Linear], heads: int, mistak
     mask = ~causal_mask(t) if mistake == "inverted" else causal_mask(t)
     if mistake not in ("no_mask", "mask_after", "mask_after_inf"):
         scores = scores.masked_fill(mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-2 if mistake == "softmax_keys_dim" else -1)
+    weights = torch.softmax(scores, dim={"softmax_keys_dim": -2, "softmax_heads": 1}.get(mistake, -1))
     if mistake in ("mask_after", "mask_after_inf"):
         weights = weights.masked_fill(mask, 0.0 if mistake == "mask_after" else float("-inf"))
     context = weights @ v
