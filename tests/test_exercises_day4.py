@@ -230,6 +230,23 @@ WRONG["4.5"] += [
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6"})
+WRONG["4.2"] += [
+    (solution("4.2", GELU, "0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x + 0.044715 * x ** 3))"),
+     "sits outside the product with sqrt(2/pi)"),
+    (solution("4.2", GELU, GELU.replace("2 / math.pi", "2 * math.pi")), "the factor is sqrt(2 * pi)"),
+]
+WRONG["4.3"] += [
+    (block("h = x + att(norm1(x))\n    x = x + ff(norm2(h))"), "the second residual adds the block's input x"),
+    (block("x = x + norm1(att(x))\n    x = x + norm2(ff(x))"), "each sub-layer's output is normalised"),
+    (block(BLOCK + "\n    x = norm2(x)"), "normalised once more at the end"),
+]
+WRONG["4.6"] += [
+    (gpt(blocks="[::-1]"), "the blocks run in reverse order"),
+    (gpt(out="model.out_head(x)").replace("        x = block(x)", "        x = model.final_norm(block(x))"),
+     "final_norm is applied after every block"),
+    (gpt(emb="model.tok_emb(ids) + model.pos_emb(torch.arange(1, ids.shape[1] + 1))"), "positions start at 1"),
+]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -263,6 +280,15 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return sum(p.numel() for m in layers for p in m.parameters())',
     ],
     "4.5": [
+        # nn.GELU('tanh'), the approximation given positionally
+        'class MyFeedForward(nn.Module):\n'
+        '    def __init__(self, emb_dim):\n'
+        '        super().__init__()\n'
+        '        self.fc1 = nn.Linear(emb_dim, 4 * emb_dim)\n'
+        "        self.gelu = nn.GELU('tanh')\n"
+        '        self.fc2 = nn.Linear(4 * emb_dim, emb_dim)\n'
+        '    def forward(self, x):\n'
+        '        return self.fc2(self.gelu(self.fc1(x)))',
         # ModuleList
         'class MyFeedForward(nn.Module):\n'
         '    def __init__(self, emb_dim):\n'

@@ -156,7 +156,7 @@ GELU_MISTAKES = {
     "relu": msg("4.2.relu"), "erf": msg("4.2.erf"), "no_cubic": msg("4.2.no_cubic"), "no_root": msg("4.2.no_root"),
     "no_sqrt": msg("4.2.no_sqrt"), "no_half": msg("4.2.no_half"), "sigmoid": msg("4.2.sigmoid"),
     "silu": msg("4.2.silu"), "squared": msg("4.2.squared"), "root_inverted": msg("4.2.root_inverted"),
-    "no_x": msg("4.2.no_x"), }
+    "no_x": msg("4.2.no_x"), "bracket": msg("4.2.bracket"), "two_pi": msg("4.2.two_pi"), }
 
 
 @torch.no_grad()
@@ -172,8 +172,11 @@ def _gelu(x: torch.Tensor, mistake: str) -> torch.Tensor:
         return F.silu(x)
     if mistake == "no_x":
         return 0.5 * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    if mistake == "bracket":
+        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x + 0.044715 * x ** 3))
     inner = x if mistake == "no_cubic" else x + 0.044715 * x ** (2 if mistake == "squared" else 3)
-    factor = {"no_root": 1.0, "no_sqrt": 2 / math.pi, "root_inverted": math.sqrt(math.pi / 2)}.get(
+    factor = {"no_root": 1.0, "no_sqrt": 2 / math.pi, "root_inverted": math.sqrt(math.pi / 2),
+              "two_pi": math.sqrt(2 * math.pi)}.get(
         mistake, math.sqrt(2 / math.pi))
     return (1.0 if mistake == "no_half" else 0.5) * x * (1 + torch.tanh(factor * inner))
 
@@ -205,7 +208,9 @@ BLOCK_MISTAKES = {
     "no_residual_att": msg("4.3.no_residual_att"), "no_residual_ff": msg("4.3.no_residual_ff"),
     "whole_block": msg("4.3.whole_block"), "normed_residual": msg("4.3.normed_residual"),
     "norm1_twice": msg("4.3.norm1_twice"), "norm2_twice": msg("4.3.norm2_twice"),
-    "norms_swapped": msg("4.3.norms_swapped"), "parallel": msg("4.3.parallel"), "ff_first": msg("4.3.ff_first"), }
+    "norms_swapped": msg("4.3.norms_swapped"), "parallel": msg("4.3.parallel"), "ff_first": msg("4.3.ff_first"),
+    "residual_from_input": msg("4.3.residual_from_input"), "norm_after_sublayer": msg("4.3.norm_after_sublayer"),
+    "normed_output": msg("4.3.normed_output"), }
 
 
 @torch.no_grad()
@@ -232,6 +237,14 @@ def _block(x: torch.Tensor, block: TransformerBlock, mistake: str) -> torch.Tens
     if mistake == "ff_first":
         h = x + ff(n2(x))
         return h + att(n1(h))
+    if mistake == "residual_from_input":
+        return x + ff(n2(x + att(n1(x))))
+    if mistake == "norm_after_sublayer":
+        h = x + n1(att(x))
+        return h + n2(ff(h))
+    if mistake == "normed_output":
+        h = x + att(n1(x))
+        return n2(h + ff(n2(h)))
     first, second = {"norm1_twice": (n1, n1), "norm2_twice": (n2, n2), "norms_swapped": (n2, n1)}[mistake]
     h = x + att(first(x))
     return h + ff(second(h))
@@ -373,7 +386,8 @@ def _feed_forward_class(ff_cls) -> None:
 GPT_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_gpt)
     "no_positions": msg("4.6.no_positions"), "no_final_norm": msg("4.6.no_final_norm"),
     "not_chained": msg("4.6.not_chained"), "softmax": msg("4.6.softmax"), "first_block": msg("4.6.first_block"),
-    "norm_before_blocks": msg("4.6.norm_before_blocks"), }
+    "norm_before_blocks": msg("4.6.norm_before_blocks"), "reversed": msg("4.6.reversed"),
+    "norm_each_block": msg("4.6.norm_each_block"), "from_one": msg("4.6.from_one"), }
 
 
 @torch.no_grad()
@@ -381,14 +395,17 @@ def _gpt(ids: torch.Tensor, model: GPTModel, mistake: str | None = None) -> torc
     """``GPTModel.forward`` written out, with one of ``GPT_MISTAKES`` made on purpose."""
     x = model.tok_emb(ids)
     if mistake != "no_positions":
-        x = x + model.pos_emb(torch.arange(ids.shape[1]))
+        x = x + model.pos_emb(torch.arange(ids.shape[1]) + (1 if mistake == "from_one" else 0))
     x = model.drop_emb(x)
     if mistake == "norm_before_blocks":
         x = model.final_norm(x)
     h = x
-    for block in model.trf_blocks[:1] if mistake == "first_block" else model.trf_blocks:
+    blocks = {"first_block": model.trf_blocks[:1], "reversed": model.trf_blocks[::-1]}.get(mistake, model.trf_blocks)
+    for block in blocks:
         h = block(x if mistake == "not_chained" else h)
-    if mistake not in ("no_final_norm", "norm_before_blocks"):
+        if mistake == "norm_each_block":
+            h = model.final_norm(h)
+    if mistake not in ("no_final_norm", "norm_before_blocks", "norm_each_block"):
         h = model.final_norm(h)
     logits = model.out_head(h)
     return torch.softmax(logits, dim=-1) if mistake == "softmax" else logits
