@@ -172,6 +172,18 @@ WRONG["5.4"] += [  # once "got 0.9997, expected 0.9997": now a step where the tw
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3", "5.4"})
+WRONG["5.2"] += [  # once passed: every case's targets held the last id, so F.one_hot(targets) was wide enough
+    (LOSS.format("-(F.one_hot(targets) * log_probs).sum(-1).mean()"), "F.one_hot(targets) is only as wide"),
+]
+WRONG["5.3"] += [  # these three once got "one zero_grad, one backward and one step per batch, in that order"
+    (loop_with((BACKWARD, BACKWARD + "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n")),
+     "clips the gradients"),
+    (loop_with(("    for inputs, targets in batches:\n", "    for _ in batches:\n        inputs, targets = batches[0]\n")),
+     "every step trains on the first batch"),
+    (loop_with(("    losses = []", "    optimizer = torch.optim.AdamW(model.parameters())\n    losses = []")),
+     "your loop made its own"),
+]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -201,7 +213,7 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '        optimizer.zero_grad(set_to_none=True)\n'
         '        loss.backward()\n'
         '        optimizer.step()\n'
-        '        losses.append(float(loss))\n'
+        '        losses.append(loss.detach().item())\n'
         '    return losses',
     ],
     "5.4": [

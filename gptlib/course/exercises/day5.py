@@ -127,11 +127,17 @@ def _loss_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, tup
 @exercise("5.2", todo=msg("5.2.todo"), done=msg("5.2.done"))
 def _cross_entropy(loss_fn) -> None:
     g = torch.Generator().manual_seed(52)
-    for b, t, v, scale, offset in ((2, 3, 5, 2.0, 0.0), (3, 4, 11, 3.0, 0.0), (1, 6, 7, 1.0, -2.0),
-                                   (2, 5, 13, 3.0, 100.0)):  # the last: logits near 100, exp(100) overflows float32
+    for n, (b, t, v, scale, offset) in enumerate(((2, 3, 5, 2.0, 0.0), (3, 4, 11, 3.0, 0.0), (1, 6, 7, 1.0, -2.0),
+                                                  (2, 5, 13, 3.0, 100.0),  # logits near 100: exp(100) overflows float32
+                                                  (2, 4, 9, 2.0, 0.0))):  # targets below 7: F.one_hot(targets) is narrow
         logits = (torch.randn(b, t, v, generator=g) * scale + offset).requires_grad_()
-        targets = torch.randint(0, v, (b, t), generator=g)
-        got = call(loss_fn, logits, targets.clone())
+        targets = torch.randint(0, v - 2 if n == 4 else v, (b, t), generator=g)
+        try:
+            got = call(loss_fn, logits, targets.clone())
+        except Wrong as wrong:
+            if n == 4 and "must match the size" in str(wrong):
+                raise Wrong(msg("5.2.one_hot_width"), v=v) from None
+            raise
         expect(isinstance(got, torch.Tensor),
                msg("5.2.not_tensor"), kind=type(got).__name__)
         expect(got.numel() == 1,
@@ -178,20 +184,23 @@ def _loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, reducti
 def _reference_loop(model: nn.Module, batches: list, mistake: str | None = None) -> list[float]:
     """The loop, or one of the usual wrong loops (``LOOP_MISTAKES``) when ``mistake`` names it."""
     optimizer, losses = _optimizer(model), []
-    for inputs, targets in batches:
+    for inputs, targets in batches[:1] * len(batches) if mistake == "same_batch" else batches:
         loss = _loss(model, inputs, targets, "sum" if mistake == "sum" else "mean")
         losses.append(loss.item())
         if mistake != "no_zero_grad":
             optimizer.zero_grad()
         if mistake != "frozen":
             loss.backward()
-        if mistake in (None, "no_zero_grad", "sum"):
+        if mistake == "clipped":
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if mistake in (None, "no_zero_grad", "sum", "clipped", "same_batch"):
             optimizer.step()
     return losses
 
 
 LOOP_MISTAKES = {  # a usual mistake -> its hint; _diagnose_loop recognises each by recomputing it
-    "no_zero_grad": msg("5.3.no_zero_grad"), "frozen": msg("5.3.frozen"), "sum": msg("5.3.sum"), }
+    "no_zero_grad": msg("5.3.no_zero_grad"), "frozen": msg("5.3.frozen"), "sum": msg("5.3.sum"),
+    "clipped": msg("5.3.clipped"), "same_batch": msg("5.3.same_batch"), }
 
 
 def _diagnose_loop(losses: list[float], seed: int) -> None:
@@ -220,8 +229,12 @@ def _call_loop(loop_fn: Callable, model: nn.Module, batches: list, optimizer: to
 def _training_loop(loop_fn) -> None:
     for seed in (53, 7):
         model, batches = _tiny_setup(seed)
-        got = _call_loop(loop_fn, model, batches, _optimizer(model))
+        given = _optimizer(model)
+        got = _call_loop(loop_fn, model, batches, given)
         expect(model.training, msg("5.3.eval_mode"))
+        untouched, _ = _tiny_setup(seed)
+        moved = any(not torch.equal(p, q) for p, q in zip(model.parameters(), untouched.parameters()))
+        expect(not (moved and not given.state), msg("5.3.own_optimizer"))  # the weights moved, the given one never stepped
         try:
             losses = [float(loss) for loss in got]
         except (TypeError, ValueError, RuntimeError):
