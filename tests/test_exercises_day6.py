@@ -221,6 +221,8 @@ WRONG["6.5"] += [
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4", "6.5"})
+WRONG["6.1"] += [(TEMPERATURE.format("torch.log_softmax(logits / temperature, dim=-1)"), "log-probabilities")]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -248,6 +250,12 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         "    return logits.masked_fill(mask, float('-inf')).softmax(-1)",
     ],
     "6.4": [
+        # the temperature clamped away from 0, greedy read off the one-hot that results
+        'def sample_token(logits, temperature, generator):\n'
+        '    probs = torch.softmax(logits / max(temperature, 1e-8), dim=-1)\n'
+        '    if temperature == 0:\n'
+        '        return probs.argmax(-1)\n'
+        '    return torch.multinomial(probs, 1, True, generator=generator).view(-1)',
         # unnormalised powered probs
         'def sample_token(logits, temperature, generator):\n'
         '    if temperature == 0:\n'

@@ -46,7 +46,7 @@ def _temperature_mistakes(logits: torch.Tensor, t: float) -> dict[str, tuple[tor
         "probs_divided": (p / t, msg("6.1.probs_divided")), "power": (p ** (1 / t), msg("6.1.power")),
         "power_t": (p ** t, msg("6.1.power_t")), "no_softmax": (torch.exp(logits / t), msg("6.1.no_softmax")),
         "columns": (torch.softmax(logits / t, dim=0),
-                    msg("6.1.columns")), }
+                    msg("6.1.columns")), "log": (torch.log_softmax(logits / t, dim=-1), msg("6.1.log_probs")), }
 
 
 @exercise("6.1", todo=msg("6.1.todo"), done=msg("6.1.done"))
