@@ -141,10 +141,25 @@ WRONG["7.1"] += [
  test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
  test_every_exercise_is_covered) = four_way_tests(
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"7.1", "7.2", "7.3"})
+WRONG["7.2"] += [(READ.format("logits[:, lengths.max() - 1]"), "the longest message's last position")]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
     "7.1": [
+        # PEFT's layout: A and B as bias-free nn.Linear layers, B zeroed
+        'class LinearWithLoRA(nn.Module):\n'
+        '    def __init__(self, base, rank, alpha):\n'
+        '        super().__init__()\n'
+        '        self.base = base\n'
+        '        for p in self.base.parameters():\n'
+        '            p.requires_grad_(False)\n'
+        '        self.lora_A = nn.Linear(base.in_features, rank, bias=False)\n'
+        '        self.lora_B = nn.Linear(rank, base.out_features, bias=False)\n'
+        '        nn.init.zeros_(self.lora_B.weight)\n'
+        '        self.scaling = alpha / rank\n'
+        '    def forward(self, x):\n'
+        '        return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling',
         # unscaled randn A, merged delta
         'class LinearWithLoRA(nn.Module):\n'
         '    def __init__(self, base, rank, alpha):\n'

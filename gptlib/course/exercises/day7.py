@@ -116,7 +116,8 @@ def _last_token_mistakes(logits: torch.Tensor, lengths: torch.Tensor) -> dict[st
     mistakes = {
         "last": (logits[:, -1], msg("7.2.last")), "first": (logits[:, 0], msg("7.2.first")),
         "two": (logits[rows, lengths - 2],  # a length-1 row reads position -1, as the learner's code would
-                msg("7.2.two")), "mean": (logits.mean(dim=1), msg("7.2.mean")), }
+                msg("7.2.two")), "mean": (logits.mean(dim=1), msg("7.2.mean")),
+        "longest": (logits[:, int(lengths.max()) - 1], msg("7.2.longest")), }
     if bool((lengths < t).all()):  # with a full-length row, reading position lengths fails instead
         mistakes["length"] = (logits[rows, lengths], msg("7.2.one_past"))
     return mistakes
