@@ -140,7 +140,7 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 # A review's further plausible mistakes: each once passed, got no line, or got a wrong or size-only hint.
 WRONG["8.1"] += [
     (solution("8.1", (RMS, "return scale * x.double() / torch.sqrt(mean_square.double() + eps)")),  # once passed
-     "your result is float64, x is float32"),
+     "your result is float64, the input is float32"),
 ]
 WRONG["8.3"] += [(solution("8.3", (SCALE, "/ math.sqrt(t)")), "divided by sqrt(T) = sqrt(5)")]
 
@@ -161,6 +161,18 @@ def test_pytorch_s_own_kernels_pass_too():
     for name, source in fused.items():
         result = verdict(name, source, STUBS[name][1])
         assert result.passed, result.line
+WRONG["8.1"] += [
+    ("def rms_norm(x, scale, eps=1e-5):\n"
+     "    return scale * x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + eps)", "the vector's length"),
+    (solution("8.1", ("return scale * x", "return (1 + scale) * x")), "1 + scale (Gemma's convention"),
+    (solution("8.1", (MEAN_SQUARE, "x = scale * x\n    " + MEAN_SQUARE), ("return scale * x", "return x")),
+     "scale was applied before the normalisation"),
+]
+WRONG["8.2"] += [(solution("8.2", ("cos, sin = angles.cos(), angles.sin()", "cos, sin = angles.sin(), angles.cos()")),
+                  "cos and sin are swapped")]
+WRONG["8.3"] += [(solution("8.3", ("return weights @ v", "return weights.double() @ v.double()")),
+                  "your result is float64, the input is float32")]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers

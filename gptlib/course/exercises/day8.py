@@ -59,24 +59,25 @@ RMS_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_
     "mean_subtracted": msg("8.1.mean_subtracted"), "std": msg("8.1.std"), "std_unbiased": msg("8.1.std"),
     "sum": msg("8.1.sum"), "eps_outside": msg("8.1.eps_outside"), "no_eps": msg("8.1.no_eps"),
     "no_sqrt": msg("8.1.no_sqrt"), "no_scale": msg("8.1.no_scale"), "eps_ignored": msg("8.1.eps_ignored"),
-    "eps_clamps_square": msg("8.1.eps_clamps"), "eps_clamps_root": msg("8.1.eps_clamps"), }
+    "eps_clamps_square": msg("8.1.eps_clamps"), "eps_clamps_root": msg("8.1.eps_clamps"), "norm": msg("8.1.norm"),
+    "one_plus_scale": msg("8.1.one_plus_scale"), "scale_first": msg("8.1.scale_first"), }
 
 
 @torch.no_grad()
 def _rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float, mistake: str | None = None,
               dim: int = -1) -> torch.Tensor:
     """RMSNorm written out over ``dim``, with one of ``RMS_MISTAKES`` made on purpose."""
-    x = x.double()
+    x = x.double() * (scale.double() if mistake == "scale_first" else 1)
     eps = 1e-5 if mistake == "eps_ignored" else eps
     if mistake == "mean_subtracted":
         x = x - x.mean(dim=dim, keepdim=True)
     if mistake in ("std", "std_unbiased"):
         square = x.var(dim=dim, keepdim=True, unbiased=mistake == "std_unbiased")
-    elif mistake == "sum":
+    elif mistake in ("sum", "norm"):
         square = x.pow(2).sum(dim=dim, keepdim=True)
     else:
         square = x.pow(2).mean(dim=dim, keepdim=True)
-    if mistake == "eps_outside":
+    if mistake in ("eps_outside", "norm"):                       # torch.norm(x) + eps: the length, eps outside
         normed = x / (square.sqrt() + eps)
     elif mistake == "no_eps":
         normed = x / square.sqrt()
@@ -88,7 +89,9 @@ def _rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float, mistake: str | N
         normed = x / square.sqrt().clamp_min(eps)
     else:
         normed = x / (square + eps).sqrt()
-    return normed if mistake == "no_scale" else normed * scale.double()
+    if mistake == "one_plus_scale":
+        return normed * (1 + scale.double())
+    return normed if mistake in ("no_scale", "scale_first") else normed * scale.double()
 
 
 def _rms_cases(dim: int, seed: int) -> list[tuple[torch.Tensor, float]]:
@@ -128,7 +131,7 @@ ROTARY_MISTAKES = {
     "interleaved": msg("8.2.interleaved"), "backwards": msg("8.2.backwards"), "exponent": msg("8.2.exponent"),
     "inverted": msg("8.2.inverted"), "from_one": msg("8.2.from_one"), "own_positions": msg("8.2.own_positions"),
     "first_half": msg("8.2.one_half"), "second_half": msg("8.2.one_half"), "base_ignored": msg("8.2.base_ignored"),
-    "halves_swapped": msg("8.2.halves_swapped"), }
+    "halves_swapped": msg("8.2.halves_swapped"), "cos_sin_swapped": msg("8.2.cos_sin_swapped"), }
 
 
 @torch.no_grad()
@@ -141,6 +144,8 @@ def _rotary(x: torch.Tensor, positions: torch.Tensor, base: float, mistake: str)
     pos = {"from_one": positions + 1, "own_positions": torch.arange(x.shape[-2])}.get(mistake, positions)
     angles = pos.double()[:, None] * inv_freq                     # (T, D/2)
     cos, sin = angles.cos(), angles.sin() * (-1 if mistake == "backwards" else 1)
+    if mistake == "cos_sin_swapped":
+        cos, sin = sin, cos
     if mistake == "interleaved":                                  # pairs (2i, 2i + 1): GPT-J's layout
         x1, x2 = x[..., 0::2], x[..., 1::2]
         return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
