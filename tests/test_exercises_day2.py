@@ -82,6 +82,11 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 WRONG["2.2"] += [
     ("def embed_batch(ids, tok, pos):\n    return tok[ids] + pos[:ids.shape[1]].detach()", "no gradient reaches pos_weight"),
 ]
+WRONG["2.3"] += [  # once passed: the values were compared, not the dtype
+    ("def embedding_grad(ids, grad_out, vocab_size):\n"
+     "    return torch.zeros(vocab_size, grad_out.shape[1], dtype=torch.float64).index_add_(0, ids, grad_out.double())",
+     "your gradient is float64 and grad_out is float32"),
+]
 
 
 (test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,

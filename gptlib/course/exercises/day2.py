@@ -190,3 +190,5 @@ def _embedding_gradient(grad_fn) -> None:
             if close(got[row], occurrences.mean(0)):
                 raise Wrong(msg("2.3.mean"), **values)
             raise Wrong(msg("2.3.sum"), **values)
+        expect(got.dtype == grad_out.dtype, msg("2.3.dtype"), got=str(got.dtype).removeprefix("torch."),
+               want=str(grad_out.dtype).removeprefix("torch."))
