@@ -183,6 +183,19 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return dict(counts)',
     ],
     "1.2": [
+        # the input list itself when the pair is absent
+        'def replace_pair(ids, pair, new_id):\n'
+        '    if pair not in zip(ids, ids[1:]):\n'
+        '        return ids\n'
+        '    out, i = [], 0\n'
+        '    while i < len(ids):\n'
+        '        if ids[i:i + 2] == list(pair):\n'
+        '            out.append(new_id)\n'
+        '            i += 2\n'
+        '        else:\n'
+        '            out.append(ids[i])\n'
+        '            i += 1\n'
+        '    return out',
         # recursion
         'def replace_pair(ids, pair, new_id):\n'
         '    if len(ids) < 2:\n'

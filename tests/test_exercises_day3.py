@@ -147,6 +147,9 @@ WRONG["3.3"] += [  # once "the mask starts one above the diagonal" (NaN rows), w
      "the softmax runs over the heads"),
 ]
 
+WRONG["3.1"] += [("def scaled_scores(q, k):\n    return q @ k.t_() / math.sqrt(q.shape[-1])",
+                  "changed the tensor it was given (argument 2")]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -166,6 +169,31 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return w / w.sum(dim=-1, keepdim=True)',
     ],
     "3.3": [
+        # a fixed 1024 x 1024 mask buffer, sliced
+        'class CausalAttention(nn.Module):\n'
+        '    def __init__(self, d_in, d_out, num_heads):\n'
+        '        super().__init__()\n'
+        '        self.num_heads, self.head_dim = num_heads, d_out // num_heads\n'
+        '        self.W_query = nn.Linear(d_in, d_out, bias=False)\n'
+        '        self.W_key = nn.Linear(d_in, d_out, bias=False)\n'
+        '        self.W_value = nn.Linear(d_in, d_out, bias=False)\n'
+        '        self.out_proj = nn.Linear(d_out, d_out)\n'
+        "        self.register_buffer('mask', torch.triu(torch.ones(1024, 1024), diagonal=1).bool())\n"
+        '\n'
+        '    def forward(self, x):\n'
+        '        b, t, _ = x.shape\n'
+        '\n'
+        '        def heads(z):  # (B, T, d_out) -> (B, heads, T, head_dim)\n'
+        '            return z.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)\n'
+        '\n'
+        '        q, k, v = heads(self.W_query(x)), heads(self.W_key(x)), heads(self.W_value(x))\n'
+        '        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)\n'
+        '        future = self.mask[:t, :t]\n'
+        '        weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)\n'
+        '        context = (weights @ v).transpose(1, 2).reshape(b, t, -1)\n'
+        '        return self.out_proj(context)\n'
+        '\n'
+        '',
         # -1e9 mask, contiguous view, tril buffer-free
         'class CausalAttention(nn.Module):\n'
         '    def __init__(self, d_in, d_out, num_heads):\n'

@@ -251,6 +251,20 @@ WRONG["4.6"] += [
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
     "4.1": [
+        # torch.var with correction=0
+        'class MyLayerNorm(nn.Module):\n'
+        '    def __init__(self, emb_dim, eps=1e-5):\n'
+        '        super().__init__()\n'
+        '        self.eps = eps\n'
+        '        self.scale = nn.Parameter(torch.ones(emb_dim))\n'
+        '        self.shift = nn.Parameter(torch.zeros(emb_dim))\n'
+        '\n'
+        '    def forward(self, x):\n'
+        '        mean = x.mean(dim=-1, keepdim=True)                   # one mean per token\n'
+        '        var = x.var(dim=-1, keepdim=True, correction=0)     # divide by n\n'
+        '        return self.scale * (x - mean) / torch.sqrt(var + self.eps) + self.shift\n'
+        '\n'
+        '',
         # nn.functional.layer_norm
         'class MyLayerNorm(nn.Module):\n'
         '    def __init__(self, emb_dim, eps=1e-5):\n'

@@ -223,6 +223,10 @@ WRONG["6.5"] += [
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4", "6.5"})
 WRONG["6.1"] += [(TEMPERATURE.format("torch.log_softmax(logits / temperature, dim=-1)"), "log-probabilities")]
 
+WRONG["6.2"] += [("def top_k_probs(logits, k):\n    kth = torch.topk(logits, k, dim=-1).values[..., -1:]\n"
+                  "    logits[logits < kth] = float('-inf')\n    return torch.softmax(logits, dim=-1)",
+                  "changed the tensor it was given (argument 1")]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -239,6 +243,13 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return torch.zeros_like(logits).scatter(-1, top.indices, top.values.softmax(-1))',
     ],
     "6.3": [
+        # computed and returned in float64
+        'def top_p_probs(logits, p):\n'
+        '    probs = torch.softmax(logits.double(), dim=-1)\n'
+        '    s, o = probs.sort(dim=-1, descending=True)\n'
+        '    keep = (s.cumsum(-1) - s < p).scatter(-1, o, (s.cumsum(-1) - s < p))\n'
+        '    out = torch.where(keep, probs, torch.zeros(()))\n'
+        '    return out / out.sum(-1, keepdim=True)',
         # HF shift-right remove
         'def top_p_probs(logits, p):\n'
         '    sorted_logits, idx = torch.sort(logits, descending=True)\n'

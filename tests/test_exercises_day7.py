@@ -143,6 +143,9 @@ WRONG["7.1"] += [
     STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"7.1", "7.2", "7.3"})
 WRONG["7.2"] += [(READ.format("logits[:, lengths.max() - 1]"), "the longest message's last position")]
 
+WRONG["7.2"] += [("def last_token_logits(logits, lengths):\n    lengths -= 1\n"
+                  "    return logits[torch.arange(len(lengths)), lengths]", "changed the tensor it was given (argument 2")]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers

@@ -182,6 +182,16 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return x * torch.rsqrt(torch.mean(x * x, dim=-1, keepdim=True) + eps) * scale',
     ],
     "8.2": [
+        # torch.outer for the angles
+        'def apply_rotary(x, positions, base=10000.0):\n'
+        '    d = x.shape[-1]\n'
+        '    inv_freq = base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)   # (D/2,): fast to slow\n'
+        '    angles = torch.outer(positions.to(inv_freq.dtype), inv_freq)                          # (T, D/2)\n'
+        '    cos, sin = angles.cos(), angles.sin()\n'
+        '    x1, x2 = x.chunk(2, dim=-1)                                             # (..., T, D/2) each\n'
+        '    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)\n'
+        '\n'
+        '',
         # HF rotate_half
         'def apply_rotary(x, positions, base=10000.0):\n'
         '    d = x.shape[-1]\n'
