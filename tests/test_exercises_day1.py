@@ -165,12 +165,6 @@ ALTERNATIVE["1.5"] = (
     "            new_words[tuple(out)] += n\n        words = new_words\n    return merges")
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"1.1", "1.2", "1.3", "1.4", "1.5"})
-
-
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
     "1.1": [
         # defaultdict index loop
@@ -277,3 +271,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return merges',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"1.1", "1.2", "1.3", "1.4", "1.5"})

@@ -89,12 +89,6 @@ WRONG["2.3"] += [  # once passed: the values were compared, not the dtype
 ]
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"2.1", "2.2", "2.3"})
-
-
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
     "2.1": [
         # scatter_ builds the one-hot
@@ -116,3 +110,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return torch.zeros(vocab_size, grad_out.size(1), dtype=grad_out.dtype).index_add_(0, ids, grad_out)',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"2.1", "2.2", "2.3"})

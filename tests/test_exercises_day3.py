@@ -138,10 +138,6 @@ WRONG["3.3"] += [
 ]
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"3.1", "3.2", "3.3", "3.4"})
 WRONG["3.3"] += [  # once "the mask starts one above the diagonal" (NaN rows), while the mask was right
     (solution_with((SOFTMAX, 'weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=1)')),
      "the softmax runs over the heads"),
@@ -149,7 +145,6 @@ WRONG["3.3"] += [  # once "the mask starts one above the diagonal" (NaN rows), w
 
 WRONG["3.1"] += [("def scaled_scores(q, k):\n    return q @ k.t_() / math.sqrt(q.shape[-1])",
                   "changed the tensor it was given (argument 2")]
-
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -230,3 +225,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return F.dropout(weights, p=p, training=training)',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"3.1", "3.2", "3.3", "3.4"})

@@ -226,10 +226,6 @@ WRONG["4.5"] += [
 ]
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6"})
 WRONG["4.2"] += [
     (solution("4.2", GELU, "0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x + 0.044715 * x ** 3))"),
      "sits outside the product with sqrt(2/pi)"),
@@ -246,7 +242,6 @@ WRONG["4.6"] += [
      "final_norm is applied after every block"),
     (gpt(emb="model.tok_emb(ids) + model.pos_emb(torch.arange(1, ids.shape[1] + 1))"), "positions start at 1"),
 ]
-
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -322,3 +317,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return model.out_head(model.final_norm(x))',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6"})

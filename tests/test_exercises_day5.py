@@ -168,10 +168,6 @@ WRONG["5.4"] += [  # once "got 0.9997, expected 0.9997": now a step where the tw
 ]
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3", "5.4"})
 WRONG["5.2"] += [  # once passed: every case's targets held the last id, so F.one_hot(targets) was wide enough
     (LOSS.format("-(F.one_hot(targets) * log_probs).sum(-1).mean()"), "F.one_hot(targets) is only as wide"),
 ]
@@ -183,7 +179,6 @@ WRONG["5.3"] += [  # these three once got "one zero_grad, one backward and one s
     (loop_with(("    losses = []", "    optimizer = torch.optim.AdamW(model.parameters())\n    losses = []")),
      "your loop made its own"),
 ]
-
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -240,3 +235,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return min_lr_ratio + 0.5 * (1 - min_lr_ratio) * (1 + math.cos(math.pi * ratio))',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"5.1", "5.2", "5.3", "5.4"})

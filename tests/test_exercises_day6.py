@@ -137,8 +137,6 @@ ALTERNATIVE = {  # exercise -> a correct answer written differently from the ref
 }
 
 
-
-
 def test_the_library_passes_its_own_checks():
     """The checks hold gptlib.generate to the same standard as a learner: its processors pass."""
     library = {
@@ -217,16 +215,11 @@ WRONG["6.5"] += [
 ]
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4", "6.5"})
 WRONG["6.1"] += [(TEMPERATURE.format("torch.log_softmax(logits / temperature, dim=-1)"), "log-probabilities")]
 
 WRONG["6.2"] += [("def top_k_probs(logits, k):\n    kth = torch.topk(logits, k, dim=-1).values[..., -1:]\n"
                   "    logits[logits < kth] = float('-inf')\n    return torch.softmax(logits, dim=-1)",
                   "changed the tensor it was given (argument 1")]
-
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -285,3 +278,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return ids',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"6.1", "6.2", "6.3", "6.4", "6.5"})

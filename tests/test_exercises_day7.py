@@ -137,15 +137,10 @@ WRONG["7.1"] += [
 ]
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"7.1", "7.2", "7.3"})
 WRONG["7.2"] += [(READ.format("logits[:, lengths.max() - 1]"), "the longest message's last position")]
 
 WRONG["7.2"] += [("def last_token_logits(logits, lengths):\n    lengths -= 1\n"
                   "    return logits[torch.arange(len(lengths)), lengths]", "changed the tensor it was given (argument 2")]
-
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -197,3 +192,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return pad_sequence(xs, batch_first=True, padding_value=pad_id), pad_sequence(ys, batch_first=True, padding_value=-100)',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"7.1", "7.2", "7.3"})

@@ -145,12 +145,6 @@ WRONG["8.1"] += [
 WRONG["8.3"] += [(solution("8.3", (SCALE, "/ math.sqrt(t)")), "divided by sqrt(T) = sqrt(5)")]
 
 
-(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
- test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
- test_every_exercise_is_covered) = four_way_tests(
-    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"8.1", "8.2", "8.3"})
-
-
 def test_pytorch_s_own_kernels_pass_too():
     """The references themselves, called as a learner might: F.rms_norm and the fused GQA kernel."""
     fused = {
@@ -172,7 +166,6 @@ WRONG["8.2"] += [(solution("8.2", ("cos, sin = angles.cos(), angles.sin()", "cos
                   "cos and sin are swapped")]
 WRONG["8.3"] += [(solution("8.3", ("return weights @ v", "return weights.double() @ v.double()")),
                   "your result is float64, the input is float32")]
-
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers
@@ -211,3 +204,9 @@ test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  
         '    return F.scaled_dot_product_attention(q, k, v, is_causal=True)',
     ],
 })
+
+
+(test_untouched_stub_is_not_done, test_reference_solution_passes, test_plausible_mistakes_get_their_hint,
+ test_plausible_mistakes_fail_in_chinese_too, test_a_differently_written_solution_passes,
+ test_every_exercise_is_covered) = four_way_tests(
+    STUBS, SOLUTIONS, WRONG, ALTERNATIVE, {"8.1", "8.2", "8.3"})
