@@ -145,6 +145,11 @@ WRONG["3.3"] += [  # once "the mask starts one above the diagonal" (NaN rows), w
 
 WRONG["3.1"] += [("def scaled_scores(q, k):\n    return q @ k.t_() / math.sqrt(q.shape[-1])",
                   "changed the tensor it was given (argument 2")]
+WRONG["3.3"] += [  # once "outputs differ from multi-head attention by up to 0.577"
+    (solution_with((SCORES, "scores = q @ k.transpose(-2, -1)"),
+                   (SOFTMAX, SOFTMAX + " / math.sqrt(self.head_dim)")), "divided by sqrt(head_dim) after the softmax"),
+]
+
 
 
 test_more_differently_written_solutions_pass = more_alternatives_test(STUBS, {  # a review's correct answers

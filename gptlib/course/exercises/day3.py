@@ -153,7 +153,8 @@ MISTAKES = {  # a usual mistake -> its hint; _diagnose recognises each by recomp
     "no_mask": msg("3.3.no_mask"), "no_scale": msg("3.3.no_scale"), "times_scale": msg("3.3.times_scale"),
     "mask_after": msg("3.3.mask_after"), "scale_d_out": msg("3.3.scale_d_out"), "scale_d_in": msg("3.3.scale_d_in"),
     "softmax_keys_dim": msg("3.3.softmax_keys_dim"), "no_transpose": msg("3.3.no_transpose"),
-    "merge_no_transpose": msg("3.3.merge_no_transpose"), "no_out_proj": msg("3.3.no_out_proj"), }
+    "merge_no_transpose": msg("3.3.merge_no_transpose"), "no_out_proj": msg("3.3.no_out_proj"),
+    "scale_after_softmax": msg("3.3.scale_after_softmax"), }
 
 
 def _diagnose(got: torch.Tensor, x: torch.Tensor, projections: list[nn.Linear], heads: int) -> None:
@@ -179,11 +180,13 @@ def _attention(x: torch.Tensor, projections: list[nn.Linear], heads: int, mistak
     q, k, v = split(w_q(x)), split(w_k(x)), split(w_v(x))
     scale = {"no_scale": 1.0, "times_scale": 1 / math.sqrt(head_dim), "scale_d_out": math.sqrt(d_out), "scale_d_in": math.sqrt(d_in)}.get(
         mistake, math.sqrt(head_dim))
-    scores = q @ k.transpose(-2, -1) / scale
+    scores = q @ k.transpose(-2, -1) / (1.0 if mistake == "scale_after_softmax" else scale)
     mask = ~causal_mask(t) if mistake == "inverted" else causal_mask(t)
     if mistake not in ("no_mask", "mask_after", "mask_after_inf"):
         scores = scores.masked_fill(mask, float("-inf"))
     weights = torch.softmax(scores, dim={"softmax_keys_dim": -2, "softmax_heads": 1}.get(mistake, -1))
+    if mistake == "scale_after_softmax":
+        weights = weights / scale
     if mistake in ("mask_after", "mask_after_inf"):
         weights = weights.masked_fill(mask, 0.0 if mistake == "mask_after" else float("-inf"))
     context = weights @ v

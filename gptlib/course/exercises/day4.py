@@ -322,13 +322,14 @@ def _count(count_fn) -> None:
 FF_MISTAKES = {  # a usual mistake -> its hint; recognised by recomputing it (_feed_forward)
     "exact_gelu": msg("4.5.exact_gelu"), "relu": msg("4.5.relu"), "no_activation": msg("4.5.no_activation"),
     "gelu_after": msg("4.5.gelu_after"), "activation_first": msg("4.5.activation_first"),
-    "residual": msg("4.5.residual"), }
+    "residual": msg("4.5.residual"), "sigmoid": msg("4.2.sigmoid"), }
 
 
 @torch.no_grad()
 def _feed_forward(x: torch.Tensor, fc1: nn.Linear, fc2: nn.Linear, mistake: str | None = None) -> torch.Tensor:
     """Linear(C, 4C) -> GELU (tanh) -> Linear(4C, C), with one of ``FF_MISTAKES`` made on purpose."""
-    act = {"exact_gelu": F.gelu, "relu": F.relu, "no_activation": lambda h: h}.get(
+    act = {"exact_gelu": F.gelu, "relu": F.relu, "no_activation": lambda h: h,
+           "sigmoid": lambda h: h * torch.sigmoid(1.702 * h)}.get(
         mistake or "", lambda h: F.gelu(h, approximate="tanh"))
     if mistake == "activation_first":
         return fc2(fc1(act(x)))
@@ -371,7 +372,7 @@ def _feed_forward_class(ff_cls) -> None:
                 continue
             _first_match(got.detach(), FF_MISTAKES, lambda m: _feed_forward(x, fc1, fc2, m), 1e-4)
             raise Wrong(msg("4.5.differs"), err=float((got.detach() - expected).abs().max()))
-        ours.train()                                          # gptlib's FeedForward has no dropout: the same in training
+        ours.train()                                          # no dropout in gptlib's FeedForward: same in training
         x = 2 * torch.randn(4, 9, emb_dim)
         got = call(ours, x.clone())
         with torch.no_grad():
