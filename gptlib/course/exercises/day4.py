@@ -146,6 +146,9 @@ def _layer_norm_module(layer_norm_cls) -> None:
                     what = msg("4.1.across_batch" if dim == 0 else "4.1.across_tokens").format()
                     raise Wrong(WRONG_DIMENSION, dim=dim, what=what)
             _first_match(got, LAYER_NORM_MISTAKES, lambda m: _layer_norm(x, scale, shift, m), 1e-4)
+            for eps in (1e-6, 1e-8, 1e-3):                    # another library's default eps
+                if close(got, F.layer_norm(x, (emb_dim,), scale.detach(), shift.detach(), eps), 1e-4):
+                    raise Wrong(msg("4.1.eps_value"), eps=eps)
             raise Wrong(msg("4.1.differs"), err=float((got - expected).abs().max()))
         x = torch.randn(3, 4, emb_dim, requires_grad=True)
         _gradients_flow(call(ln, x), x, scale, shift, what=msg("4.1.scale_or_shift").format())
