@@ -56,12 +56,10 @@ KNOWN: dict[str, dict[str, str]] = {
     "day5_pretrain": {
         "4,096": "constant: the tokens of the over-fitting experiment",
         "120": "constant: the last step of the over-fitting experiment",
-        "110": "varies: steps that fit in the 8-second budget (a timing; 112 when last run)",
-        "7": "varies: steps that fit in the 8-second budget with GPT-2's vocabulary (a timing)",
-        "3.1": "varies: bits/byte after a time-budgeted run",
+        "130": "varies: steps that fit in the 8-second budget (a timing; 130 when last run)",
+        "8": "varies: steps that fit in the 8-second budget with GPT-2's vocabulary (a timing)",
+        "3.0": "varies: bits/byte after a time-budgeted run",
         "4.2": "varies: bits/byte after a time-budgeted run",
-        "36,800": "derived: 2,300 steps × 16 windows",
-        "13.6": "derived: 36,800 windows / 2,709 windows",
     },
     "day6_generate": {
         "2.58": "derived: log2(6), the entropy of six equal words",
