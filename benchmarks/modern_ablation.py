@@ -39,8 +39,10 @@ from gptlib.data import create_dataloader
 from gptlib.model import GPTConfig
 from gptlib.modern import MODERN, ModernConfig
 from gptlib.recipes import DAY5, day5_texts, day5_tokenizer
-from gptlib.runtime import pick_device, seconds_per_call, seed_everything
-from gptlib.train import TrainConfig, batch_loss, bits_per_byte, evaluate, train
+from gptlib.runtime import pick_device, seed_everything
+from gptlib.train import TrainConfig, bits_per_byte, evaluate, train
+from gptlib.waits import step_seconds
+
 
 def variants() -> dict[str, tuple[GPTConfig, TrainConfig]]:
     """Name -> (model, training): day 5, each modern part alone on it, and the modern recipe."""
@@ -53,25 +55,14 @@ def variants() -> dict[str, tuple[GPTConfig, TrainConfig]]:
             "modern recipe": (MODERN.model, MODERN.train)}
 
 
-def step_seconds(cfgs: dict[str, tuple[GPTConfig, TrainConfig]], batch: torch.Tensor, device: torch.device,
-                 rounds: int, steps: int) -> dict[str, float]:
-    """Each variant's seconds per full training step: the fastest of ``rounds`` interleaved rounds."""
+def fastest_step_seconds(cfgs: dict[str, tuple[GPTConfig, TrainConfig]], batch_size: int, device: torch.device,
+                         rounds: int, steps: int) -> dict[str, float]:
+    """Each variant's seconds per training step as ``train`` takes it (``gptlib.waits.step_seconds``: forward,
+    backward, clipping, its optimizer, the schedule): the fastest of ``rounds`` interleaved rounds."""
     best = {name: math.inf for name in cfgs}
     for _ in range(rounds):
         for name, (cfg, train_cfg) in cfgs.items():
-            torch.manual_seed(0)
-            model = cfg.build().to(device).train()
-            optimizer = model.make_optimizer(train_cfg)
-
-            def step() -> None:
-                loss = batch_loss(model, batch[:, :-1], batch[:, 1:])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                float(loss.detach())
-
-            best[name] = min(best[name], seconds_per_call(step, steps, device))
+            best[name] = min(best[name], step_seconds(cfg, batch_size, device, steps, train_cfg=train_cfg))
     return best
 
 
@@ -142,8 +133,7 @@ def main() -> None:
     tokenizer = day5_tokenizer(train_text)
     ids = dict(train=tokenizer.encode(train_text), val=tokenizer.encode(val_text), val_bytes=len(val_text.encode()))
     cfgs = {name: (replace(cfg, vocab_size=tokenizer.n_vocab), t) for name, (cfg, t) in variants().items()}
-    batch = torch.tensor(ids["train"][: DAY5.batch_size * 129]).view(DAY5.batch_size, 129).to(device)
-    seconds = step_seconds(cfgs, batch, device, rounds=5, steps=20)
+    seconds = fastest_step_seconds(cfgs, DAY5.batch_size, device, rounds=5, steps=20)
     budget = args.budget or DAY5.train.max_steps * next(iter(seconds.values()))
     steps = {name: round(budget / s) for name, s in seconds.items()}
     print("seconds per step: " + ", ".join(f"{n} {s:.4f}" for n, s in seconds.items()) + f"; budget {budget:.1f} s",

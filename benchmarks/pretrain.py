@@ -86,8 +86,9 @@ from gptlib.data import train_val_split
 from gptlib.model import GPTConfig, GPTModel
 from gptlib.modern import MODERN
 from gptlib.recipes import DAY5, Recipe, pretrain
-from gptlib.runtime import pick_device, seconds_per_call, synchronize
-from gptlib.train import TrainConfig, batch_loss, bits_per_byte, make_optimizer, make_scheduler
+from gptlib.runtime import pick_device, synchronize
+from gptlib.train import TrainConfig, bits_per_byte
+from gptlib.waits import step_seconds
 
 PREVIOUS = Recipe(name="day5-v1", version=1,
                   model=GPTConfig(vocab_size=1024, context_length=128, emb_dim=128, n_heads=4, n_layers=4,
@@ -176,25 +177,10 @@ def flops_per_token(model: GPTModel, window: int) -> float:
 
 def train_speed(cfg: GPTConfig, train_cfg: TrainConfig, batch: int, window: int, steps: int,
                 device: torch.device) -> tuple[float, float]:
-    """(tokens/s, model FLOP/s) of full training steps: forward, backward, clip, AdamW, schedule."""
-    torch.manual_seed(0)
-    model = GPTModel(cfg).to(device).train()
-    optimizer = make_optimizer(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.betas)
-    scheduler = make_scheduler(optimizer, train_cfg)
-    x = torch.randint(0, cfg.vocab_size, (batch, window + 1), device=device)
-
-    def step() -> None:
-        loss = batch_loss(model, x[:, :-1], x[:, 1:])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        float(loss.detach())  # the loop reads the loss every step (NaN guard, logging)
-
-    elapsed = seconds_per_call(step, steps, device) * steps
-    tokens = steps * batch * window
-    return tokens / elapsed, tokens * flops_per_token(model, window) / elapsed
+    """(tokens/s, model FLOP/s) of full training steps as ``train`` takes them (``gptlib.waits.step_seconds``:
+    forward, backward, clip, AdamW, schedule)."""
+    tokens_per_s = batch * window / step_seconds(cfg, batch, device, steps, train_cfg=train_cfg, window=window)
+    return tokens_per_s, tokens_per_s * flops_per_token(GPTModel(cfg), window)
 
 
 def speed(device: torch.device, steps: int, matmul_size: int, skip_gpt2: bool) -> None:

@@ -28,7 +28,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .runtime import evaluating
 
 __all__ = ["TrainConfig", "LossNotFiniteError", "train", "batch_loss", "evaluate", "lr_factor",
-           "make_optimizer", "make_scheduler", "bits_per_byte"]
+           "make_optimizer", "optimizer_for", "make_scheduler", "bits_per_byte"]
 
 
 @dataclass
@@ -123,6 +123,13 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float,
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params) or None
     return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused)
+
+
+def optimizer_for(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``train`` uses for ``model``: the model's own when it brings one
+    (``model.make_optimizer(cfg)``, the bonus day's Muon), else AdamW (``make_optimizer``)."""
+    own = getattr(model, "make_optimizer", None)
+    return own(cfg) if own else make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig | Callable[[], TrainConfig]
@@ -229,8 +236,7 @@ class _Run:
         self.on_eval, self.checkpoint_extra = on_eval, checkpoint_extra
         self.device = next(model.parameters()).device
         self.net = distributed.wrap_model(model)  # DistributedDataParallel under torchrun, else the model
-        own = getattr(model, "make_optimizer", None)  # a model may bring its own (the bonus day's Muon)
-        self.optimizer = own(cfg) if own else make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
+        self.optimizer = optimizer_for(model, cfg)
         self.schedule = cfg  # the same, with max_steps fitted to the time budget once measured
         self.scheduler = make_scheduler(self.optimizer, lambda: self.schedule)
         self.fitted_steps: int | None = None

@@ -18,31 +18,35 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from .model import GPTConfig
 from .runtime import seconds_per_call
-from .train import TrainConfig
+from .train import TrainConfig, batch_loss, make_scheduler, optimizer_for
 
 __all__ = ["step_seconds", "expected_seconds", "duration", "TrainingWait", "announce_training"]
 
 
-def step_seconds(cfg: GPTConfig, batch_size: int, device: str | torch.device = "cpu", steps: int = 2) -> float:
-    """Seconds per training step (forward, backward, AdamW or the model's own optimizer) of a fresh ``cfg``
-    model on ``(batch_size, T)`` ids."""
-    device = torch.device(device)
-    model = cfg.build().to(device)
-    own = getattr(model, "make_optimizer", None)  # the bonus day's Muon
-    optimizer = own(TrainConfig()) if own else torch.optim.AdamW(model.parameters(), lr=1e-3)
+def step_seconds(cfg: GPTConfig, batch_size: int, device: str | torch.device = "cpu", steps: int = 2,
+                 train_cfg: TrainConfig | None = None, window: int | None = None) -> float:
+    """Seconds per training step of a fresh ``cfg`` model on ``(batch_size, window)`` ids (``window``: the
+    context length unless given), the step as ``train`` takes it with ``train_cfg``: forward, backward,
+    gradient clipping, the optimizer ``train`` uses (``optimizer_for``), the schedule, the loss read."""
+    device, train_cfg = torch.device(device), train_cfg or TrainConfig()
+    model = cfg.build().to(device).train()
+    optimizer = optimizer_for(model, train_cfg)
+    scheduler = make_scheduler(optimizer, train_cfg)
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(cfg.vocab_size, (batch_size, cfg.context_length + 1), generator=g).to(device)  # (B, T+1)
+    ids = torch.randint(cfg.vocab_size, (batch_size, (window or cfg.context_length) + 1), generator=g).to(device)
 
     def step() -> None:
-        logits = model(ids[:, :-1])  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        loss = batch_loss(model, ids[:, :-1], ids[:, 1:])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if train_cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
         optimizer.step()
+        scheduler.step()
+        float(loss.detach())  # the loop reads the loss every step (NaN guard, logging)
 
     return seconds_per_call(step, steps, device)
 
@@ -111,7 +115,7 @@ class TrainingWait:
 
 def announce_training(recipe: Any, device: str | torch.device = "cpu", why: str = "") -> TrainingWait:
     """Measure, then say "training <name>: <why>; about N min on this machine, progress below"."""
-    per_step = step_seconds(recipe.model, recipe.batch_size, device)
+    per_step = step_seconds(recipe.model, recipe.batch_size, device, train_cfg=recipe.train)
     seconds = expected_seconds(recipe, per_step)
     reason = f"{why}; " if why else ""
     return TrainingWait(f"training the {recipe.name} model ({reason}{recipe.train.max_steps:,} steps): "

@@ -107,10 +107,10 @@ def test_real_day5_checkpoint_lookup_uses_the_recipe(monkeypatch, tmp_path):
 def test_speed_says_how_long_day5_trains_here_and_warns_when_slow(monkeypatch):
     from gptlib import waits
 
-    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device: 0.08)
+    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device, **_: 0.08)
     check = doctor.check_speed()
     assert check.status == doctor.OK and check.detail.startswith("day 5's training: about 3 min on cpu (0.080 s a step")
-    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device: 1.9)  # two notebooks fighting for 2 cores
+    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device, **_: 1.9)  # two notebooks fighting for 2 cores
     check = doctor.check_speed()
     assert check.status == doctor.WARN and "about 1 h" in check.detail and "Shut Down Kernel" in check.fix
     monkeypatch.setenv("GPTLIB_DEVICE", "foo")

@@ -18,7 +18,7 @@ from gptlib.generate import KVCache, generate
 from gptlib.model import GPTConfig, GPTModel, LayerNorm, MultiHeadAttention
 from gptlib.modern import (GroupedQueryAttention, ModernConfig, ModernGPT, Muon, RMSNorm, SwiGLU, apply_rope,
                            kv_cache_bytes_per_token, muon_split, newton_schulz, rope_cos_sin)
-from gptlib.train import TrainConfig, batch_loss, evaluate, train
+from gptlib.train import TrainConfig, batch_loss, evaluate, optimizer_for, train
 
 TINY = GPTConfig(vocab_size=61, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
 SWITCHES = {"norm": "rms", "positions": "rope", "ffn": "swiglu", "n_kv_heads": 2, "qk_norm": True}
@@ -348,6 +348,15 @@ def test_make_optimizer_muon_for_the_blocks_matrices_adamw_for_the_rest():
     assert by_kind[(False, 0.2)][1] + by_kind[(False, 0.0)][1] == len(others)
     plain = ModernGPT(modern(**SWITCHES)).make_optimizer(TrainConfig())
     assert isinstance(plain, torch.optim.AdamW)  # no muon_lr: day 5's optimizer
+
+
+def test_train_asks_the_model_for_its_optimizer_and_falls_back_to_adamw():
+    """optimizer_for: the one place that decides (train, the waits' timing and the benchmarks use it)."""
+    model = ModernGPT(modern(**SWITCHES, muon_lr=0.03))
+    assert any(g["use_muon"] for g in optimizer_for(model, TrainConfig()).param_groups)
+    plain = GPTModel(GPTConfig(vocab_size=64, context_length=8, emb_dim=16, n_heads=2, n_layers=1))
+    optimizer = optimizer_for(plain, TrainConfig(lr=2e-3, weight_decay=0.2))
+    assert isinstance(optimizer, torch.optim.AdamW) and [g["weight_decay"] for g in optimizer.param_groups] == [0.2, 0.0]
 
 
 # ---------------------------------------------------------------------------- day 5's pipeline

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gptlib import recipes, waits
 from gptlib.model import GPTConfig
@@ -20,6 +21,19 @@ class FakeRecipe:
 def test_step_seconds_times_a_real_step():
     seconds = waits.step_seconds(TINY, batch_size=2, steps=1)
     assert 0 < seconds < 5
+
+
+def test_step_seconds_times_the_step_train_takes(monkeypatch):
+    """The optimizer train would use, with the recipe's settings; clipping when the recipe clips."""
+    chosen, clipped = [], []
+    real_optimizer_for, real_clip = waits.optimizer_for, torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(waits, "optimizer_for", lambda model, cfg: chosen.append(cfg) or real_optimizer_for(model, cfg))
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, norm: clipped.append(norm) or real_clip(p, norm))
+    recipe_train = TrainConfig(lr=3e-3, grad_clip=0.5)
+    waits.step_seconds(TINY, batch_size=2, steps=1, train_cfg=recipe_train)
+    assert chosen == [recipe_train] and clipped == [0.5, 0.5]  # the warm-up call and the timed one
+    waits.step_seconds(TINY, batch_size=2, steps=1, train_cfg=TrainConfig(grad_clip=None))
+    assert clipped == [0.5, 0.5]
 
 
 def test_expected_seconds_counts_steps_and_evaluations():
@@ -58,7 +72,7 @@ def test_in_a_notebook_the_wait_is_a_widget_without_text_for_nbval(monkeypatch, 
 
 
 def test_announce_training_says_what_and_how_long(monkeypatch, capsys):
-    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device: 0.6)
+    monkeypatch.setattr(waits, "step_seconds", lambda cfg, batch, device, **_: 0.6)
     wait = waits.announce_training(FakeRecipe(), "cpu", why="no usable checkpoint: none found")
     out = capsys.readouterr().out
     assert wait.total == 300

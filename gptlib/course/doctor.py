@@ -199,7 +199,7 @@ def check_speed() -> Check:
         device = pick_device()
     except ValueError:
         return Check("speed", WARN, "not measured: the device setting is unusable (see device)")
-    per_step = step_seconds(DAY5.model, DAY5.batch_size, device)
+    per_step = step_seconds(DAY5.model, DAY5.batch_size, device, train_cfg=DAY5.train)
     seconds = expected_seconds(DAY5, per_step)
     detail = f"day 5's training: {duration(seconds)} on {device.type} ({per_step:.3f} s a step, measured now)"
     if seconds > SLOW_DAY5_S:
